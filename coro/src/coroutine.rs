@@ -1,0 +1,343 @@
+//! Spawning, joining, yielding: the coroutine API.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use crate::runtime;
+use crate::scope::{Scope, ScopedJoinHandle};
+use crate::stack::{round_stack_size, MAX_STACK_SIZE};
+use crate::task::{park, Extra, Outcome, TaskRef, Waiter};
+
+/// Spawns a coroutine running `f` and returns a handle to join it.
+///
+/// Called from a coroutine, the new coroutine goes to the same runtime;
+/// from any other thread, to the default runtime (started on first use,
+/// with one worker per core). The coroutine may start on any worker; once
+/// started it stays on that worker.
+///
+/// Dropping the [`JoinHandle`] detaches the coroutine: it keeps running.
+///
+/// ```
+/// let h = coro::spawn(|| 6 * 7);
+/// assert_eq!(h.join().unwrap(), 42);
+/// ```
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_with(f, None, &runtime::current_or_default())
+}
+
+pub(crate) fn spawn_with<F, T>(f: F, extra: Option<Box<Extra>>, rt: &Arc<crate::scheduler::Shared>) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // SAFETY: `F` and `T` are 'static, so they outlive the task.
+    let (sched, handle) = unsafe { TaskRef::new(f, extra) };
+    rt.spawn(sched);
+    JoinHandle {
+        task: handle,
+        _output: PhantomData,
+    }
+}
+
+/// Suspends the current coroutine and lets the other runnable coroutines of
+/// its worker run first. Outside a coroutine, yields the thread.
+pub fn yield_now() {
+    if crate::scheduler::in_coroutine() {
+        crate::switch::suspend_yield();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// A unique identifier of a coroutine, for its lifetime and beyond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CoroutineId(NonZeroU64);
+
+impl CoroutineId {
+    /// The identifier as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for CoroutineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The identity of a running coroutine, from [`current`].
+#[derive(Clone, Debug)]
+pub struct Coroutine {
+    id: CoroutineId,
+    name: Option<Arc<str>>,
+}
+
+impl Coroutine {
+    /// Its identifier.
+    pub fn id(&self) -> CoroutineId {
+        self.id
+    }
+
+    /// The name given with [`Builder::name`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// The coroutine that calls this.
+///
+/// # Panics
+/// Outside a coroutine; see [`try_current`].
+pub fn current() -> Coroutine {
+    try_current().expect("coro::current() called outside a coroutine")
+}
+
+/// The coroutine that calls this, or `None` on a plain thread.
+pub fn try_current() -> Option<Coroutine> {
+    let cs = crate::switch::current()?;
+    let task = crate::scheduler::current_task()?;
+    Some(Coroutine {
+        id: CoroutineId(NonZeroU64::new(cs.id).expect("ids start at 1")),
+        name: task.extra().and_then(|e| e.name.clone()),
+    })
+}
+
+/// Configures a coroutine before spawning it: name and stack size.
+///
+/// ```
+/// let h = coro::Builder::new()
+///     .name("worker-7")
+///     .stack_size(64 * 1024)
+///     .spawn(|| coro::current().name().map(str::to_owned))
+///     .unwrap();
+/// assert_eq!(h.join().unwrap().as_deref(), Some("worker-7"));
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the runtime's defaults.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the coroutine (shown by [`current`] and in overflow reports).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the coroutine's stack size in bytes (rounded up to whole pages,
+    /// at least 16 KiB). The default is the runtime's,
+    /// [`runtime::Builder::stack_size`].
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    fn extra(self) -> io::Result<Option<Box<Extra>>> {
+        let stack_size = match self.stack_size {
+            Some(s) if s > MAX_STACK_SIZE => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("coro: stack size {s} exceeds the maximum of {MAX_STACK_SIZE} bytes"),
+                ))
+            }
+            Some(s) => round_stack_size(s),
+            None => 0,
+        };
+        if self.name.is_none() && stack_size == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(Extra {
+            name: self.name.map(Arc::from),
+            stack_size,
+            scope: None,
+        })))
+    }
+
+    /// Spawns the coroutine, as [`spawn`] does.
+    ///
+    /// # Errors
+    /// An invalid stack size.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let extra = self.extra()?;
+        Ok(spawn_with(f, extra, &runtime::current_or_default()))
+    }
+
+    /// Spawns the coroutine on `rt`.
+    ///
+    /// # Errors
+    /// An invalid stack size.
+    pub fn spawn_on<F, T>(self, rt: &crate::Runtime, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let extra = self.extra()?;
+        Ok(spawn_with(f, extra, rt.shared()))
+    }
+
+    /// Spawns a scoped coroutine, as [`Scope::spawn`] does.
+    ///
+    /// # Errors
+    /// An invalid stack size.
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let extra = self.extra()?.map_or_else(Extra::default, |e| *e);
+        Ok(scope.spawn_with(f, extra))
+    }
+}
+
+/// An owned permission to join a coroutine (wait for it and take its
+/// result). Dropping it detaches the coroutine.
+pub struct JoinHandle<T> {
+    task: TaskRef,
+    _output: PhantomData<T>,
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the coroutine to finish and returns its result.
+    ///
+    /// Parks the calling coroutine, or blocks the calling thread.
+    ///
+    /// # Errors
+    /// If the coroutine panicked, the error carries the panic payload
+    /// ([`JoinError::into_panic`]); if its runtime stopped before it
+    /// finished, [`JoinError::is_cancelled`] is true.
+    pub fn join(self) -> Result<T, JoinError> {
+        join_task(&self.task)
+    }
+
+    /// Whether the coroutine has finished (`join` would not wait).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_complete()
+    }
+}
+
+/// Waits for `task` and takes its output. Only the owner of its handle
+/// may call this, once.
+pub(crate) fn join_task<T>(task: &TaskRef) -> Result<T, JoinError> {
+    wait_complete(task);
+    assert!(task.claim_output(), "coro: a task's output was taken twice");
+    // SAFETY: `T` is the task's output type (the handle's type parameter)
+    // and we just claimed the output.
+    match unsafe { task.read_output::<T>() } {
+        Outcome::Value(v) => Ok(v),
+        Outcome::Panic(p) => Err(JoinError { repr: Repr::Panic(p) }),
+        Outcome::Cancelled => Err(JoinError { repr: Repr::Cancelled }),
+    }
+}
+
+fn wait_complete(task: &TaskRef) {
+    while !task.is_complete() {
+        if !task.set_join_waiter(Waiter::current()) {
+            return;
+        }
+        if task.is_complete() {
+            return;
+        }
+        park();
+    }
+}
+
+/// Why a coroutine did not produce a result: it panicked, or its runtime
+/// stopped first.
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
+    Panic(Box<dyn Any + Send + 'static>),
+    Cancelled,
+}
+
+impl JoinError {
+    /// Whether the coroutine panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// Whether the coroutine's runtime stopped before it finished.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// The panic payload, for `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    /// If the error is not a panic.
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic().expect("JoinError::into_panic on a cancelled coroutine")
+    }
+
+    /// The panic payload, or the error back if it is not a panic.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic(p) => Ok(p),
+            Repr::Cancelled => Err(self),
+        }
+    }
+
+    fn panic_message(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Panic(p) => p
+                .downcast_ref::<&'static str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            Repr::Cancelled => None,
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.repr, self.panic_message()) {
+            (Repr::Cancelled, _) => f.write_str("coroutine was cancelled: its runtime stopped"),
+            (Repr::Panic(_), Some(m)) => write!(f, "coroutine panicked: {m}"),
+            (Repr::Panic(_), None) => f.write_str("coroutine panicked"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panic(_) => write!(f, "JoinError::Panic({:?})", self.panic_message().unwrap_or("..")),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}

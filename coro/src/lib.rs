@@ -1,0 +1,86 @@
+//! Stackful coroutines on a work-stealing scheduler: Go-style concurrency in
+//! plain blocking Rust.
+//!
+//! A coroutine is a function with its own stack that the runtime can
+//! suspend where it blocks (a [`join`](JoinHandle::join), a [`sleep`], and
+//! the channels, locks and sockets built on this crate) and resume later,
+//! while its worker thread runs other coroutines. Code stays in blocking
+//! style, with no `async`/`.await`.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let handles: Vec<_> = (0..1000)
+//!     .map(|i| {
+//!         coro::spawn(move || {
+//!             coro::sleep(Duration::from_millis(1)); // parks, never blocks a thread
+//!             i * 2
+//!         })
+//!     })
+//!     .collect();
+//! let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+//! assert_eq!(sum, 999 * 1000);
+//! ```
+//!
+//! # The runtime
+//!
+//! [`spawn`] from a plain thread uses a default runtime with one worker per
+//! core, started on first use; build a [`Runtime`] for other settings. Each
+//! worker runs one coroutine at a time; idle workers steal never-started
+//! coroutines from busy ones (see the `scheduler` module docs for the
+//! algorithm).
+//!
+//! # Rules for coroutine code
+//!
+//! * **Blocking calls block the worker.** A coroutine that calls
+//!   `std::thread::sleep`, a `std::sync::Mutex` held by another coroutine, or
+//!   a blocking socket stalls every coroutine of its worker. Use this
+//!   crate's primitives, or move the call to a thread.
+//! * **A coroutine stays on the worker thread that first ran it.** So
+//!   thread-locals behave as on a thread, but are shared by all coroutines
+//!   of that worker: a value put into a thread-local before a suspension
+//!   point may have been changed by another coroutine after it. Holding a
+//!   `RefCell` borrow of a thread-local across a suspension can make another
+//!   coroutine's borrow panic. `!Send` values (an `Rc`, a `MutexGuard`)
+//!   may live across suspensions; they never change threads.
+//! * **Do not lend your stack to another thread across a suspension.** When
+//!   more coroutines are suspended than a worker has mapped stacks
+//!   ([`runtime::Builder::resident_stacks`], 4,096 by default), the frames of
+//!   a suspended coroutine may be copied to the heap and its stack lent to
+//!   another coroutine until it resumes (this is what lets hundreds of
+//!   thousands of coroutines park under the kernel's mapping limit). The
+//!   runtime keeps none of its state on coroutine stacks and pins the stack
+//!   of a coroutine inside [`scope`]. But if a coroutine hands a reference to
+//!   its stack to an OS thread (`std::thread::scope`) and then suspends on a
+//!   coroutine primitive while that thread still uses it, the thread may
+//!   observe another coroutine's frames. Join such threads before
+//!   suspending, or share heap data (`Arc`) with them instead.
+//! * **Stack size.** The default is 256 KiB per coroutine
+//!   ([`runtime::Builder::stack_size`], [`Builder::stack_size`]); only
+//!   touched pages cost memory. Overflowing it aborts the process with a
+//!   message naming the coroutine and its stack size.
+//! * **Panics** in a coroutine are caught and handed to whoever joins it
+//!   ([`JoinError::into_panic`]); the standard panic hook reports them once,
+//!   as for threads, and the worker carries on.
+//! * **Dropping a runtime** unwinds its suspended coroutines on their own
+//!   workers, so their destructors run. A destructor that blocks on a
+//!   coroutine primitive during that unwind cannot be resumed and aborts.
+
+pub mod runtime;
+
+mod coroutine;
+mod overflow;
+mod scheduler;
+mod scope;
+mod stack;
+mod switch;
+mod task;
+mod time;
+
+pub use coroutine::{
+    current, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId, JoinError, JoinHandle,
+};
+pub use runtime::Runtime;
+pub use scope::{scope, Scope, ScopedJoinHandle};
+pub use stack::DEFAULT_STACK_SIZE;
+pub use time::{sleep, sleep_until};

@@ -1,0 +1,194 @@
+//! Turning a stack overflow into a message instead of a bare segfault.
+//!
+//! Every coroutine stack has a guard page below it (see [`crate::stack`]).
+//! Running into it raises `SIGSEGV` on the coroutine's (exhausted) stack, so
+//! the handler runs on an alternate signal stack that every worker thread
+//! has ([`AltStack`]). If the faulting address lies in the guard page of the
+//! coroutine running on that thread, the handler writes
+//!
+//! ```text
+//! coroutine 'NAME' (id N) overflowed its stack of S bytes; raise it with coro::Builder::stack_size
+//! ```
+//!
+//! to stderr and aborts: the coroutine cannot be resumed, and unwinding
+//! from a signal handler is not an option. Any other fault goes to the
+//! handler that was installed before ours (the standard library's, which
+//! reports overflows of thread stacks), or to the default action.
+//!
+//! The handler only reads memory and calls `write` and `abort`, which are
+//! async-signal-safe.
+
+use std::io;
+use std::mem::{self, MaybeUninit};
+use std::ptr;
+use std::sync::OnceLock;
+
+use crate::stack::GUARD_SIZE;
+use crate::switch::CoroState;
+
+/// Size of the alternate signal stack we give threads that lack one.
+const ALT_STACK_SIZE: usize = 64 * 1024;
+
+/// The handlers that were installed before ours, for `SIGSEGV` and `SIGBUS`.
+/// Read before ours is installed, so the handler always finds them.
+static PREVIOUS: OnceLock<[libc::sigaction; 2]> = OnceLock::new();
+
+const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+
+/// Installs the overflow handler for `SIGSEGV` and `SIGBUS`, once.
+pub(crate) fn install_handler() {
+    PREVIOUS.get_or_init(|| {
+        let previous = SIGNALS.map(|sig| {
+            let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+            // SAFETY: a null new action only queries the current one.
+            unsafe { libc::sigaction(sig, ptr::null(), old.as_mut_ptr()) };
+            // SAFETY: zeroed, then filled by the kernel.
+            unsafe { old.assume_init() }
+        });
+        previous
+    });
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        for sig in SIGNALS {
+            // SAFETY: `sigaction` with a zeroed struct plus the fields we set
+            // is the documented way to install a handler.
+            unsafe {
+                let mut action: libc::sigaction = mem::zeroed();
+                action.sa_sigaction = handler as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(sig, &action, ptr::null_mut());
+            }
+        }
+    });
+}
+
+extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let current = crate::switch::current_raw();
+    if !current.is_null() {
+        // SAFETY: a non-null current pointer refers to the live state of the
+        // coroutine running on this thread (the one that faulted).
+        let cs: &CoroState = unsafe { &*current };
+        if addr >= cs.guard_bottom && addr < cs.guard_bottom + GUARD_SIZE {
+            report(cs);
+            // SAFETY: abort is async-signal-safe.
+            unsafe { libc::abort() };
+        }
+    }
+    let index = usize::from(sig == libc::SIGBUS);
+    let Some(previous) = PREVIOUS.get().map(|p| &p[index]) else {
+        // SAFETY: resetting a signal disposition.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        return;
+    };
+    if previous.sa_sigaction == libc::SIG_DFL || previous.sa_sigaction == libc::SIG_IGN {
+        // Restore the default action and return: the faulting instruction
+        // runs again and the process dies the usual way.
+        // SAFETY: resetting a signal disposition.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with this signature.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { mem::transmute(previous.sa_sigaction) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: the previous handler was installed with this signature.
+        let f: extern "C" fn(libc::c_int) = unsafe { mem::transmute(previous.sa_sigaction) };
+        f(sig);
+    }
+}
+
+/// Writes the overflow message with no allocation.
+fn report(cs: &CoroState) {
+    let mut buf = [0u8; 512];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        let n = bytes.len().min(buf.len() - len);
+        buf[len..len + n].copy_from_slice(&bytes[..n]);
+        len += n;
+    };
+    put(b"coroutine '");
+    // SAFETY: the task of the running coroutine is alive; its name is
+    // written before it is spawned and never changed.
+    let task = mem::ManuallyDrop::new(unsafe { crate::task::TaskRef::from_raw(cs.task()) });
+    match task.extra().and_then(|e| e.name.as_deref()) {
+        Some(name) => put(name.as_bytes()),
+        None => put(b"<unnamed>"),
+    }
+    put(b"' (id ");
+    put(decimal(cs.id, &mut [0u8; 20]));
+    put(b") overflowed its stack of ");
+    put(decimal(cs.stack_size as u64, &mut [0u8; 20]));
+    put(b" bytes; raise it with coro::Builder::stack_size\n");
+    // SAFETY: write is async-signal-safe; `buf[..len]` is initialized.
+    unsafe { libc::write(2, buf.as_ptr().cast(), len) };
+}
+
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// An alternate signal stack for the current thread, if it had none.
+#[derive(Debug)]
+pub(crate) struct AltStack {
+    mem: Option<crate::stack::StackMem>,
+}
+
+impl AltStack {
+    /// Makes sure the calling thread has an alternate signal stack.
+    pub(crate) fn ensure() -> io::Result<AltStack> {
+        // SAFETY: querying the current alternate stack.
+        let mut old: libc::stack_t = unsafe { mem::zeroed() };
+        // SAFETY: as above; a null new stack only queries.
+        unsafe { libc::sigaltstack(ptr::null(), &mut old) };
+        if old.ss_flags & libc::SS_DISABLE == 0 {
+            return Ok(AltStack { mem: None });
+        }
+        let mem = crate::stack::StackMem::new(ALT_STACK_SIZE)?;
+        let st = libc::stack_t {
+            ss_sp: (mem.top() - mem.size()) as *mut libc::c_void,
+            ss_flags: 0,
+            ss_size: mem.size(),
+        };
+        // SAFETY: installs a stack that lives until `AltStack` is dropped,
+        // which disables it first.
+        unsafe { libc::sigaltstack(&st, ptr::null_mut()) };
+        Ok(AltStack { mem: Some(mem) })
+    }
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        if self.mem.is_some() {
+            let st = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            // SAFETY: disables the alternate stack before its memory goes.
+            unsafe { libc::sigaltstack(&st, ptr::null_mut()) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_decimals() {
+        assert_eq!(decimal(0, &mut [0; 20]), b"0");
+        assert_eq!(decimal(262144, &mut [0; 20]), b"262144");
+        assert_eq!(decimal(u64::MAX, &mut [0; 20]), b"18446744073709551615");
+    }
+}

@@ -1,0 +1,238 @@
+//! Runtimes: a set of worker threads that run coroutines.
+//!
+//! Most programs never build one: [`spawn`](crate::spawn) from a plain
+//! thread starts the *default runtime* on first use, with one worker per
+//! core, and it lives until the process exits. Build a [`Runtime`] to choose
+//! the worker count or stack sizes, to run several, or to stop one (dropping
+//! it stops its workers and unwinds its suspended coroutines).
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, OnceLock};
+use std::thread;
+
+use crossbeam_deque::{Injector, Worker};
+
+use crate::coroutine::{spawn_with, JoinHandle};
+use crate::scheduler::idle::Idle;
+use crate::scheduler::park::Parker;
+use crate::scheduler::worker::WorkerCtx;
+use crate::scheduler::{Config, Remote, Shared};
+use crate::stack::{round_stack_size, DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
+
+/// Mapped stacks per worker before parked coroutines start sharing them.
+const DEFAULT_RESIDENT_STACKS: usize = 4096;
+/// Share of `vm.max_map_count` that resident stacks may use by default (two
+/// mappings each), leaving the rest to the program.
+const MAP_COUNT_SHARE: usize = 4;
+
+/// A set of worker threads running coroutines.
+///
+/// ```
+/// let rt = coro::runtime::Builder::new().workers(2).build().unwrap();
+/// let sum = rt.block_on(|| {
+///     let hs: Vec<_> = (0..10u64).map(|i| coro::spawn(move || i * i)).collect();
+///     hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+/// });
+/// assert_eq!(sum, 285);
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("workers", &self.workers()).finish()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default settings; see [`Builder`].
+    ///
+    /// # Errors
+    /// If a worker thread cannot be started.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Spawns a coroutine on this runtime; see [`crate::spawn`].
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn_with(f, None, &self.shared)
+    }
+
+    /// Runs `f` as a coroutine on this runtime and returns its result,
+    /// blocking the calling thread (or parking the calling coroutine) until
+    /// then. `f` may borrow from the caller. A panic in `f` resumes here.
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        crate::scope::scope_on(Arc::clone(&self.shared), |s| match s.spawn(f).join() {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("{e}"),
+        })
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.shared.remotes.len()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl Drop for Runtime {
+    /// Stops the workers, unwinds every suspended coroutine on its own
+    /// worker (so its destructors run), cancels the ones that never started,
+    /// and waits for the worker threads to exit.
+    fn drop(&mut self) {
+        self.shared.begin_shutdown();
+        let me = thread::current().id();
+        for t in self.threads.drain(..) {
+            // Dropped from one of its own coroutines: that worker finishes
+            // the protocol on its own once the coroutine suspends.
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        self.shared.cancel_injected();
+    }
+}
+
+/// Settings for a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    workers: Option<usize>,
+    stack_size: usize,
+    resident_stacks: Option<usize>,
+    thread_name: String,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            workers: None,
+            stack_size: DEFAULT_STACK_SIZE,
+            resident_stacks: None,
+            thread_name: "coro-worker".into(),
+        }
+    }
+}
+
+impl Builder {
+    /// Defaults: one worker per available core, 256 KiB stacks.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Number of worker threads (at least 1).
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n.max(1));
+        self
+    }
+
+    /// Default stack size of this runtime's coroutines, in bytes (rounded up
+    /// to pages; at least 16 KiB). Stacks are mapped lazily, so only the
+    /// pages a coroutine touches cost memory.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes.min(MAX_STACK_SIZE);
+        self
+    }
+
+    /// Mapped stacks per worker (and stack size) before suspended
+    /// coroutines start sharing them by copying their frames out (see the
+    /// crate docs). Default: 4,096, or less so that all workers together use
+    /// at most a quarter of `vm.max_map_count`.
+    pub fn resident_stacks(mut self, n: usize) -> Builder {
+        self.resident_stacks = Some(n.max(1));
+        self
+    }
+
+    /// Prefix of worker thread names; workers are named `PREFIX-N`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// Starts the runtime.
+    ///
+    /// # Errors
+    /// If a worker thread cannot be started.
+    pub fn build(self) -> io::Result<Runtime> {
+        let workers = self
+            .workers
+            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        let resident_stacks = self.resident_stacks.unwrap_or_else(|| default_resident_stacks(workers));
+        let config = Config {
+            stack_size: round_stack_size(self.stack_size),
+            resident_stacks,
+            thread_name: self.thread_name,
+        };
+        crate::overflow::install_handler();
+        crate::switch::suspend_margin();
+        let fresh: Vec<Worker<_>> = (0..workers).map(|_| Worker::new_fifo()).collect();
+        let shared = Arc::new(Shared {
+            remotes: (0..workers)
+                .map(|_| {
+                    Arc::new(Remote {
+                        inbox: Injector::new(),
+                        parker: Parker::default(),
+                    })
+                })
+                .collect(),
+            stealers: fresh.iter().map(Worker::stealer).collect(),
+            injector: Injector::new(),
+            idle: Idle::new(workers),
+            shutdown: AtomicBool::new(false),
+            stopped: AtomicUsize::new(0),
+            drained: AtomicUsize::new(0),
+            config,
+        });
+        let mut threads = Vec::with_capacity(workers);
+        for (index, fresh) in fresh.into_iter().enumerate() {
+            let worker_shared = Arc::clone(&shared);
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{index}", shared.config.thread_name))
+                .spawn(move || WorkerCtx::new(index, worker_shared, fresh).run_thread());
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // Workers that did start wait for all in the shutdown
+                    // barrier; there will never be all, so leave them.
+                    shared.begin_shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Runtime { shared, threads })
+    }
+}
+
+fn default_resident_stacks(workers: usize) -> usize {
+    let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(65_530);
+    (max_map_count / MAP_COUNT_SHARE / 2 / workers.max(1)).clamp(16, DEFAULT_RESIDENT_STACKS)
+}
+
+/// The runtime of the calling coroutine, else the default runtime.
+pub(crate) fn current_or_default() -> Arc<Shared> {
+    crate::scheduler::current_shared().unwrap_or_else(|| Arc::clone(default().shared()))
+}
+
+/// The default runtime, started on first use.
+pub(crate) fn default() -> &'static Runtime {
+    static DEFAULT: OnceLock<Runtime> = OnceLock::new();
+    DEFAULT.get_or_init(|| Runtime::new().expect("coro: cannot start the default runtime"))
+}

@@ -1,0 +1,214 @@
+//! The work-stealing scheduler.
+//!
+//! # Design
+//!
+//! One OS thread per worker. Each worker owns ([`queue`]):
+//!
+//! * a `crossbeam-deque` of *fresh* tasks (spawned, never run) that other
+//!   workers may steal from (Chase and Lev, "Dynamic Circular Work-Stealing
+//!   Deque", SPAA 2005);
+//! * a FIFO of *ready* started tasks and a LIFO slot, which only it runs;
+//! * an *inbox* ([`Remote`]) where other threads put its started tasks when
+//!   they wake them;
+//! * its timers and its stack pool.
+//!
+//! A shared *injector* takes spawns from threads that are not workers.
+//!
+//! Started tasks never migrate (the soundness argument is in
+//! [`crate::switch`]); balancing happens when tasks are spawned, which for
+//! the workloads we target (a coroutine per connection, a coroutine per
+//! request, fan-out of jobs) is where the imbalance is.
+//!
+//! # The worker loop ([`worker`])
+//!
+//! Each *tick* runs one task until it suspends or returns. Looking for the
+//! next task:
+//!
+//! 1. every [`GLOBAL_QUEUE_INTERVAL`] ticks, the inbox and the injector come
+//!    first, so a worker busy with local work cannot starve them;
+//! 2. every [`TIMER_INTERVAL`] ticks, due timers fire;
+//! 3. the LIFO slot (budgeted), then the fresh and ready queues, alternating;
+//! 4. the inbox, then the injector;
+//! 5. *searching*: steal half of another worker's fresh queue, visiting
+//!    victims from a random start; at most half the workers search at once
+//!    ([`idle`]);
+//! 6. nothing anywhere: park until woken or the next timer ([`park`]).
+//!
+//! # Waking
+//!
+//! A woken task goes to its home worker: into the LIFO slot when the waker
+//! is a coroutine on that worker, into `ready` when it is the worker itself
+//! (a timer), into the inbox otherwise, followed by an unpark of that worker
+//! if it sleeps. A spawn pushes to the spawning worker's fresh queue (or the
+//! injector) and wakes a sleeping worker to come and steal, if nobody is
+//! searching already.
+//!
+//! # Shutdown
+//!
+//! Dropping the runtime sets `shutdown` and unparks every worker. Each
+//! worker then, in order:
+//!
+//! 1. stops running tasks and waits until every worker has stopped;
+//! 2. cancels the never-started tasks in its queues (their closures are
+//!    dropped, joiners get `JoinError::is_cancelled`), and drains the
+//!    injector likewise; spawns from now on are cancelled on the spot;
+//! 3. waits until every worker has done step 2;
+//! 4. unwinds each of its suspended coroutines on its own thread, so their
+//!    destructors run where their thread-locals live. A coroutine that owns
+//!    a scope whose children are still alive is unwound only after them
+//!    (the children borrow its stack);
+//! 5. drops what is left in its queues and exits.
+
+pub(crate) mod idle;
+pub(crate) mod park;
+pub(crate) mod queue;
+pub(crate) mod worker;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_deque::{Injector, Stealer};
+
+use crate::task::TaskRef;
+use crate::time::timers::Timers;
+use idle::Idle;
+use park::Parker;
+
+/// Ticks between two looks at the inbox and injector ahead of local work.
+pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
+/// Ticks between two checks of the timers while there is local work.
+pub(crate) const TIMER_INTERVAL: u32 = 16;
+
+/// Settings a runtime is built with.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) stack_size: usize,
+    pub(crate) resident_stacks: usize,
+    pub(crate) thread_name: String,
+}
+
+/// What other threads may reach of one worker.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    /// Started tasks of this worker, woken by other threads.
+    pub(crate) inbox: Injector<TaskRef>,
+    pub(crate) parker: Parker,
+}
+
+/// State shared by the workers of one runtime.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) remotes: Box<[Arc<Remote>]>,
+    pub(crate) stealers: Box<[Stealer<TaskRef>]>,
+    pub(crate) injector: Injector<TaskRef>,
+    pub(crate) idle: Idle,
+    pub(crate) shutdown: AtomicBool,
+    /// Workers past each step of the shutdown protocol.
+    pub(crate) stopped: AtomicUsize,
+    pub(crate) drained: AtomicUsize,
+    pub(crate) config: Config,
+}
+
+impl Shared {
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Queues a never-started task on this runtime.
+    pub(crate) fn spawn(self: &Arc<Self>, task: TaskRef) {
+        if self.is_shutdown() {
+            task.cancel_unstarted();
+            return;
+        }
+        let pushed_locally = worker::with_current(|w| {
+            if std::ptr::eq(w.shared_ptr(), Arc::as_ptr(self)) {
+                w.queues.fresh.push(task.clone());
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
+        if !pushed_locally {
+            self.injector.push(task);
+            if self.is_shutdown() {
+                // The workers may have drained the injector already.
+                self.cancel_injected();
+            }
+        }
+        self.notify_work();
+    }
+
+    /// Wakes a sleeping worker to steal, if nobody is searching.
+    pub(crate) fn notify_work(&self) {
+        if let Some(w) = self.idle.worker_to_notify() {
+            self.remotes[w].parker.unpark();
+        }
+    }
+
+    /// Cancels every task in the injector (shutdown).
+    pub(crate) fn cancel_injected(&self) {
+        loop {
+            match self.injector.steal() {
+                crossbeam_deque::Steal::Success(t) => t.cancel_unstarted(),
+                crossbeam_deque::Steal::Empty => break,
+                crossbeam_deque::Steal::Retry => {}
+            }
+        }
+    }
+
+    /// Starts the shutdown protocol (see the module docs).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        for r in self.remotes.iter() {
+            r.parker.force_unpark();
+        }
+    }
+}
+
+/// Schedules a started task that was woken (see the module docs).
+pub(crate) fn schedule_woken(task: TaskRef) {
+    let mut task = Some(task);
+    worker::with_current(|w| {
+        let t = task.take().expect("task is here");
+        let home = t.home().expect("a woken task has started");
+        if !Arc::ptr_eq(&w.remote, home) {
+            task = Some(t);
+        } else if crate::switch::current().is_some() {
+            w.queues.push_lifo(t);
+        } else {
+            w.queues.push_ready(t);
+        }
+    });
+    if let Some(task) = task {
+        // Keep the worker's handle alive past the push: once in the inbox,
+        // the task (and its reference to `home`) may be gone at any moment.
+        let home = Arc::clone(task.home().expect("a woken task has started"));
+        home.inbox.push(task);
+        home.parker.unpark();
+    }
+}
+
+/// The task of the running coroutine, if the caller is one.
+pub(crate) fn current_task() -> Option<TaskRef> {
+    let cs = crate::switch::current()?;
+    // SAFETY: the running coroutine's task is referenced by its worker's
+    // live list for as long as it runs; we take a new reference of our own.
+    let borrowed = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(cs.task()) });
+    Some(TaskRef::clone(&borrowed))
+}
+
+/// Whether the caller runs on a coroutine.
+pub(crate) fn in_coroutine() -> bool {
+    crate::switch::current().is_some()
+}
+
+/// The runtime of the calling worker thread, if it is one.
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    worker::with_current(|w| w.shared.clone())
+}
+
+/// Runs `f` on the calling coroutine's worker timers. Coroutines only.
+pub(crate) fn with_timers<R>(f: impl FnOnce(&mut Timers) -> R) -> R {
+    worker::with_current(|w| f(&mut w.timers.borrow_mut())).expect("timers outside a worker")
+}

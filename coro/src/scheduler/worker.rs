@@ -1,0 +1,403 @@
+//! One worker: its loop, how it starts, runs, finishes and finally unwinds
+//! coroutines. The algorithm is described in the [parent module](super).
+
+use std::cell::{Cell, RefCell};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Steal, Worker};
+
+use super::queue::LocalQueues;
+use super::{Remote, Shared, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
+use crate::stack::StackPool;
+use crate::switch::{CoroState, SuspendKind};
+use crate::task::TaskRef;
+use crate::time::timers::Timers;
+
+/// Finished coroutines' states kept per worker for reuse.
+const CORO_POOL_MAX: usize = 1024;
+/// Coroutine ids handed to a worker at once, so ids cost no shared atomic.
+const ID_BLOCK: u64 = 1024;
+/// How long a stopping worker waits between looks at its peers.
+const SHUTDOWN_POLL: Duration = Duration::from_micros(200);
+
+static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct WorkerCtx {
+    index: usize,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) queues: LocalQueues,
+    pub(crate) timers: RefCell<Timers>,
+    stacks: RefCell<StackPool>,
+    coro_pool: RefCell<Vec<Box<CoroState>>>,
+    /// Started, unfinished tasks of this worker (the scheduler's reference).
+    live: RefCell<Vec<TaskRef>>,
+    tick: Cell<u32>,
+    searching: Cell<bool>,
+    rng: Cell<u32>,
+    ids: Cell<(u64, u64)>,
+}
+
+thread_local! {
+    static WORKER: Cell<*const WorkerCtx> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` on the calling thread's worker, if it is one.
+pub(crate) fn with_current<R>(f: impl FnOnce(&WorkerCtx) -> R) -> Option<R> {
+    let p = WORKER.try_with(Cell::get).ok()?;
+    // SAFETY: `WORKER` points at the context that `run_thread` owns for the
+    // whole time it is set; only this thread uses it, through shared
+    // references, and all its mutable parts are cells.
+    unsafe { p.as_ref() }.map(f)
+}
+
+impl WorkerCtx {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, fresh: Worker<crate::task::TaskRef>) -> Self {
+        let remote = Arc::clone(&shared.remotes[index]);
+        let budget = shared.config.resident_stacks;
+        WorkerCtx {
+            index,
+            remote,
+            queues: LocalQueues::new(fresh),
+            timers: RefCell::new(Timers::default()),
+            stacks: RefCell::new(StackPool::new(budget, crate::switch::suspend_margin())),
+            coro_pool: RefCell::new(Vec::new()),
+            live: RefCell::new(Vec::new()),
+            tick: Cell::new(0),
+            searching: Cell::new(false),
+            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+            ids: Cell::new((0, 0)),
+            shared,
+        }
+    }
+
+    pub(crate) fn shared_ptr(&self) -> *const Shared {
+        Arc::as_ptr(&self.shared)
+    }
+
+    /// The worker thread's body.
+    pub(crate) fn run_thread(self) {
+        self.remote.parker.bind_current_thread();
+        let _altstack = crate::overflow::AltStack::ensure();
+        WORKER.with(|w| w.set(&self));
+        self.run();
+        self.shutdown();
+        WORKER.with(|w| w.set(ptr::null()));
+    }
+
+    fn run(&self) {
+        while !self.shared.is_shutdown() {
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+            if let Some(task) = self.next_task(tick) {
+                self.run_task(task);
+            } else if let Some(task) = self.search() {
+                self.run_task(task);
+            } else {
+                self.sleep();
+            }
+        }
+    }
+
+    fn next_task(&self, tick: u32) -> Option<TaskRef> {
+        if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            if let Some(t) = self.pull_inbox().or_else(|| self.pull_injector()) {
+                return Some(t);
+            }
+        }
+        if tick % TIMER_INTERVAL == 0 {
+            self.fire_timers();
+        }
+        if let Some(t) = self.queues.pop(tick & 1 == 0) {
+            return Some(t);
+        }
+        if self.fire_timers() > 0 {
+            if let Some(t) = self.queues.pop(false) {
+                return Some(t);
+            }
+        }
+        self.pull_inbox().or_else(|| self.pull_injector())
+    }
+
+    /// Moves everything in the inbox to `ready`; returns the first.
+    fn pull_inbox(&self) -> Option<TaskRef> {
+        let mut first = None;
+        loop {
+            match self.remote.inbox.steal() {
+                Steal::Success(t) => match first {
+                    None => first = Some(t),
+                    Some(_) => self.queues.push_ready(t),
+                },
+                Steal::Empty => return first,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    fn pull_injector(&self) -> Option<TaskRef> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.queues.fresh) {
+                Steal::Success(t) => return Some(t),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    fn fire_timers(&self) -> usize {
+        let mut timers = self.timers.borrow_mut();
+        if timers.is_empty() {
+            return 0;
+        }
+        timers.fire(Instant::now())
+    }
+
+    fn next_rand(&self) -> u32 {
+        // xorshift32: victim selection needs spread, not quality.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    /// Steals half of some other worker's fresh queue, or from the injector.
+    fn search(&self) -> Option<TaskRef> {
+        if !self.searching.get() {
+            if !self.shared.idle.try_start_searching() {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let n = self.shared.stealers.len();
+        let start = self.next_rand() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            loop {
+                match self.shared.stealers[victim].steal_batch_with_limit_and_pop(&self.queues.fresh, usize::MAX) {
+                    Steal::Success(t) => return Some(t),
+                    Steal::Empty => break,
+                    Steal::Retry => {}
+                }
+            }
+        }
+        if let Some(t) = self.pull_injector() {
+            return Some(t);
+        }
+        self.searching.set(false);
+        self.shared.idle.stop_searching();
+        None
+    }
+
+    /// Whether anything would give this worker a task right now.
+    fn has_work(&self) -> bool {
+        if !self.queues.is_empty() || !self.remote.inbox.is_empty() || self.shared.is_shutdown() {
+            return true;
+        }
+        if let Some(d) = self.timers.borrow_mut().next_deadline() {
+            if d <= Instant::now() {
+                return true;
+            }
+        }
+        // Stealable work is for us only if nobody searches for it already.
+        self.shared.idle.searching() == 0
+            && (!self.shared.injector.is_empty() || self.shared.stealers.iter().any(|s| !s.is_empty()))
+    }
+
+    fn sleep(&self) {
+        let idle = &self.shared.idle;
+        idle.sleep(self.index);
+        self.remote.parker.prepare();
+        if self.has_work() {
+            self.remote.parker.cancel();
+        } else {
+            let timeout = self
+                .timers
+                .borrow_mut()
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            self.remote.parker.park(timeout);
+        }
+        if idle.wake(self.index) {
+            self.searching.set(true);
+        }
+    }
+
+    fn run_task(&self, task: TaskRef) {
+        if self.searching.replace(false) && self.shared.idle.stop_searching() {
+            // The last searcher found work: there may be more, so wake
+            // another worker to look.
+            self.shared.notify_work();
+        }
+        let coro = match task.coro() {
+            Some(c) => c,
+            None => match self.start(&task) {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        // SAFETY: a started task's `CoroState` is touched only by its home
+        // worker, which is this thread (only home workers pop started tasks).
+        let cs = unsafe { &mut *coro.as_ptr() };
+        if StackPool::is_evicted(&cs.image) && !self.stacks.borrow_mut().make_resident(&mut cs.image) {
+            // Its stack slot is held by a pinned scope owner: later.
+            self.queues.push_ready(task);
+            return;
+        }
+        task.set_running();
+        match cs.resume() {
+            Some(SuspendKind::Yield) => {
+                task.set_yielded();
+                self.queues.push_ready(task);
+            }
+            Some(SuspendKind::Park) => {
+                if task.set_parked() {
+                    self.queues.push_ready(task);
+                }
+            }
+            None => self.finish(&task, coro),
+        }
+    }
+
+    /// First resume: bind the task to this worker and a stack.
+    fn start(&self, task: &TaskRef) -> Option<NonNull<CoroState>> {
+        let mut cs = self.coro_pool.borrow_mut().pop().unwrap_or_default();
+        let size = task
+            .extra()
+            .map(|e| e.stack_size)
+            .filter(|&s| s != 0)
+            .unwrap_or(self.shared.config.stack_size);
+        let stack = match self.stacks.borrow_mut().bind(&mut cs.image, size) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("{e}");
+                self.coro_pool.borrow_mut().push(cs);
+                task.fail_unstarted(e.to_string());
+                return None;
+            }
+        };
+        task.set_home(Arc::clone(&self.remote));
+        cs.id = self.next_id();
+        {
+            let mut live = self.live.borrow_mut();
+            cs.live_index = live.len();
+            live.push(task.clone());
+        }
+        cs.start(task, stack);
+        let ptr = NonNull::from(Box::leak(cs));
+        task.set_coro(Some(ptr));
+        Some(ptr)
+    }
+
+    fn next_id(&self) -> u64 {
+        let (mut next, mut end) = self.ids.get();
+        if next == end {
+            next = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        self.ids.set((next + 1, end));
+        next
+    }
+
+    /// The coroutine returned: recycle its machinery, complete the task.
+    fn finish(&self, task: &TaskRef, coro: NonNull<CoroState>) {
+        // SAFETY: `start` leaked this box for the task, and the task is done
+        // with it: its coroutine returned.
+        let mut cs = unsafe { Box::from_raw(coro.as_ptr()) };
+        self.stacks.borrow_mut().release(&mut cs.image);
+        let ours = {
+            let mut live = self.live.borrow_mut();
+            let ours = live.swap_remove(cs.live_index);
+            if let Some(moved) = live.get(cs.live_index) {
+                let moved = moved.coro().expect("live tasks have started");
+                // SAFETY: a live task's state, on its home worker.
+                unsafe { (*moved.as_ptr()).live_index = cs.live_index };
+            }
+            ours
+        };
+        debug_assert!(ours == *task);
+        task.set_coro(None);
+        task.clear_home();
+        cs.clear();
+        {
+            let mut pool = self.coro_pool.borrow_mut();
+            if pool.len() < CORO_POOL_MAX {
+                pool.push(cs);
+            }
+        }
+        task.complete();
+        drop(ours);
+    }
+
+    /// Steps 1 to 5 of the shutdown protocol (see the parent module).
+    fn shutdown(&self) {
+        let shared = &self.shared;
+        let workers = shared.remotes.len();
+        if self.searching.replace(false) {
+            shared.idle.stop_searching();
+        }
+        wait_for_all(&shared.stopped, workers);
+        for task in self.queues.drain() {
+            if task.coro().is_none() && !task.is_complete() {
+                task.cancel_unstarted();
+            }
+        }
+        drop(self.pull_inbox_all());
+        shared.cancel_injected();
+        wait_for_all(&shared.drained, workers);
+        loop {
+            let live: Vec<TaskRef> = self.live.borrow().clone();
+            if live.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for task in live {
+                let coro = task.coro().expect("live tasks have started");
+                // SAFETY: a live task's state, on its home worker.
+                let cs = unsafe { &mut *coro.as_ptr() };
+                if cs.scopes.iter().any(|s| s.has_running_children()) {
+                    continue;
+                }
+                if StackPool::is_evicted(&cs.image) && !self.stacks.borrow_mut().make_resident(&mut cs.image) {
+                    continue;
+                }
+                task.set_running();
+                cs.force_unwind();
+                task.store_cancelled_after_unwind(true);
+                self.finish(&task, coro);
+                progressed = true;
+            }
+            if !progressed {
+                std::thread::sleep(SHUTDOWN_POLL);
+            }
+        }
+        drop(self.queues.drain());
+        drop(self.pull_inbox_all());
+        self.timers.borrow_mut().clear();
+    }
+
+    fn pull_inbox_all(&self) -> Vec<TaskRef> {
+        let mut all = Vec::new();
+        loop {
+            match self.remote.inbox.steal() {
+                Steal::Success(t) => all.push(t),
+                Steal::Empty => return all,
+                Steal::Retry => {}
+            }
+        }
+    }
+}
+
+fn wait_for_all(counter: &AtomicUsize, workers: usize) {
+    counter.fetch_add(1, Ordering::AcqRel);
+    while counter.load(Ordering::Acquire) < workers {
+        std::thread::sleep(SHUTDOWN_POLL);
+    }
+}

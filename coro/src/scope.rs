@@ -1,0 +1,221 @@
+//! Scoped coroutines, which may borrow from the caller's stack.
+//!
+//! [`scope`] runs a closure that spawns coroutines through a [`Scope`];
+//! those may borrow anything that outlives the call, because `scope` does
+//! not return (or unwind past its frame) before every one of them has
+//! finished and its result has been taken or dropped. This is
+//! `std::thread::scope`, for coroutines.
+//!
+//! # Why the caller's stack is pinned
+//!
+//! The children hold pointers into the caller's stack. If the caller is a
+//! coroutine, its frames must stay at their addresses while it waits: the
+//! stack pool must never copy them out to lend the slot to another coroutine
+//! (see [`crate::stack`]). So `scope` *pins* the calling coroutine's stack
+//! image for its duration, and registers the scope with the coroutine so
+//! that a stopping runtime unwinds it only after its children.
+
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::coroutine::{join_task, JoinError};
+use crate::scheduler::Shared;
+use crate::task::{park, Extra, TaskRef, Waiter};
+
+/// Bookkeeping shared by a scope and its children.
+#[derive(Debug, Default)]
+pub(crate) struct ScopeShared {
+    running: AtomicUsize,
+    waiter: Mutex<Option<Waiter>>,
+    children: Mutex<Vec<TaskRef>>,
+}
+
+impl ScopeShared {
+    /// Told by a child's worker when the child completes.
+    pub(crate) fn child_completed(&self) {
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(w) = self.waiter.lock().take() {
+                w.wake();
+            }
+        }
+    }
+
+    pub(crate) fn has_running_children(&self) -> bool {
+        self.running.load(Ordering::Acquire) != 0
+    }
+
+    fn wait_for_children(&self) {
+        loop {
+            {
+                let mut waiter = self.waiter.lock();
+                if !self.has_running_children() {
+                    return;
+                }
+                *waiter = Some(Waiter::current());
+            }
+            park();
+        }
+    }
+
+    /// Drops every output no handle took. Returns true if one was a panic.
+    fn drop_unclaimed_outputs(&self) -> bool {
+        let children = std::mem::take(&mut *self.children.lock());
+        let mut panicked = false;
+        for child in children {
+            if child.claim_output() {
+                panicked |= child.output_is_panic();
+                child.drop_claimed_output();
+            }
+        }
+        panicked
+    }
+}
+
+/// A scope to spawn coroutines that borrow; see [`scope`].
+#[derive(Debug)]
+pub struct Scope<'scope, 'env: 'scope> {
+    shared: Arc<ScopeShared>,
+    runtime: Arc<Shared>,
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+/// A handle to join a scoped coroutine.
+#[derive(Debug)]
+pub struct ScopedJoinHandle<'scope, T> {
+    task: TaskRef,
+    _marker: PhantomData<&'scope T>,
+}
+
+impl<T> ScopedJoinHandle<'_, T> {
+    /// Waits for the coroutine and returns its result; see
+    /// [`JoinHandle::join`](crate::JoinHandle::join).
+    ///
+    /// # Errors
+    /// The coroutine panicked (or its runtime stopped).
+    pub fn join(self) -> Result<T, JoinError> {
+        join_task(&self.task)
+    }
+
+    /// Whether the coroutine has finished.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_complete()
+    }
+}
+
+impl<'scope> Scope<'scope, '_> {
+    /// Spawns a coroutine that may borrow anything that outlives the scope.
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.spawn_with(f, Extra::default())
+    }
+
+    pub(crate) fn spawn_with<F, T>(&'scope self, f: F, mut extra: Extra) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        extra.scope = Some(Arc::clone(&self.shared));
+        self.shared.running.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: `scope` neither returns nor unwinds past its frame before
+        // this task has completed (`wait_for_children`) and its output has
+        // been taken or dropped (`drop_unclaimed_outputs`), so everything
+        // `F` and `T` borrow for 'scope outlives the task's use of them.
+        let (sched, handle) = unsafe { TaskRef::new(f, Some(Box::new(extra))) };
+        self.shared.children.lock().push(handle.clone());
+        self.runtime.spawn(sched);
+        ScopedJoinHandle {
+            task: handle,
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// Runs `f` with a [`Scope`] for spawning coroutines that borrow from the
+/// caller, and waits for all of them before returning.
+///
+/// Children go to the caller's runtime (the default one from a plain
+/// thread). If `f` panics, the panic resumes after the children finished;
+/// if a child panicked and nobody joined it, `scope` panics.
+///
+/// ```
+/// let mut counts = vec![0; 4];
+/// coro::scope(|s| {
+///     for (i, c) in counts.iter_mut().enumerate() {
+///         s.spawn(move || *c = i * 10);
+///     }
+/// });
+/// assert_eq!(counts, [0, 10, 20, 30]);
+/// ```
+pub fn scope<'env, F, T>(f: F) -> T
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+{
+    scope_on(crate::runtime::current_or_default(), f)
+}
+
+pub(crate) fn scope_on<'env, F, T>(runtime: Arc<Shared>, f: F) -> T
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+{
+    let scope = Scope {
+        shared: Arc::new(ScopeShared::default()),
+        runtime,
+        scope: PhantomData,
+        env: PhantomData,
+    };
+    let pin = Pin::new(&scope.shared);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    scope.shared.wait_for_children();
+    let child_panicked = scope.shared.drop_unclaimed_outputs();
+    drop(pin);
+    match result {
+        Err(payload) => panic::resume_unwind(payload),
+        Ok(_) if child_panicked => panic!("a scoped coroutine panicked"),
+        Ok(value) => value,
+    }
+}
+
+/// Pins the calling coroutine's stack and registers the scope with it, for
+/// as long as it lives. On a plain thread, does nothing: a thread's stack
+/// does not move.
+struct Pin {
+    coro: Option<*mut crate::switch::CoroState>,
+    shared: Arc<ScopeShared>,
+}
+
+impl Pin {
+    fn new(shared: &Arc<ScopeShared>) -> Pin {
+        let coro = crate::switch::current().map(|cs| {
+            cs.image.pins += 1;
+            cs.scopes.push(Arc::clone(shared));
+            cs as *mut _
+        });
+        Pin {
+            coro,
+            shared: Arc::clone(shared),
+        }
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        // Whatever happened, no child may outlive this point.
+        self.shared.wait_for_children();
+        self.shared.drop_unclaimed_outputs();
+        if let Some(cs) = self.coro {
+            // SAFETY: the pin is dropped by the coroutine that made it (it
+            // lives on its stack), whose state outlives its frames.
+            let cs = unsafe { &mut *cs };
+            cs.image.pins -= 1;
+            cs.scopes.pop();
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Stack switching: the one module that resumes and suspends coroutines.
+//!
+//! A started task owns a [`CoroState`]: its `corosensei` coroutine, the
+//! [`StackImage`] that says where its frames are, and bookkeeping for its
+//! worker. The worker resumes it with [`CoroState::resume`]; the coroutine
+//! comes back with a [`Suspend`] (yield or park) or by returning.
+//!
+//! # Why started coroutines never change threads
+//!
+//! `corosensei::Coroutine` is `!Send`, on purpose: a suspended stack may hold
+//! `!Send` values (an `Rc`, a `MutexGuard`) and addresses of thread-locals
+//! that the compiler computed before a switch and reuses after it
+//! (llvm-project#98479). Resuming such a stack on another thread would be
+//! undefined behaviour that no safe code could rule out.
+//!
+//! So the rule here is: a task may move between workers only *before* its
+//! first resume, when all it has is its `Send` closure; from its first
+//! resume on, only the worker that started it (its *home*) ever touches its
+//! `CoroState` or resumes it. Wakers on other threads push the task into the
+//! home worker's inbox. The `unsafe impl Send for TaskRef` relies on exactly
+//! this rule, and the scheduler enforces it: only never-started tasks are
+//! put where other workers can steal them.
+//!
+//! # The suspend margin
+//!
+//! To copy a suspended coroutine's frames out (see [`crate::stack`]) we need
+//! the lowest address that holds its state. `corosensei` keeps the saved
+//! stack pointer to itself, so [`suspend_with`] reads the stack pointer just
+//! before it suspends and reports it; what the switch pushes below that point
+//! is measured once per process by running a probe coroutine on a stack
+//! filled with a pattern ([`suspend_margin`]), and every copy includes that
+//! margin plus the red zone.
+
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::sync::{Arc, OnceLock};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::scope::ScopeShared;
+use crate::stack::{SlotStack, StackImage, StackMem};
+use crate::task::{Slot, TaskRef};
+
+/// Why a coroutine suspended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SuspendKind {
+    /// `yield_now`: run again after the others that are ready.
+    Yield,
+    /// Waiting for a wake (see `task::Waiter`).
+    Park,
+}
+
+/// What a coroutine hands its worker when it suspends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Suspend {
+    kind: SuspendKind,
+    /// The stack pointer just before the switch.
+    sp: usize,
+}
+
+type Coro = Coroutine<(), Suspend, (), SlotStack>;
+
+/// The machinery of a started task. Home worker only.
+pub(crate) struct CoroState {
+    coroutine: Option<Coro>,
+    pub(crate) image: StackImage,
+    yielder: *const Yielder<(), Suspend>,
+    task: *const Slot,
+    /// Position in the worker's list of live tasks.
+    pub(crate) live_index: usize,
+    /// Unique id, for `coro::current()`.
+    pub(crate) id: u64,
+    /// Scopes this coroutine owns and is inside of, innermost last.
+    pub(crate) scopes: Vec<Arc<ScopeShared>>,
+    /// Guard page and size of the stack, for the overflow report.
+    pub(crate) guard_bottom: usize,
+    pub(crate) stack_size: usize,
+}
+
+impl Default for CoroState {
+    fn default() -> Self {
+        CoroState {
+            coroutine: None,
+            image: StackImage::default(),
+            yielder: ptr::null(),
+            task: ptr::null(),
+            live_index: 0,
+            id: 0,
+            scopes: Vec::new(),
+            guard_bottom: 0,
+            stack_size: 0,
+        }
+    }
+}
+
+thread_local! {
+    /// The coroutine this thread is running, if any.
+    static CURRENT: Cell<*mut CoroState> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// The coroutine running on this thread, if any. The pointer is valid until
+/// that coroutine suspends; only its own code (which runs on this thread)
+/// may use it.
+pub(crate) fn current() -> Option<&'static mut CoroState> {
+    let p = CURRENT.with(Cell::get);
+    // SAFETY: `CURRENT` is set by `resume` for exactly the duration of the
+    // coroutine's run on this thread and points at its live `CoroState`,
+    // which nothing else touches while it runs.
+    unsafe { p.as_mut() }
+}
+
+/// The running coroutine's pointer, read from a signal handler.
+pub(crate) fn current_raw() -> *const CoroState {
+    CURRENT.try_with(Cell::get).unwrap_or(ptr::null_mut())
+}
+
+impl CoroState {
+    /// Prepares a coroutine for `task` on `stack`. The task's closure runs
+    /// on the first `resume`.
+    pub(crate) fn start(&mut self, task: &TaskRef, stack: SlotStack) {
+        let slot = task.as_ptr();
+        self.task = slot;
+        self.guard_bottom = stack.bottom();
+        self.stack_size = stack.size();
+        self.coroutine = Some(Coroutine::with_stack(stack, move |yielder, ()| {
+            // SAFETY: the worker set `CURRENT` to this coroutine's state
+            // before resuming it.
+            let me = current().expect("coroutine runs with CURRENT set");
+            me.yielder = yielder;
+            // SAFETY: the worker holds a reference to the task (its live
+            // list) until the coroutine has returned.
+            let task = std::mem::ManuallyDrop::new(unsafe { task_ref_from(slot) });
+            task.run_closure();
+        }));
+    }
+
+    /// The task this coroutine runs.
+    pub(crate) fn task(&self) -> *const Slot {
+        self.task
+    }
+
+    /// Runs the coroutine until it suspends (`Some`) or returns (`None`).
+    /// Its frames must be resident.
+    pub(crate) fn resume(&mut self) -> Option<SuspendKind> {
+        let prev = CURRENT.with(|c| c.replace(self));
+        let coroutine = self.coroutine.as_mut().expect("resume of a finished coroutine");
+        let result = coroutine.resume(());
+        CURRENT.with(|c| c.set(prev));
+        match result {
+            CoroutineResult::Yield(s) => {
+                self.image.suspend_sp = s.sp;
+                Some(s.kind)
+            }
+            CoroutineResult::Return(()) => {
+                self.coroutine = None;
+                None
+            }
+        }
+    }
+
+    /// Unwinds a suspended coroutine so its destructors run. Its frames
+    /// must be resident. A panic that escapes a destructor is caught and
+    /// reported, never propagated into the worker.
+    pub(crate) fn force_unwind(&mut self) {
+        let prev = CURRENT.with(|c| c.replace(self));
+        if let Some(mut coroutine) = self.coroutine.take() {
+            let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
+            if result.is_err() {
+                log::error!("coro: a destructor panicked while a stopped runtime unwound a coroutine");
+            }
+            // A coroutine that caught the unwind and returned is done either way.
+            if !coroutine.done() {
+                // SAFETY: unreachable in practice (force_unwind loops until
+                // the coroutine is done); if it is not done we must not drop
+                // it (that would unwind again), so we forget the frames.
+                unsafe { coroutine.force_reset() };
+            }
+        }
+        CURRENT.with(|c| c.set(prev));
+    }
+
+    /// Resets for reuse by another task.
+    pub(crate) fn clear(&mut self) {
+        debug_assert!(self.coroutine.is_none());
+        debug_assert_eq!(self.image.pins, 0);
+        self.task = ptr::null();
+        self.yielder = ptr::null();
+        self.scopes.clear();
+    }
+}
+
+/// # Safety
+/// `slot` must be a task slot the caller knows to be referenced.
+unsafe fn task_ref_from(slot: *const Slot) -> TaskRef {
+    // SAFETY: forwarded to the caller.
+    unsafe { TaskRef::from_raw(slot) }
+}
+
+/// Suspends the running coroutine until it is woken.
+pub(crate) fn suspend_park() {
+    suspend(SuspendKind::Park)
+}
+
+/// Suspends the running coroutine behind the others that are ready.
+pub(crate) fn suspend_yield() {
+    suspend(SuspendKind::Yield)
+}
+
+fn suspend(kind: SuspendKind) {
+    let me = current().expect("suspend outside a coroutine");
+    let yielder = me.yielder;
+    // SAFETY: the yielder lives on this coroutine's stack, which is resident
+    // while it runs; `start` stored its address before the closure ran.
+    suspend_with(unsafe { &*yielder }, kind);
+}
+
+/// Suspends through `yielder`, reporting the stack pointer. Not inlined, so
+/// that the frames pushed below the reported pointer are the same at every
+/// call and the margin measured by [`suspend_margin`] holds for all of them.
+#[inline(never)]
+fn suspend_with(yielder: &Yielder<(), Suspend>, kind: SuspendKind) {
+    let sp = stack_pointer();
+    yielder.suspend(Suspend { kind, sp });
+}
+
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: reads the stack pointer register into a general register.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    sp
+}
+
+/// Bytes below the red zone that the ABI lets a leaf function use without
+/// moving the stack pointer.
+#[cfg(target_arch = "x86_64")]
+const RED_ZONE: usize = 128;
+#[cfg(not(target_arch = "x86_64"))]
+const RED_ZONE: usize = 0;
+
+/// Extra bytes copied beyond the measured margin, for safety.
+const MARGIN_SLACK: usize = 64;
+
+/// Bytes below a suspended coroutine's reported stack pointer that hold its
+/// state, measured once per process.
+pub(crate) fn suspend_margin() -> usize {
+    static MARGIN: OnceLock<usize> = OnceLock::new();
+    *MARGIN.get_or_init(|| {
+        const PATTERN: u8 = 0xA5;
+        const PROBE_STACK: usize = 64 * 1024;
+        let mem = StackMem::new(PROBE_STACK).expect("coro: cannot map the probe stack");
+        let usable_bottom = mem.top() - mem.size();
+        // SAFETY: the usable part of a stack we own and nothing runs on.
+        unsafe { ptr::write_bytes(usable_bottom as *mut u8, PATTERN, mem.size()) };
+        let mut probe: Coro = Coroutine::with_stack(mem.view(), |yielder, ()| {
+            suspend_with(yielder, SuspendKind::Yield);
+        });
+        let sp = match probe.resume(()) {
+            CoroutineResult::Yield(s) => s.sp,
+            CoroutineResult::Return(()) => unreachable!("probe suspends once"),
+        };
+        // SAFETY: as above; the probe is suspended.
+        let bytes = unsafe { std::slice::from_raw_parts(usable_bottom as *const u8, mem.size()) };
+        let lowest = usable_bottom + bytes.iter().position(|&b| b != PATTERN).unwrap_or(0);
+        let _ = probe.resume(());
+        drop(probe);
+        let margin = sp.saturating_sub(lowest) + RED_ZONE + MARGIN_SLACK;
+        assert!(margin < 4096, "coro: implausible suspend margin {margin}");
+        margin.next_multiple_of(16)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_margin_covers_the_switch_and_is_small() {
+        let m = suspend_margin();
+        assert!(m > RED_ZONE + MARGIN_SLACK, "{m}");
+        assert!(m <= 1024, "{m}");
+    }
+}

@@ -1,0 +1,641 @@
+//! Task slots: what a spawned coroutine is, as seen by everyone but its
+//! stack.
+//!
+//! A [`Slot`] comes from the [slab](slab) and is shared by reference count
+//! ([`TaskRef`]). It holds the state word ([`state`]), the closure before
+//! the first resume and the output after completion (type-erased through a
+//! [`VTable`], inline when small), the join waiter, and the pointer to the
+//! coroutine's machinery ([`CoroState`]) once it has started.
+//!
+//! # Who may touch which field
+//!
+//! | field         | written by                               | read by |
+//! |---------------|------------------------------------------|---------|
+//! | `state`       | atomically, by anyone (see [`state`])    | anyone |
+//! | `refs`        | atomically, by holders of a `TaskRef`    | anyone |
+//! | `vtable`, `extra` | the spawner, before the task is published | anyone |
+//! | `payload`     | the spawner (closure); the coroutine (output); the one that sets `OUTPUT_TAKEN` | as written |
+//! | `home`        | the home worker, before the first resume | wakers (they hold a waiter the task made after that) |
+//! | `coro`        | the home worker only                     | the home worker only |
+//! | `join_waiter` | under its lock                           | under its lock |
+//!
+//! `coro` is the one field that reaches `!Send` data (the suspended stack):
+//! that is why it is touched on the home worker only. See
+//! [`crate::switch`] for the argument.
+
+pub(crate) mod slab;
+pub(crate) mod state;
+mod waiter;
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
+use std::mem::{self, MaybeUninit};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::scheduler::Remote;
+use crate::scope::ScopeShared;
+use crate::switch::CoroState;
+use state::*;
+pub(crate) use waiter::{park, Waiter};
+
+/// Words of inline storage for a closure or an output; larger ones are boxed.
+const PAYLOAD_WORDS: usize = 4;
+type Payload = [MaybeUninit<usize>; PAYLOAD_WORDS];
+
+/// How a task ended, as stored in its payload.
+pub(crate) enum Outcome<T> {
+    /// The closure returned.
+    Value(T),
+    /// The closure panicked.
+    Panic(Box<dyn Any + Send + 'static>),
+    /// The runtime stopped before the closure finished.
+    Cancelled,
+}
+
+/// Optional per-task data that most spawns don't have.
+#[derive(Default)]
+pub(crate) struct Extra {
+    pub(crate) name: Option<Arc<str>>,
+    /// Stack size asked for with `Builder::stack_size`; 0 for the default.
+    pub(crate) stack_size: usize,
+    /// The scope this task was spawned in, told when the task completes.
+    pub(crate) scope: Option<Arc<ScopeShared>>,
+}
+
+/// Type-erased operations on a slot's payload.
+pub(crate) struct VTable {
+    /// Runs the closure, replacing it with its `Outcome`. Called once, on
+    /// the coroutine's stack.
+    run: unsafe fn(&Slot),
+    /// Drops a closure that never ran.
+    drop_closure: unsafe fn(&Slot),
+    /// Drops an output nobody took.
+    drop_output: unsafe fn(&Slot),
+    /// Stores `Outcome::Cancelled` in an empty payload.
+    store_cancelled: unsafe fn(&Slot),
+    /// Stores `Outcome::Panic` in an empty payload.
+    store_panic: unsafe fn(&Slot, Box<dyn Any + Send + 'static>),
+    /// Whether the stored output is `Outcome::Panic`.
+    output_is_panic: unsafe fn(&Slot) -> bool,
+}
+
+/// A task slot. See the module docs for the access rules.
+pub(crate) struct Slot {
+    state: AtomicU64,
+    refs: AtomicU32,
+    vtable: Cell<&'static VTable>,
+    home: UnsafeCell<Option<Arc<Remote>>>,
+    coro: Cell<Option<NonNull<CoroState>>>,
+    extra: UnsafeCell<Option<Box<Extra>>>,
+    join_waiter: Mutex<Option<Waiter>>,
+    payload: UnsafeCell<Payload>,
+}
+
+static VACANT: VTable = VTable {
+    run: |_| unreachable!("vacant slot run"),
+    drop_closure: |_| {},
+    drop_output: |_| {},
+    store_cancelled: |_| {},
+    store_panic: |_, _| {},
+    output_is_panic: |_| false,
+};
+
+impl Slot {
+    pub(crate) fn vacant() -> Slot {
+        Slot {
+            state: AtomicU64::new(0),
+            refs: AtomicU32::new(0),
+            vtable: Cell::new(&VACANT),
+            home: UnsafeCell::new(None),
+            coro: Cell::new(None),
+            extra: UnsafeCell::new(None),
+            join_waiter: Mutex::new(None),
+            payload: UnsafeCell::new([MaybeUninit::uninit(); PAYLOAD_WORDS]),
+        }
+    }
+}
+
+/// A counted reference to a task slot.
+pub(crate) struct TaskRef(NonNull<Slot>);
+
+// SAFETY: every field of `Slot` is either atomic, behind a lock, written only
+// before the task is published (`vtable`, `extra`, the closure), handed over
+// by the state protocol (`payload`, `home`), or touched only on the task's
+// home worker (`coro`, see `crate::switch`). The closure and output are
+// `Send` (spawn requires it), so the thread that finally drops them may be
+// any thread.
+unsafe impl Send for TaskRef {}
+// SAFETY: as for `Send`: shared access goes through the same protocol.
+unsafe impl Sync for TaskRef {}
+
+impl Clone for TaskRef {
+    #[inline]
+    fn clone(&self) -> Self {
+        self.slot().refs.fetch_add(1, Ordering::Relaxed);
+        TaskRef(self.0)
+    }
+}
+
+impl Drop for TaskRef {
+    #[inline]
+    fn drop(&mut self) {
+        if self.slot().refs.fetch_sub(1, Ordering::Release) == 1 {
+            fence(Ordering::Acquire);
+            self.release();
+        }
+    }
+}
+
+impl PartialEq for TaskRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl std::fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TaskRef").field(&self.0).finish()
+    }
+}
+
+impl TaskRef {
+    /// Allocates a task running `f`. Returns two references: one for the
+    /// scheduler, one for the join handle.
+    ///
+    /// # Safety
+    /// Whatever `F` and `T` borrow must outlive the task's use of them: they
+    /// are `'static`, or the caller waits for completion and disposes of
+    /// the output before the borrow ends (`scope`).
+    pub(crate) unsafe fn new<F, T>(f: F, extra: Option<Box<Extra>>) -> (TaskRef, TaskRef)
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let slot = slab::alloc();
+        // SAFETY: the slab hands out vacant slots that nobody else references
+        // (refs == 0), so we have exclusive access until we publish the task.
+        unsafe {
+            let s = slot.as_ref();
+            s.refs.store(2, Ordering::Relaxed);
+            let seq_kept = s.state.load(Ordering::Relaxed) & !FLAGS;
+            s.state.store(seq_kept | SCHEDULED, Ordering::Relaxed);
+            s.vtable.set(&Erased::<F, T>::VTABLE);
+            *s.extra.get() = extra;
+            put(s.payload.get(), f);
+        }
+        (TaskRef(slot), TaskRef(slot))
+    }
+
+    /// A `TaskRef` for `slot` that does not count: wrap it in
+    /// `ManuallyDrop` and `clone` it to get a counted one.
+    ///
+    /// # Safety
+    /// `slot` must be referenced (by someone else) while the result is used.
+    pub(crate) unsafe fn from_raw(slot: *const Slot) -> TaskRef {
+        // SAFETY: forwarded to the caller; slots are never null.
+        TaskRef(unsafe { NonNull::new_unchecked(slot.cast_mut()) })
+    }
+
+    #[inline]
+    pub(crate) fn slot(&self) -> &Slot {
+        // SAFETY: slots are never deallocated (see `slab`), and our count
+        // keeps this one from being recycled while we hold it.
+        unsafe { self.0.as_ref() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const Slot {
+        self.0.as_ptr()
+    }
+
+    pub(crate) fn state(&self) -> u64 {
+        self.slot().state.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.state() & COMPLETE != 0
+    }
+
+    pub(crate) fn extra(&self) -> Option<&Extra> {
+        // SAFETY: `extra` is written before the task is published and only
+        // cleared in `release`, when no reference is left.
+        unsafe { (*self.slot().extra.get()).as_deref() }
+    }
+
+    /// The home worker's remote handle, once the task has started.
+    pub(crate) fn home(&self) -> Option<&Arc<Remote>> {
+        // SAFETY: written by the home worker before the first resume; every
+        // caller holds a waiter or reference obtained after that (see the
+        // module docs), and it is cleared only in `release`.
+        unsafe { (*self.slot().home.get()).as_ref() }
+    }
+
+    /// Binds the task to its home worker. Home worker only, before the
+    /// first resume.
+    pub(crate) fn set_home(&self, remote: Arc<Remote>) {
+        // SAFETY: the task has not run yet, so no waker can read `home`.
+        unsafe { *self.slot().home.get() = Some(remote) }
+    }
+
+    /// Unbinds a completed task from its worker. Home worker only; no waker
+    /// reads `home` of a task that is not parked.
+    pub(crate) fn clear_home(&self) {
+        // SAFETY: the task finished; wakers only read `home` after winning
+        // the `PARKED` to `SCHEDULED` transition, impossible from here on.
+        unsafe { *self.slot().home.get() = None }
+    }
+
+    /// The coroutine machinery. Home worker only.
+    pub(crate) fn coro(&self) -> Option<NonNull<CoroState>> {
+        self.slot().coro.get()
+    }
+
+    /// Home worker only.
+    pub(crate) fn set_coro(&self, coro: Option<NonNull<CoroState>>) {
+        self.slot().coro.set(coro)
+    }
+
+    /// Runs the closure and stores its outcome. On the coroutine's stack,
+    /// once.
+    pub(crate) fn run_closure(&self) {
+        let slot = self.slot();
+        // SAFETY: called once per task, by its coroutine, while the payload
+        // holds the closure.
+        unsafe { (slot.vtable.get().run)(slot) }
+    }
+
+    /// Marks the task resumed: `RUNNING`, next run sequence.
+    pub(crate) fn set_running(&self) {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Relaxed);
+        loop {
+            match st.compare_exchange_weak(s, resumed(s), Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// After the coroutine suspended to wait: `PARKED`, or back to
+    /// `SCHEDULED` if a wake already arrived. Returns true when the task
+    /// must be scheduled again at once.
+    pub(crate) fn set_parked(&self) -> bool {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Relaxed);
+        loop {
+            let notified = s & NOTIFIED != 0;
+            let next = if notified {
+                (s & !(RUNNING | NOTIFIED)) | SCHEDULED
+            } else {
+                (s & !RUNNING) | PARKED
+            };
+            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return notified,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// After the coroutine yielded: `SCHEDULED`.
+    pub(crate) fn set_yielded(&self) {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Relaxed);
+        loop {
+            let next = (s & !(RUNNING | NOTIFIED)) | SCHEDULED;
+            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The run sequence a waiter made now would carry.
+    pub(crate) fn current_seq(&self) -> u32 {
+        seq(self.slot().state.load(Ordering::Relaxed))
+    }
+
+    /// Wakes the task if it is still in the run identified by `run_seq`.
+    pub(crate) fn wake(&self, run_seq: u32) {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Acquire);
+        loop {
+            if seq(s) != run_seq || s & COMPLETE != 0 {
+                return;
+            }
+            let next = if s & PARKED != 0 {
+                (s & !PARKED) | SCHEDULED
+            } else if s & RUNNING != 0 && s & NOTIFIED == 0 {
+                s | NOTIFIED
+            } else {
+                return;
+            };
+            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        if s & PARKED != 0 {
+            crate::scheduler::schedule_woken(self.clone());
+        }
+    }
+
+    /// Marks the task complete (its outcome is in the payload) and wakes its
+    /// joiner. Returns the scope to tell, if any.
+    pub(crate) fn complete(&self) {
+        let st = &self.slot().state;
+        let prev = st.fetch_or(COMPLETE, Ordering::AcqRel);
+        st.fetch_and(!(RUNNING | SCHEDULED | NOTIFIED), Ordering::AcqRel);
+        debug_assert_eq!(prev & COMPLETE, 0, "task completed twice");
+        if prev & JOIN_WAITER != 0 {
+            let waiter = self.slot().join_waiter.lock().take();
+            if let Some(w) = waiter {
+                w.wake();
+            }
+        }
+        if let Some(scope) = self.extra().and_then(|e| e.scope.as_ref()) {
+            scope.child_completed();
+        }
+    }
+
+    /// Ends a task that never started: drops its closure and completes it
+    /// as cancelled. Any thread.
+    pub(crate) fn cancel_unstarted(&self) {
+        let slot = self.slot();
+        debug_assert!(self.coro().is_none());
+        // SAFETY: the task never started, so the payload holds the closure,
+        // and we own the scheduler's reference: nobody else runs it.
+        unsafe {
+            (slot.vtable.get().drop_closure)(slot);
+            (slot.vtable.get().store_cancelled)(slot);
+        }
+        self.complete();
+    }
+
+    /// Ends a task that could not start (no stack could be mapped) as if it
+    /// panicked with `message`.
+    pub(crate) fn fail_unstarted(&self, message: String) {
+        let slot = self.slot();
+        // SAFETY: as for `cancel_unstarted`.
+        unsafe {
+            (slot.vtable.get().drop_closure)(slot);
+            (slot.vtable.get().store_panic)(slot, Box::new(message));
+        }
+        self.complete();
+    }
+
+    /// Replaces whatever outcome a force-unwound coroutine stored (the
+    /// unwind payload it caught) with `Cancelled`. Home worker, after the
+    /// unwind finished.
+    pub(crate) fn store_cancelled_after_unwind(&self, ran_to_store: bool) {
+        let slot = self.slot();
+        // SAFETY: the coroutine is finished; if its `run` got as far as
+        // storing an outcome we drop it, and otherwise the closure was
+        // consumed on the stack and the payload is empty. The task is not
+        // complete yet, so no joiner reads the payload.
+        unsafe {
+            if ran_to_store {
+                (slot.vtable.get().drop_output)(slot);
+            }
+            (slot.vtable.get().store_cancelled)(slot);
+        }
+    }
+
+    /// Whether the stored outcome is a panic. Only while the output is there.
+    pub(crate) fn output_is_panic(&self) -> bool {
+        let slot = self.slot();
+        // SAFETY: called by the owner of the output (the join handle or the
+        // scope) after `COMPLETE` and before `OUTPUT_TAKEN`.
+        unsafe { (slot.vtable.get().output_is_panic)(slot) }
+    }
+
+    /// Claims the output. True once, for the first caller after completion.
+    pub(crate) fn claim_output(&self) -> bool {
+        let prev = self.slot().state.fetch_or(OUTPUT_TAKEN, Ordering::AcqRel);
+        debug_assert!(prev & COMPLETE != 0);
+        prev & OUTPUT_TAKEN == 0
+    }
+
+    /// Moves the output out.
+    ///
+    /// # Safety
+    /// `T` must be the task's output type, and the caller must have won
+    /// [`claim_output`](Self::claim_output).
+    pub(crate) unsafe fn read_output<T>(&self) -> Outcome<T> {
+        // SAFETY: the caller guarantees the type and exclusive ownership.
+        unsafe { take::<Outcome<T>>(self.slot().payload.get()) }
+    }
+
+    /// Drops the output. The caller must have won `claim_output`.
+    pub(crate) fn drop_claimed_output(&self) {
+        let slot = self.slot();
+        // SAFETY: the caller owns the output by `claim_output`.
+        unsafe { (slot.vtable.get().drop_output)(slot) }
+    }
+
+    /// Registers `waiter` to be woken on completion. Returns false (and
+    /// drops the waiter) if the task already completed. Join handle owner
+    /// only.
+    pub(crate) fn set_join_waiter(&self, waiter: Waiter) -> bool {
+        let slot = self.slot();
+        *slot.join_waiter.lock() = Some(waiter);
+        let prev = slot.state.fetch_or(JOIN_WAITER, Ordering::AcqRel);
+        if prev & COMPLETE != 0 {
+            slot.join_waiter.lock().take();
+            return false;
+        }
+        true
+    }
+
+    fn release(&self) {
+        let slot = self.slot();
+        let s = slot.state.load(Ordering::Relaxed);
+        // SAFETY: the last reference is gone, so we own the slot. A task is
+        // referenced by its scheduler until it completes, so a slot freed
+        // here either completed (its output may still be here) or never
+        // started (its closure is here).
+        unsafe {
+            if s & COMPLETE != 0 {
+                if s & OUTPUT_TAKEN == 0 {
+                    (slot.vtable.get().drop_output)(slot);
+                }
+            } else {
+                (slot.vtable.get().drop_closure)(slot);
+            }
+            debug_assert!(slot.coro.get().is_none());
+            *slot.extra.get() = None;
+            *slot.home.get() = None;
+        }
+        *slot.join_waiter.lock() = None;
+        slot.vtable.set(&VACANT);
+        // Keep the run sequence so a stale waiter of the previous occupant
+        // can never match the next one before it runs.
+        slot.state.store((s & !FLAGS).wrapping_add(1 << SEQ_SHIFT), Ordering::Relaxed);
+        slab::free(self.0);
+    }
+}
+
+/// The vtable of a task with closure `F` and output `T`.
+struct Erased<F, T>(PhantomData<(F, T)>);
+
+impl<F: FnOnce() -> T, T> Erased<F, T> {
+    const VTABLE: VTable = VTable {
+        run: Self::run,
+        drop_closure: Self::drop_closure,
+        drop_output: Self::drop_output,
+        store_cancelled: Self::store_cancelled,
+        store_panic: Self::store_panic,
+        output_is_panic: Self::output_is_panic,
+    };
+
+    unsafe fn run(slot: &Slot) {
+        // SAFETY: (for all functions here) the vtable was made for this
+        // slot's `F` and `T`, and each caller holds the payload in the state
+        // its function expects, as documented on `VTable`.
+        let f = unsafe { take::<F>(slot.payload.get()) };
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => Outcome::Value(v),
+            Err(p) => Outcome::Panic(p),
+        };
+        // SAFETY: see above; `take` emptied the payload.
+        unsafe { put(slot.payload.get(), outcome) }
+    }
+
+    unsafe fn drop_closure(slot: &Slot) {
+        // SAFETY: see `run`.
+        drop(unsafe { take::<F>(slot.payload.get()) })
+    }
+
+    unsafe fn drop_output(slot: &Slot) {
+        // SAFETY: see `run`.
+        drop(unsafe { take::<Outcome<T>>(slot.payload.get()) })
+    }
+
+    unsafe fn store_cancelled(slot: &Slot) {
+        // SAFETY: see `run`.
+        unsafe { put(slot.payload.get(), Outcome::<T>::Cancelled) }
+    }
+
+    unsafe fn store_panic(slot: &Slot, payload: Box<dyn Any + Send + 'static>) {
+        // SAFETY: see `run`.
+        unsafe { put(slot.payload.get(), Outcome::<T>::Panic(payload)) }
+    }
+
+    unsafe fn output_is_panic(slot: &Slot) -> bool {
+        // SAFETY: see `run`; we only look.
+        unsafe { matches!(peek::<Outcome<T>>(slot.payload.get()), Outcome::Panic(_)) }
+    }
+}
+
+const fn fits_inline<X>() -> bool {
+    mem::size_of::<X>() <= mem::size_of::<Payload>()
+        && mem::align_of::<X>() <= mem::align_of::<Payload>()
+}
+
+/// # Safety
+/// `p` must be an empty payload that the caller owns.
+unsafe fn put<X>(p: *mut Payload, x: X) {
+    // SAFETY: checked size and alignment for the inline case; a `Box`
+    // always fits a payload.
+    unsafe {
+        if fits_inline::<X>() {
+            ptr::write(p.cast::<X>(), x)
+        } else {
+            ptr::write(p.cast::<Box<X>>(), Box::new(x))
+        }
+    }
+}
+
+/// # Safety
+/// `p` must hold an `X` stored by `put`, which the caller owns; it is empty
+/// afterwards.
+unsafe fn take<X>(p: *mut Payload) -> X {
+    // SAFETY: mirrors `put`.
+    unsafe {
+        if fits_inline::<X>() {
+            ptr::read(p.cast::<X>())
+        } else {
+            *ptr::read(p.cast::<Box<X>>())
+        }
+    }
+}
+
+/// # Safety
+/// `p` must hold an `X` stored by `put`.
+unsafe fn peek<'a, X>(p: *mut Payload) -> &'a X {
+    // SAFETY: mirrors `put`.
+    unsafe {
+        if fits_inline::<X>() {
+            &*p.cast::<X>()
+        } else {
+            &**p.cast::<Box<X>>()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_stays_small() {
+        // 500,000 live tasks must fit the spawn benchmark's memory budget.
+        assert!(mem::size_of::<Slot>() <= 112, "{}", mem::size_of::<Slot>());
+    }
+
+    #[test]
+    fn large_closures_are_boxed_and_dropped() {
+        let marker = Arc::new(());
+        let big = [0u8; 100];
+        let m = marker.clone();
+        // SAFETY: 'static closure.
+        let (a, b) = unsafe {
+            TaskRef::new(
+                move || {
+                    let _keep = (&m, big);
+                },
+                None,
+            )
+        };
+        assert_eq!(Arc::strong_count(&marker), 2);
+        a.cancel_unstarted();
+        assert_eq!(Arc::strong_count(&marker), 1);
+        assert!(b.is_complete());
+        drop((a, b));
+    }
+
+    #[test]
+    fn an_unclaimed_output_is_dropped_with_the_last_reference() {
+        let marker = Arc::new(());
+        let m = marker.clone();
+        // SAFETY: 'static closure.
+        let (a, b) = unsafe { TaskRef::new(move || m, None) };
+        a.run_closure();
+        a.complete();
+        assert_eq!(Arc::strong_count(&marker), 2);
+        drop(a);
+        assert_eq!(Arc::strong_count(&marker), 2);
+        drop(b);
+        assert_eq!(Arc::strong_count(&marker), 1);
+    }
+
+    #[test]
+    fn a_stale_wake_is_ignored() {
+        // SAFETY: 'static closure.
+        let (a, _b) = unsafe { TaskRef::new(|| (), None) };
+        a.set_running();
+        let old = a.current_seq();
+        a.set_yielded();
+        a.set_running();
+        a.wake(old);
+        assert_eq!(a.state() & NOTIFIED, 0);
+        a.wake(a.current_seq());
+        assert_ne!(a.state() & NOTIFIED, 0);
+        assert!(a.set_parked(), "a wake before parking reschedules at once");
+        a.cancel_unstarted();
+    }
+}

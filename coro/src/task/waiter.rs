@@ -1,0 +1,64 @@
+//! Waiters: how a blocking primitive wakes whoever waits on it, coroutine
+//! or thread.
+//!
+//! Every blocking call in this crate follows one protocol, the same whether
+//! the caller is a coroutine or a plain OS thread:
+//!
+//! 1. under the primitive's own lock, check the condition; if it does not
+//!    hold, store [`Waiter::current()`] in the primitive's wait list;
+//! 2. release the lock and call [`park()`];
+//! 3. on return, check the condition again (a `park` may return early).
+//!
+//! A coroutine's waiter names the task *and its current run sequence*, so a
+//! wake that arrives between steps 1 and 2 is not lost (the task is marked
+//! `NOTIFIED` and is rescheduled the moment it suspends) and a wake that
+//! arrives after the task moved on is ignored. A thread's waiter is its
+//! `Thread` handle; `park`/`unpark` tokens give the same guarantee.
+//!
+//! No lock may be held across step 2: a coroutine that parks while holding a
+//! `parking_lot` lock would stall every other coroutine of its worker that
+//! wants it.
+
+use std::thread::{self, Thread};
+
+use super::TaskRef;
+
+/// Someone blocked on a primitive: a coroutine in one of its runs, or a thread.
+#[derive(Debug)]
+pub(crate) enum Waiter {
+    /// A coroutine, valid for its run with this sequence.
+    Task { task: TaskRef, seq: u32 },
+    /// A plain thread.
+    Thread(Thread),
+}
+
+impl Waiter {
+    /// A waiter for the caller: the running coroutine, else the thread.
+    pub(crate) fn current() -> Waiter {
+        match crate::scheduler::current_task() {
+            Some(task) => {
+                let seq = task.current_seq();
+                Waiter::Task { task, seq }
+            }
+            None => Waiter::Thread(thread::current()),
+        }
+    }
+
+    /// Wakes the waiter (no effect if it already moved on).
+    pub(crate) fn wake(self) {
+        match self {
+            Waiter::Task { task, seq } => task.wake(seq),
+            Waiter::Thread(t) => t.unpark(),
+        }
+    }
+}
+
+/// Blocks the caller until its waiter is woken (or spuriously): suspends the
+/// running coroutine, or parks the thread.
+pub(crate) fn park() {
+    if crate::scheduler::in_coroutine() {
+        crate::switch::suspend_park();
+    } else {
+        thread::park();
+    }
+}

@@ -1,0 +1,54 @@
+//! Sleeping without holding a thread.
+//!
+//! A coroutine that sleeps registers a timer on its home worker's
+//! [`timers`] and parks; the worker fires it when due (between coroutine
+//! runs, or by parking its thread with the deadline as timeout when idle).
+//! Outside a coroutine, these functions sleep the calling thread.
+
+pub(crate) mod timers;
+
+use std::time::{Duration, Instant};
+
+use crate::task::{park, Waiter};
+
+/// Puts the current coroutine to sleep for at least `duration`.
+///
+/// Other coroutines run on the worker meanwhile. A zero duration yields, as
+/// [`yield_now`](crate::yield_now) does. Called outside a coroutine, sleeps
+/// the thread.
+pub fn sleep(duration: Duration) {
+    match Instant::now().checked_add(duration) {
+        Some(deadline) => sleep_until(deadline),
+        // Practically forever.
+        None => loop {
+            sleep_until(Instant::now() + Duration::from_secs(86_400 * 365));
+        },
+    }
+}
+
+/// Puts the current coroutine to sleep until `deadline`.
+///
+/// A deadline in the past yields. Called outside a coroutine, sleeps the
+/// thread.
+pub fn sleep_until(deadline: Instant) {
+    if !crate::scheduler::in_coroutine() {
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        return;
+    }
+    if deadline <= Instant::now() {
+        crate::yield_now();
+        return;
+    }
+    loop {
+        let key = crate::scheduler::with_timers(|t| t.insert(deadline, Waiter::current()));
+        park();
+        if Instant::now() >= deadline {
+            return;
+        }
+        // Woken early (a stale wake): take the timer back and wait again.
+        crate::scheduler::with_timers(|t| t.cancel(key));
+    }
+}
