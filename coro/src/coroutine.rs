@@ -33,7 +33,11 @@ where
     spawn_with(f, None, &runtime::current_or_default())
 }
 
-pub(crate) fn spawn_with<F, T>(f: F, extra: Option<Box<Extra>>, rt: &Arc<crate::scheduler::Shared>) -> JoinHandle<T>
+pub(crate) fn spawn_with<F, T>(
+    f: F,
+    extra: Option<Box<Extra>>,
+    rt: &Arc<crate::scheduler::Shared>,
+) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -255,8 +259,12 @@ pub(crate) fn join_task<T>(task: &TaskRef) -> Result<T, JoinError> {
     // and we just claimed the output.
     match unsafe { task.read_output::<T>() } {
         Outcome::Value(v) => Ok(v),
-        Outcome::Panic(p) => Err(JoinError { repr: Repr::Panic(p) }),
-        Outcome::Cancelled => Err(JoinError { repr: Repr::Cancelled }),
+        Outcome::Panic(p) => Err(JoinError {
+            repr: Repr::Panic(p),
+        }),
+        Outcome::Cancelled => Err(JoinError {
+            repr: Repr::Cancelled,
+        }),
     }
 }
 
@@ -299,7 +307,8 @@ impl JoinError {
     /// # Panics
     /// If the error is not a panic.
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic().expect("JoinError::into_panic on a cancelled coroutine")
+        self.try_into_panic()
+            .expect("JoinError::into_panic on a cancelled coroutine")
     }
 
     /// The panic payload, or the error back if it is not a panic.
@@ -335,7 +344,11 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panic(_) => write!(f, "JoinError::Panic({:?})", self.panic_message().unwrap_or("..")),
+            Repr::Panic(_) => write!(
+                f,
+                "JoinError::Panic({:?})",
+                self.panic_message().unwrap_or("..")
+            ),
         }
     }
 }

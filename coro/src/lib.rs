@@ -84,3 +84,7 @@ pub use runtime::Runtime;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use stack::DEFAULT_STACK_SIZE;
 pub use time::{sleep, sleep_until};
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -44,7 +44,9 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("workers", &self.workers()).finish()
+        f.debug_struct("Runtime")
+            .field("workers", &self.workers())
+            .finish()
     }
 }
 
@@ -172,7 +174,9 @@ impl Builder {
         let workers = self
             .workers
             .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
-        let resident_stacks = self.resident_stacks.unwrap_or_else(|| default_resident_stacks(workers));
+        let resident_stacks = self
+            .resident_stacks
+            .unwrap_or_else(|| default_resident_stacks(workers));
         let config = Config {
             stack_size: round_stack_size(self.stack_size),
             resident_stacks,

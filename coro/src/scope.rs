@@ -117,7 +117,11 @@ impl<'scope> Scope<'scope, '_> {
         self.spawn_with(f, Extra::default())
     }
 
-    pub(crate) fn spawn_with<F, T>(&'scope self, f: F, mut extra: Extra) -> ScopedJoinHandle<'scope, T>
+    pub(crate) fn spawn_with<F, T>(
+        &'scope self,
+        f: F,
+        mut extra: Extra,
+    ) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,

@@ -425,9 +425,15 @@ mod tests {
         let r = unsafe {
             libc::process_vm_readv(
                 libc::getpid(),
-                &libc::iovec { iov_base: vec.as_mut_ptr().cast(), iov_len: 1 },
+                &libc::iovec {
+                    iov_base: vec.as_mut_ptr().cast(),
+                    iov_len: 1,
+                },
                 1,
-                &libc::iovec { iov_base: s.bottom() as *mut _, iov_len: 1 },
+                &libc::iovec {
+                    iov_base: s.bottom() as *mut _,
+                    iov_len: 1,
+                },
                 1,
                 0,
             )

@@ -144,7 +144,10 @@ impl CoroState {
     /// Its frames must be resident.
     pub(crate) fn resume(&mut self) -> Option<SuspendKind> {
         let prev = CURRENT.with(|c| c.replace(self));
-        let coroutine = self.coroutine.as_mut().expect("resume of a finished coroutine");
+        let coroutine = self
+            .coroutine
+            .as_mut()
+            .expect("resume of a finished coroutine");
         let result = coroutine.resume(());
         CURRENT.with(|c| c.set(prev));
         match result {
@@ -167,7 +170,9 @@ impl CoroState {
         if let Some(mut coroutine) = self.coroutine.take() {
             let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
             if result.is_err() {
-                log::error!("coro: a destructor panicked while a stopped runtime unwound a coroutine");
+                log::error!(
+                    "coro: a destructor panicked while a stopped runtime unwound a coroutine"
+                );
             }
             // A coroutine that caught the unwind and returned is done either way.
             if !coroutine.done() {

@@ -120,23 +120,27 @@ impl Shared {
             task.cancel_unstarted();
             return;
         }
-        let pushed_locally = worker::with_current(|w| {
+        let mut task = Some(task);
+        let mut notify = true;
+        worker::with_current(|w| {
             if std::ptr::eq(w.shared_ptr(), Arc::as_ptr(self)) {
-                w.queues.fresh.push(task.clone());
-                true
-            } else {
-                false
+                // Pushing onto a non-empty queue needs no wake-up: whoever was
+                // told about the first task is awake, and a worker about to
+                // sleep sees the queue non-empty when it looks once more.
+                notify = w.queues.fresh.is_empty();
+                w.queues.fresh.push(task.take().expect("task is here"));
             }
-        })
-        .unwrap_or(false);
-        if !pushed_locally {
+        });
+        if let Some(task) = task {
             self.injector.push(task);
             if self.is_shutdown() {
                 // The workers may have drained the injector already.
                 self.cancel_injected();
             }
         }
-        self.notify_work();
+        if notify {
+            self.notify_work();
+        }
     }
 
     /// Wakes a sleeping worker to steal, if nobody is searching.

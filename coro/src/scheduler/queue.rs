@@ -63,7 +63,9 @@ impl LocalQueues {
         }
         self.lifo_streak.set(0);
         if prefer_fresh {
-            self.fresh.pop().or_else(|| self.ready.borrow_mut().pop_front())
+            self.fresh
+                .pop()
+                .or_else(|| self.ready.borrow_mut().pop_front())
         } else {
             let next = self.ready.borrow_mut().pop_front();
             next.or_else(|| self.fresh.pop())

@@ -55,7 +55,11 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&WorkerCtx) -> R) -> Option<R> {
 }
 
 impl WorkerCtx {
-    pub(crate) fn new(index: usize, shared: Arc<Shared>, fresh: Worker<crate::task::TaskRef>) -> Self {
+    pub(crate) fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        fresh: Worker<crate::task::TaskRef>,
+    ) -> Self {
         let remote = Arc::clone(&shared.remotes[index]);
         let budget = shared.config.resident_stacks;
         WorkerCtx {
@@ -181,7 +185,9 @@ impl WorkerCtx {
                 continue;
             }
             loop {
-                match self.shared.stealers[victim].steal_batch_with_limit_and_pop(&self.queues.fresh, usize::MAX) {
+                match self.shared.stealers[victim]
+                    .steal_batch_with_limit_and_pop(&self.queues.fresh, usize::MAX)
+                {
                     Steal::Success(t) => return Some(t),
                     Steal::Empty => break,
                     Steal::Retry => {}
@@ -208,7 +214,8 @@ impl WorkerCtx {
         }
         // Stealable work is for us only if nobody searches for it already.
         self.shared.idle.searching() == 0
-            && (!self.shared.injector.is_empty() || self.shared.stealers.iter().any(|s| !s.is_empty()))
+            && (!self.shared.injector.is_empty()
+                || self.shared.stealers.iter().any(|s| !s.is_empty()))
     }
 
     fn sleep(&self) {
@@ -246,7 +253,9 @@ impl WorkerCtx {
         // SAFETY: a started task's `CoroState` is touched only by its home
         // worker, which is this thread (only home workers pop started tasks).
         let cs = unsafe { &mut *coro.as_ptr() };
-        if StackPool::is_evicted(&cs.image) && !self.stacks.borrow_mut().make_resident(&mut cs.image) {
+        if StackPool::is_evicted(&cs.image)
+            && !self.stacks.borrow_mut().make_resident(&mut cs.image)
+        {
             // Its stack slot is held by a pinned scope owner: later.
             self.queues.push_ready(task);
             return;
@@ -365,7 +374,9 @@ impl WorkerCtx {
                 if cs.scopes.iter().any(|s| s.has_running_children()) {
                     continue;
                 }
-                if StackPool::is_evicted(&cs.image) && !self.stacks.borrow_mut().make_resident(&mut cs.image) {
+                if StackPool::is_evicted(&cs.image)
+                    && !self.stacks.borrow_mut().make_resident(&mut cs.image)
+                {
                     continue;
                 }
                 task.set_running();

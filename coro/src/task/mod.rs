@@ -17,7 +17,7 @@
 //! | `payload`     | the spawner (closure); the coroutine (output); the one that sets `OUTPUT_TAKEN` | as written |
 //! | `home`        | the home worker, before the first resume | wakers (they hold a waiter the task made after that) |
 //! | `coro`        | the home worker only                     | the home worker only |
-//! | `join_waiter` | under its lock                           | under its lock |
+//! | `join_waiter` | the join handle owner while `JOIN_WAITER` is clear; the completer once it set `COMPLETE` with `JOIN_WAITER` set | as written |
 //!
 //! `coro` is the one field that reaches `!Send` data (the suspended stack):
 //! that is why it is touched on the home worker only. See
@@ -36,16 +36,14 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use crate::scheduler::Remote;
 use crate::scope::ScopeShared;
 use crate::switch::CoroState;
 use state::*;
-pub(crate) use waiter::{park, Waiter};
+pub(crate) use waiter::{park, park_until, Waiter};
 
 /// Words of inline storage for a closure or an output; larger ones are boxed.
-const PAYLOAD_WORDS: usize = 4;
+const PAYLOAD_WORDS: usize = 3;
 type Payload = [MaybeUninit<usize>; PAYLOAD_WORDS];
 
 /// How a task ended, as stored in its payload.
@@ -93,7 +91,7 @@ pub(crate) struct Slot {
     home: UnsafeCell<Option<Arc<Remote>>>,
     coro: Cell<Option<NonNull<CoroState>>>,
     extra: UnsafeCell<Option<Box<Extra>>>,
-    join_waiter: Mutex<Option<Waiter>>,
+    join_waiter: UnsafeCell<Option<Waiter>>,
     payload: UnsafeCell<Payload>,
 }
 
@@ -115,7 +113,7 @@ impl Slot {
             home: UnsafeCell::new(None),
             coro: Cell::new(None),
             extra: UnsafeCell::new(None),
-            join_waiter: Mutex::new(None),
+            join_waiter: UnsafeCell::new(None),
             payload: UnsafeCell::new([MaybeUninit::uninit(); PAYLOAD_WORDS]),
         }
     }
@@ -345,14 +343,16 @@ impl TaskRef {
     }
 
     /// Marks the task complete (its outcome is in the payload) and wakes its
-    /// joiner. Returns the scope to tell, if any.
+    /// joiner and its scope.
     pub(crate) fn complete(&self) {
         let st = &self.slot().state;
         let prev = st.fetch_or(COMPLETE, Ordering::AcqRel);
         st.fetch_and(!(RUNNING | SCHEDULED | NOTIFIED), Ordering::AcqRel);
         debug_assert_eq!(prev & COMPLETE, 0, "task completed twice");
         if prev & JOIN_WAITER != 0 {
-            let waiter = self.slot().join_waiter.lock().take();
+            // SAFETY: `COMPLETE` is now set while `JOIN_WAITER` was set, which
+            // hands the waiter cell to us: the joiner no longer touches it.
+            let waiter = unsafe { (*self.slot().join_waiter.get()).take() };
             if let Some(w) = waiter {
                 w.wake();
             }
@@ -437,18 +437,45 @@ impl TaskRef {
         unsafe { (slot.vtable.get().drop_output)(slot) }
     }
 
-    /// Registers `waiter` to be woken on completion. Returns false (and
-    /// drops the waiter) if the task already completed. Join handle owner
-    /// only.
+    /// Registers `waiter` to be woken on completion, replacing an earlier
+    /// one. Returns false (and drops the waiter) if the task already
+    /// completed. Join handle owner only.
+    ///
+    /// The cell belongs to the joiner while `JOIN_WAITER` is clear, and to
+    /// the completer once `COMPLETE` is set while `JOIN_WAITER` is set
+    /// (the protocol of tokio's `JOIN_WAKER`).
     pub(crate) fn set_join_waiter(&self, waiter: Waiter) -> bool {
         let slot = self.slot();
-        *slot.join_waiter.lock() = Some(waiter);
-        let prev = slot.state.fetch_or(JOIN_WAITER, Ordering::AcqRel);
-        if prev & COMPLETE != 0 {
-            slot.join_waiter.lock().take();
+        let st = &slot.state;
+        let mut s = st.load(Ordering::Acquire);
+        // Take the cell back from an earlier registration.
+        while s & JOIN_WAITER != 0 {
+            if s & COMPLETE != 0 {
+                return false;
+            }
+            match st.compare_exchange_weak(s, s & !JOIN_WAITER, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => s &= !JOIN_WAITER,
+                Err(now) => s = now,
+            }
+        }
+        if s & COMPLETE != 0 {
             return false;
         }
-        true
+        // SAFETY: `JOIN_WAITER` is clear, so the cell is ours.
+        unsafe { *slot.join_waiter.get() = Some(waiter) };
+        loop {
+            if s & COMPLETE != 0 {
+                // SAFETY: still ours: we never set `JOIN_WAITER`.
+                unsafe { *slot.join_waiter.get() = None };
+                return false;
+            }
+            match st.compare_exchange_weak(s, s | JOIN_WAITER, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
     }
 
     fn release(&self) {
@@ -470,11 +497,13 @@ impl TaskRef {
             *slot.extra.get() = None;
             *slot.home.get() = None;
         }
-        *slot.join_waiter.lock() = None;
+        // SAFETY: the last reference is gone; nobody else can touch the cell.
+        unsafe { *slot.join_waiter.get() = None };
         slot.vtable.set(&VACANT);
         // Keep the run sequence so a stale waiter of the previous occupant
         // can never match the next one before it runs.
-        slot.state.store((s & !FLAGS).wrapping_add(1 << SEQ_SHIFT), Ordering::Relaxed);
+        slot.state
+            .store((s & !FLAGS).wrapping_add(1 << SEQ_SHIFT), Ordering::Relaxed);
         slab::free(self.0);
     }
 }
@@ -584,6 +613,7 @@ mod tests {
     #[test]
     fn slot_stays_small() {
         // 500,000 live tasks must fit the spawn benchmark's memory budget.
+        eprintln!("slot size {}", mem::size_of::<Slot>());
         assert!(mem::size_of::<Slot>() <= 112, "{}", mem::size_of::<Slot>());
     }
 

@@ -108,7 +108,8 @@ fn alloc_global() -> NonNull<Slot> {
 /// Allocates a chunk of vacant slots and leaks it: slots are recycled, never
 /// freed, so their addresses stay valid for the life of the process.
 fn new_chunk() -> impl Iterator<Item = NonNull<Slot>> {
-    let chunk: &'static mut [Slot] = Vec::from_iter((0..CHUNK_SLOTS).map(|_| Slot::vacant())).leak();
+    let chunk: &'static mut [Slot] =
+        Vec::from_iter((0..CHUNK_SLOTS).map(|_| Slot::vacant())).leak();
     chunk.iter_mut().map(NonNull::from)
 }
 

@@ -20,11 +20,12 @@
 //! wants it.
 
 use std::thread::{self, Thread};
+use std::time::Instant;
 
 use super::TaskRef;
 
 /// Someone blocked on a primitive: a coroutine in one of its runs, or a thread.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Waiter {
     /// A coroutine, valid for its run with this sequence.
     Task { task: TaskRef, seq: u32 },
@@ -46,8 +47,13 @@ impl Waiter {
 
     /// Wakes the waiter (no effect if it already moved on).
     pub(crate) fn wake(self) {
+        self.wake_by_ref();
+    }
+
+    /// Wakes the waiter without consuming it.
+    pub(crate) fn wake_by_ref(&self) {
         match self {
-            Waiter::Task { task, seq } => task.wake(seq),
+            Waiter::Task { task, seq } => task.wake(*seq),
             Waiter::Thread(t) => t.unpark(),
         }
     }
@@ -60,5 +66,20 @@ pub(crate) fn park() {
         crate::switch::suspend_park();
     } else {
         thread::park();
+    }
+}
+
+/// As [`park`], but returns by `deadline` at the latest (a coroutine gets a
+/// timer on its worker for it).
+pub(crate) fn park_until(deadline: Instant) {
+    if crate::scheduler::in_coroutine() {
+        let key = crate::scheduler::with_timers(|t| t.insert(deadline, Waiter::current()));
+        crate::switch::suspend_park();
+        crate::scheduler::with_timers(|t| t.cancel(key));
+    } else {
+        let now = Instant::now();
+        if deadline > now {
+            thread::park_timeout(deadline - now);
+        }
     }
 }

@@ -9,7 +9,7 @@ pub(crate) mod timers;
 
 use std::time::{Duration, Instant};
 
-use crate::task::{park, Waiter};
+use crate::task::park_until;
 
 /// Puts the current coroutine to sleep for at least `duration`.
 ///
@@ -42,13 +42,8 @@ pub fn sleep_until(deadline: Instant) {
         crate::yield_now();
         return;
     }
-    loop {
-        let key = crate::scheduler::with_timers(|t| t.insert(deadline, Waiter::current()));
-        park();
-        if Instant::now() >= deadline {
-            return;
-        }
-        // Woken early (a stale wake): take the timer back and wait again.
-        crate::scheduler::with_timers(|t| t.cancel(key));
+    // A coroutine is woken early only by a stale wake; wait again then.
+    while Instant::now() < deadline {
+        park_until(deadline);
     }
 }

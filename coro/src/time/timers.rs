@@ -46,7 +46,10 @@ impl Timers {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.entries.push(Entry { generation: 0, waiter: None });
+                self.entries.push(Entry {
+                    generation: 0,
+                    waiter: None,
+                });
                 (self.entries.len() - 1) as u32
             }
         };

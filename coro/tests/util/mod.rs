@@ -1,0 +1,157 @@
+//! Helpers shared by the integration tests.
+//!
+//! * [`rt_test!`] runs one test body twice, on a runtime with one worker and
+//!   on one with four (tokio's `rt_test!` in `tests/rt_common.rs`). With one
+//!   worker, fairness and wake-up bugs cannot hide behind another thread
+//!   picking up the slack; with four, stealing and cross-thread wakes run.
+//! * [`watchdog`] runs a closure on its own thread and fails the test if it
+//!   has not finished in time, so a lost wake-up or a deadlock fails the
+//!   test with a message instead of stalling CI.
+//!
+//! Each test binary uses a different subset of these.
+#![allow(dead_code, unused_macros, unused_imports)]
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use coro::Runtime;
+
+/// How long a test body may run before the watchdog fails it. Generous:
+/// every test finishes in well under a second or two on an idle machine;
+/// this only has to catch hangs, on a loaded 2-core CI runner in debug.
+pub const WATCHDOG: Duration = Duration::from_secs(30);
+
+/// Worker counts every scheduler test runs under.
+pub const WORKER_COUNTS: [usize; 2] = [1, 4];
+
+/// Runs `f` on a fresh thread and returns its result, or fails the test if it
+/// takes longer than `limit`. A panic in `f` is resumed on the caller.
+///
+/// On a timeout the thread is left behind (nothing can stop it); the test
+/// fails and the process exits when the harness is done.
+pub fn watchdog<T, F>(what: &str, limit: Duration, f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let name = format!("watched:{what}");
+    thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            let _ = tx.send(result);
+        })
+        .expect("cannot start the watchdog's thread");
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => panic::resume_unwind(payload),
+        Err(_) => panic!(
+            "watchdog: `{what}` did not finish within {limit:?}: a hang (lost wake-up, deadlock, or \
+             a runtime that does not shut down)"
+        ),
+    }
+}
+
+/// Builds a runtime with `workers` workers whose threads are named
+/// `PREFIX-N`.
+pub fn runtime(workers: usize, prefix: &str) -> Runtime {
+    coro::runtime::Builder::new()
+        .workers(workers)
+        .thread_name(prefix)
+        .build()
+        .expect("cannot build a runtime")
+}
+
+/// Runs `body` with a fresh runtime of `workers` workers, under the
+/// watchdog. The runtime is dropped inside the watchdog too (unless `body`
+/// consumed it), so a shutdown that hangs fails the test as well.
+pub fn with_runtime<F>(test: &str, workers: usize, body: F)
+where
+    F: FnOnce(Runtime) + Send + 'static,
+{
+    let what = format!("{test} ({workers} workers)");
+    watchdog(&what, WATCHDOG, move || body(runtime(workers, &prefix(workers))))
+}
+
+/// The worker-thread name prefix of the runtimes [`rt_test!`] builds.
+pub fn prefix(workers: usize) -> String {
+    format!("rt{workers}w")
+}
+
+/// Defines a test that runs its body once per entry of [`WORKER_COUNTS`],
+/// each time on a fresh runtime (an owned [`Runtime`] bound to the given
+/// name), under the [`watchdog`]. The tests are `NAME::one_worker` and
+/// `NAME::four_workers`.
+///
+/// ```ignore
+/// rt_test! {
+///     fn spawn_and_join(rt) {
+///         assert_eq!(rt.block_on(|| 1), 1);
+///     }
+/// }
+/// ```
+macro_rules! rt_test {
+    ($(#[$attr:meta])* fn $name:ident($rt:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[allow(unused_mut, unused_variables)]
+            fn body(mut $rt: ::coro::Runtime) $body
+
+            $(#[$attr])*
+            #[test]
+            fn one_worker() {
+                $crate::util::with_runtime(concat!(stringify!($name), "::one_worker"), 1, body);
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn four_workers() {
+                $crate::util::with_runtime(concat!(stringify!($name), "::four_workers"), 4, body);
+            }
+        }
+    };
+}
+pub(crate) use rt_test;
+
+/// Polls `cond` until it holds, failing with `what` after [`WATCHDOG`].
+/// For observing work that nobody joins (detached coroutines, destructors).
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WATCHDOG;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        if coro::try_current().is_some() {
+            coro::yield_now();
+        } else {
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+/// Burns about `d` of CPU without suspending: work that keeps a worker
+/// busy, so that idle workers have a reason to steal.
+pub fn spin_for(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// The name of the calling thread, owned.
+pub fn thread_name() -> String {
+    thread::current().name().unwrap_or("<unnamed>").to_owned()
+}
+
+/// Whether `name` is the name of a worker of a runtime built with
+/// `thread_name(prefix)` and `workers` workers: `PREFIX-N` with `N <
+/// workers`.
+pub fn is_worker_of(name: &str, prefix: &str, workers: usize) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|n| n < workers)
+}
