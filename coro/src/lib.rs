@@ -30,6 +30,13 @@
 //! coroutines from busy ones (see the `scheduler` module docs for the
 //! algorithm).
 //!
+//! # Synchronization
+//!
+//! [`sync`] has the locks and friends ([`sync::Mutex`], [`sync::RwLock`],
+//! [`sync::Condvar`], [`sync::Semaphore`], [`sync::WaitGroup`],
+//! [`sync::Barrier`], [`sync::OnceLock`]): they park a waiting coroutine and
+//! block a waiting thread, so coroutines and threads may share them.
+//!
 //! # Rules for coroutine code
 //!
 //! * **Blocking calls block the worker.** A coroutine that calls
@@ -66,7 +73,9 @@
 //!   workers, so their destructors run. A destructor that blocks on a
 //!   coroutine primitive during that unwind cannot be resumed and aborts.
 
+pub mod chan;
 pub mod runtime;
+pub mod sync;
 
 mod coroutine;
 mod overflow;

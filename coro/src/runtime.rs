@@ -190,6 +190,7 @@ impl Builder {
                 .map(|_| {
                     Arc::new(Remote {
                         inbox: Injector::new(),
+                        runnext: Default::default(),
                         parker: Parker::default(),
                     })
                 })

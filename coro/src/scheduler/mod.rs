@@ -7,7 +7,8 @@
 //! * a `crossbeam-deque` of *fresh* tasks (spawned, never run) that other
 //!   workers may steal from (Chase and Lev, "Dynamic Circular Work-Stealing
 //!   Deque", SPAA 2005);
-//! * a FIFO of *ready* started tasks and a LIFO slot, which only it runs;
+//! * a FIFO of *ready* started tasks and a LIFO slot, which only it runs,
+//!   and a *runnext* slot for the task it spawned last;
 //! * an *inbox* ([`Remote`]) where other threads put its started tasks when
 //!   they wake them;
 //! * its timers and its stack pool.
@@ -27,11 +28,13 @@
 //! 1. every [`GLOBAL_QUEUE_INTERVAL`] ticks, the inbox and the injector come
 //!    first, so a worker busy with local work cannot starve them;
 //! 2. every [`TIMER_INTERVAL`] ticks, due timers fire;
-//! 3. the LIFO slot (budgeted), then the fresh and ready queues, alternating;
+//! 3. the LIFO and runnext slots (budgeted), then the fresh and ready
+//!    queues, alternating;
 //! 4. the inbox, then the injector;
 //! 5. *searching*: steal half of another worker's fresh queue, visiting
-//!    victims from a random start; at most half the workers search at once
-//!    ([`idle`]);
+//!    victims from a random start, then the injector, then (last resort)
+//!    another worker's runnext task; at most half the workers search at
+//!    once ([`idle`]);
 //! 6. nothing anywhere: park until woken or the next timer ([`park`]).
 //!
 //! # Waking
@@ -39,9 +42,10 @@
 //! A woken task goes to its home worker: into the LIFO slot when the waker
 //! is a coroutine on that worker, into `ready` when it is the worker itself
 //! (a timer), into the inbox otherwise, followed by an unpark of that worker
-//! if it sleeps. A spawn pushes to the spawning worker's fresh queue (or the
-//! injector) and wakes a sleeping worker to come and steal, if nobody is
-//! searching already.
+//! if it sleeps. A spawn from a coroutine goes to its worker's runnext slot,
+//! pushing the task there before to the fresh queue, and wakes a sleeping
+//! worker to come and steal, if nobody is searching already. A spawn from
+//! another thread goes to the injector.
 //!
 //! # Shutdown
 //!
@@ -92,6 +96,8 @@ pub(crate) struct Config {
 pub(crate) struct Remote {
     /// Started tasks of this worker, woken by other threads.
     pub(crate) inbox: Injector<TaskRef>,
+    /// The task its worker runs next; see `queue`.
+    pub(crate) runnext: queue::RunNext,
     pub(crate) parker: Parker,
 }
 
@@ -124,11 +130,16 @@ impl Shared {
         let mut notify = true;
         worker::with_current(|w| {
             if std::ptr::eq(w.shared_ptr(), Arc::as_ptr(self)) {
-                // Pushing onto a non-empty queue needs no wake-up: whoever was
-                // told about the first task is awake, and a worker about to
-                // sleep sees the queue non-empty when it looks once more.
-                notify = w.queues.fresh.is_empty();
-                w.queues.fresh.push(task.take().expect("task is here"));
+                // The new task runs next on this worker. Only an earlier one
+                // it displaces becomes stealable, and only a push onto an
+                // empty queue needs a wake-up: whoever was told about the
+                // first task is awake, and a worker about to sleep sees the
+                // queue non-empty when it looks once more.
+                let was_empty = w.queues.fresh.is_empty();
+                let displaced = w
+                    .queues
+                    .push_runnext(&w.remote.runnext, task.take().expect("task is here"));
+                notify = displaced && was_empty;
             }
         });
         if let Some(task) = task {
@@ -191,6 +202,11 @@ pub(crate) fn schedule_woken(task: TaskRef) {
         home.inbox.push(task);
         home.parker.unpark();
     }
+}
+
+/// Whether `remote` is the calling thread's worker.
+pub(crate) fn is_current_worker(remote: &Arc<Remote>) -> bool {
+    worker::with_current(|w| Arc::ptr_eq(&w.remote, remote)).unwrap_or(false)
 }
 
 /// The task of the running coroutine, if the caller is one.

@@ -37,6 +37,9 @@ pub(crate) struct WorkerCtx {
     live: RefCell<Vec<TaskRef>>,
     tick: Cell<u32>,
     searching: Cell<bool>,
+    /// A runnext task of another worker seen by the last search (compared
+    /// by address only, never dereferenced).
+    runnext_seen: Cell<*mut crate::task::Slot>,
     rng: Cell<u32>,
     ids: Cell<(u64, u64)>,
 }
@@ -72,6 +75,7 @@ impl WorkerCtx {
             live: RefCell::new(Vec::new()),
             tick: Cell::new(0),
             searching: Cell::new(false),
+            runnext_seen: Cell::new(ptr::null_mut()),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             ids: Cell::new((0, 0)),
             shared,
@@ -115,11 +119,11 @@ impl WorkerCtx {
         if tick % TIMER_INTERVAL == 0 {
             self.fire_timers();
         }
-        if let Some(t) = self.queues.pop(tick & 1 == 0) {
+        if let Some(t) = self.queues.pop(&self.remote.runnext, tick & 1 == 0) {
             return Some(t);
         }
         if self.fire_timers() > 0 {
-            if let Some(t) = self.queues.pop(false) {
+            if let Some(t) = self.queues.pop(&self.remote.runnext, false) {
                 return Some(t);
             }
         }
@@ -197,14 +201,48 @@ impl WorkerCtx {
         if let Some(t) = self.pull_injector() {
             return Some(t);
         }
+        if let Some(t) = self.steal_runnext(start) {
+            return Some(t);
+        }
         self.searching.set(false);
         self.shared.idle.stop_searching();
         None
     }
 
+    /// Takes another worker's runnext task, but only one that was already
+    /// there when this worker last searched: a task just spawned is about
+    /// to run on its spawner's worker (as soon as the spawner suspends), and
+    /// stealing it would split a spawner from the child it talks to.
+    fn steal_runnext(&self, start: usize) -> Option<TaskRef> {
+        let n = self.shared.remotes.len();
+        let seen = self.runnext_seen.take();
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            let runnext = &self.shared.remotes[victim].runnext;
+            let current = runnext.peek();
+            if current.is_null() {
+                continue;
+            }
+            if current == seen {
+                if let Some(t) = runnext.take_if(current) {
+                    return Some(t);
+                }
+            } else if self.runnext_seen.get().is_null() {
+                self.runnext_seen.set(current);
+            }
+        }
+        None
+    }
+
     /// Whether anything would give this worker a task right now.
     fn has_work(&self) -> bool {
-        if !self.queues.is_empty() || !self.remote.inbox.is_empty() || self.shared.is_shutdown() {
+        if !self.queues.is_empty(&self.remote.runnext)
+            || !self.remote.inbox.is_empty()
+            || self.shared.is_shutdown()
+        {
             return true;
         }
         if let Some(d) = self.timers.borrow_mut().next_deadline() {
@@ -353,7 +391,7 @@ impl WorkerCtx {
             shared.idle.stop_searching();
         }
         wait_for_all(&shared.stopped, workers);
-        for task in self.queues.drain() {
+        for task in self.queues.drain(&self.remote.runnext) {
             if task.coro().is_none() && !task.is_complete() {
                 task.cancel_unstarted();
             }
@@ -389,7 +427,7 @@ impl WorkerCtx {
                 std::thread::sleep(SHUTDOWN_POLL);
             }
         }
-        drop(self.queues.drain());
+        drop(self.queues.drain(&self.remote.runnext));
         drop(self.pull_inbox_all());
         self.timers.borrow_mut().clear();
     }

@@ -200,6 +200,23 @@ impl TaskRef {
         TaskRef(unsafe { NonNull::new_unchecked(slot.cast_mut()) })
     }
 
+    /// Gives up this reference as a raw pointer (for an atomic slot); take
+    /// it back with [`from_raw_owned`](Self::from_raw_owned).
+    pub(crate) fn into_raw(self) -> *mut Slot {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    /// Takes back a reference given up with [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    /// `slot` came from `into_raw`, and is taken back once.
+    pub(crate) unsafe fn from_raw_owned(slot: *mut Slot) -> TaskRef {
+        // SAFETY: forwarded to the caller.
+        TaskRef(unsafe { NonNull::new_unchecked(slot) })
+    }
+
     #[inline]
     pub(crate) fn slot(&self) -> &Slot {
         // SAFETY: slots are never deallocated (see `slab`), and our count

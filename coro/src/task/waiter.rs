@@ -45,9 +45,37 @@ impl Waiter {
         }
     }
 
+    /// As [`current`](Waiter::current), but a coroutine's task reference is
+    /// not counted: the result must never be dropped (wrap it in
+    /// `ManuallyDrop`), and may be used only while the caller knows the
+    /// task is alive. Cloning it makes a counted waiter.
+    pub(crate) fn current_uncounted() -> Waiter {
+        match crate::switch::current() {
+            Some(cs) => {
+                // SAFETY: the running coroutine's task is alive; the caller
+                // promises not to drop the uncounted reference.
+                let task = unsafe { TaskRef::from_raw(cs.task()) };
+                let seq = task.current_seq();
+                Waiter::Task { task, seq }
+            }
+            None => Waiter::Thread(thread::current()),
+        }
+    }
+
     /// Wakes the waiter (no effect if it already moved on).
     pub(crate) fn wake(self) {
         self.wake_by_ref();
+    }
+
+    /// Whether waking this waiter is a push onto the calling worker's own
+    /// queue (a coroutine whose home is the calling worker).
+    pub(crate) fn is_local(&self) -> bool {
+        match self {
+            Waiter::Task { task, .. } => {
+                task.home().is_some_and(crate::scheduler::is_current_worker)
+            }
+            Waiter::Thread(_) => false,
+        }
     }
 
     /// Wakes the waiter without consuming it.

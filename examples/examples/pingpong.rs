@@ -1,0 +1,54 @@
+//! Two coroutines exchange a message back and forth over two channels.
+//!
+//! `cargo run --release -p examples --example pingpong -- [ROUNDS=1000000] [WORKERS=2] [CAP=0]`
+//!
+//! Prints one line:
+//! `pingpong rounds=1000000 workers=2 cap=0 total_s=0.xxx ns_per_rt=NNN.N`
+//! where a round trip is one message from the first coroutine to the second
+//! and one back. `CAP` is the capacity of both channels (0: rendezvous, as
+//! Go's unbuffered channels; 1: one buffered message).
+
+use std::time::Instant;
+
+use coro::chan::bounded;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rounds: u64 = args
+        .next()
+        .map_or(1_000_000, |a| a.parse().expect("ROUNDS is a number"));
+    let workers: usize = args
+        .next()
+        .map_or(2, |a| a.parse().expect("WORKERS is a number"));
+    let cap: usize = args
+        .next()
+        .map_or(0, |a| a.parse().expect("CAP is a number"));
+    let rt = coro::runtime::Builder::new()
+        .workers(workers)
+        .build()
+        .expect("runtime starts");
+    let total_s = rt.block_on(|| {
+        let (ping_tx, ping_rx) = bounded::<u64>(cap);
+        let (pong_tx, pong_rx) = bounded::<u64>(cap);
+        let echo = coro::spawn(move || {
+            for v in ping_rx.iter() {
+                pong_tx.send(v + 1).expect("the pinger waits for the reply");
+            }
+        });
+        let start = Instant::now();
+        let mut v = 0;
+        for _ in 0..rounds {
+            ping_tx.send(v).expect("the echo coroutine runs");
+            v = pong_rx.recv().expect("the echo coroutine replies");
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        assert_eq!(v, rounds);
+        drop(ping_tx);
+        echo.join().expect("the echo coroutine ends cleanly");
+        elapsed
+    });
+    println!(
+        "pingpong rounds={rounds} workers={workers} cap={cap} total_s={total_s:.3} ns_per_rt={:.1}",
+        total_s * 1e9 / rounds as f64
+    );
+}
