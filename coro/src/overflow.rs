@@ -38,14 +38,13 @@ const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 /// Installs the overflow handler for `SIGSEGV` and `SIGBUS`, once.
 pub(crate) fn install_handler() {
     PREVIOUS.get_or_init(|| {
-        let previous = SIGNALS.map(|sig| {
+        SIGNALS.map(|sig| {
             let mut old = MaybeUninit::<libc::sigaction>::zeroed();
             // SAFETY: a null new action only queries the current one.
             unsafe { libc::sigaction(sig, ptr::null(), old.as_mut_ptr()) };
             // SAFETY: zeroed, then filled by the kernel.
             unsafe { old.assume_init() }
-        });
-        previous
+        })
     });
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {

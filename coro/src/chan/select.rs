@@ -657,10 +657,6 @@ impl<'a> Select<'a> {
 /// ```
 #[macro_export]
 macro_rules! select {
-    // Entry.
-    ($($arms:tt)*) => {
-        $crate::select!(@parse sel_ [] [] $($arms)*)
-    };
     // Skip separating commas.
     (@parse $sel:ident [$($ops:tt)*] [$($def:tt)*] , $($rest:tt)*) => {
         $crate::select!(@parse $sel [$($ops)*] [$($def)*] $($rest)*)
@@ -738,4 +734,8 @@ macro_rules! select {
             None => $dbody,
         }
     }};
+    // Entry (last, so that it does not swallow the internal rules).
+    ($($arms:tt)*) => {
+        $crate::select!(@parse sel_ [] [] $($arms)*)
+    };
 }

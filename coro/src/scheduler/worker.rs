@@ -32,6 +32,8 @@ pub(crate) struct WorkerCtx {
     pub(crate) queues: LocalQueues,
     pub(crate) timers: RefCell<Timers>,
     stacks: RefCell<StackPool>,
+    /// Boxed: a started task points at its state, which must not move.
+    #[allow(clippy::vec_box)]
     coro_pool: RefCell<Vec<Box<CoroState>>>,
     /// Started, unfinished tasks of this worker (the scheduler's reference).
     live: RefCell<Vec<TaskRef>>,

@@ -618,7 +618,7 @@ unsafe fn peek<'a, X>(p: *mut Payload) -> &'a X {
         if fits_inline::<X>() {
             &*p.cast::<X>()
         } else {
-            &**p.cast::<Box<X>>()
+            &*p.cast::<Box<X>>()
         }
     }
 }
