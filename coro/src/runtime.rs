@@ -100,12 +100,15 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         self.shared.begin_shutdown();
         let me = thread::current().id();
+        if self.threads.iter().any(|t| t.thread().id() == me) {
+            // Dropped from one of its own coroutines: the workers wait for
+            // each other in the shutdown protocol, so this one must get back
+            // to its loop; they all finish on their own, detached.
+            self.threads.clear();
+            return;
+        }
         for t in self.threads.drain(..) {
-            // Dropped from one of its own coroutines: that worker finishes
-            // the protocol on its own once the coroutine suspends.
-            if t.thread().id() != me {
-                let _ = t.join();
-            }
+            let _ = t.join();
         }
         self.shared.cancel_injected();
     }

@@ -266,7 +266,7 @@ impl StackPool {
                 self.classes.len() - 1
             }
         };
-        let index = match self.classes[class].free.pop() {
+        let index = match self.pop_free(class) {
             Some(i) => i,
             None if self.classes[class].slots.len() < self.budget => self.map_slot(class)?,
             None => match self.pick_victim(class) {
@@ -295,15 +295,33 @@ impl StackPool {
         Ok(c.slots.len() - 1)
     }
 
+    /// A slot with no resident from the free list. Entries go stale when an
+    /// evicted coroutine is copied back into a free slot (`make_resident`),
+    /// so each is checked, and stale ones are dropped: the slot is listed
+    /// again when its resident is released.
+    fn pop_free(&mut self, class: usize) -> Option<usize> {
+        let c = &mut self.classes[class];
+        while let Some(i) = c.free.pop() {
+            if c.slots[i].resident.is_none() {
+                return Some(i);
+            }
+        }
+        None
+    }
+
     fn pick_victim(&mut self, class: usize) -> Option<usize> {
         let c = &mut self.classes[class];
         let n = c.slots.len();
         for step in 0..n {
             let i = (c.hand + step) % n;
-            let resident = c.slots[i].resident?;
-            // SAFETY: a resident pointer refers to a live image: images are
-            // unbound (`release`) before they are dropped.
-            if unsafe { resident.as_ref() }.pins == 0 {
+            let unpinned = match c.slots[i].resident {
+                // An empty slot needs no eviction at all.
+                None => true,
+                // SAFETY: a resident pointer refers to a live image: images
+                // are unbound (`release`) before they are dropped.
+                Some(resident) => unsafe { resident.as_ref() }.pins == 0,
+            };
+            if unpinned {
                 c.hand = (i + 1) % n;
                 return Some(i);
             }
@@ -474,6 +492,37 @@ mod tests {
         assert!(pool.make_resident(&mut b));
         pool.release(&mut b);
         assert_eq!(pool.mapped(), 1);
+    }
+
+    #[test]
+    fn a_free_slot_that_an_evicted_image_came_back_to_is_not_handed_out() {
+        let size = round_stack_size(MIN_STACK_SIZE);
+        let mut pool = StackPool::new(1, 0);
+        let (mut a, mut b, mut c) = (
+            StackImage::default(),
+            StackImage::default(),
+            StackImage::default(),
+        );
+        let s = pool.bind(&mut a, size).unwrap();
+        a.suspend_sp = s.top - 64;
+        // `b` evicts `a`, then finishes: the slot is free, `a` is still bound.
+        pool.bind(&mut b, size).unwrap();
+        b.suspend_sp = s.top - 64;
+        pool.release(&mut b);
+        // `a` comes back into the free slot.
+        assert!(pool.make_resident(&mut a));
+        // `c` must not be given `a`'s slot as if it were free: `a` is evicted.
+        pool.bind(&mut c, size).unwrap();
+        assert_eq!(pool.mapped(), 1);
+        assert!(
+            StackPool::is_evicted(&a),
+            "a new coroutine took the slot without evicting its resident"
+        );
+        c.suspend_sp = s.top - 64;
+        assert!(pool.make_resident(&mut a));
+        pool.release(&mut a);
+        assert!(pool.make_resident(&mut c));
+        pool.release(&mut c);
     }
 
     #[test]

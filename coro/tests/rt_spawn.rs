@@ -47,7 +47,9 @@ rt_test! {
 
         // `resume_unwind` carries the payload on.
         let err = rt.spawn(|| panic::panic_any(1234u32)).join().unwrap_err();
-        let resumed = panic::catch_unwind(|| panic::resume_unwind(err.into_panic())).unwrap_err();
+        let payload = err.into_panic();
+        let resume = || panic::resume_unwind(payload);
+        let resumed = panic::catch_unwind(AssertUnwindSafe(resume)).unwrap_err();
         assert_eq!(resumed.downcast_ref::<u32>(), Some(&1234));
     }
 }
@@ -63,6 +65,7 @@ fn tree(depth: u32) -> u64 {
     let parent_prefix = here.rsplit_once('-').map(|(p, _)| p.to_owned()).unwrap();
     let handles: Vec<_> = (0..3)
         .map(|_| {
+            let parent_prefix = parent_prefix.clone();
             coro::spawn(move || {
                 let child = thread_name();
                 assert!(
@@ -102,7 +105,10 @@ fn plain_threads_spawn_onto_the_default_runtime() {
                         .map(|i| {
                             coro::spawn(move || {
                                 let name = thread_name();
-                                assert!(name.starts_with("coro-worker-"), "default runtime worker named {name}");
+                                assert!(
+                                    name.starts_with("coro-worker-"),
+                                    "default runtime worker named {name}"
+                                );
                                 t * 1000 + i
                             })
                         })
@@ -112,7 +118,9 @@ fn plain_threads_spawn_onto_the_default_runtime() {
             })
             .collect();
         let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-        let expected: u64 = (0..8u64).map(|t| (0..200).map(|i| t * 1000 + i).sum::<u64>()).sum();
+        let expected: u64 = (0..8u64)
+            .map(|t| (0..200).map(|i| t * 1000 + i).sum::<u64>())
+            .sum();
         assert_eq!(total, expected);
     });
 }
@@ -120,18 +128,19 @@ fn plain_threads_spawn_onto_the_default_runtime() {
 rt_test! {
     fn plain_threads_spawn_onto_an_explicit_runtime(rt) {
         let workers = rt.workers();
-        let pre = prefix(workers);
+        let pre: Arc<str> = prefix(workers).into();
         let rt = &rt;
-        let pre = &pre;
         let total: u64 = thread::scope(|s| {
             let threads: Vec<_> = (0..6u64)
                 .map(|t| {
+                    let pre = Arc::clone(&pre);
                     s.spawn(move || {
                         let mut handles = Vec::new();
                         for i in 0..200u64 {
+                            let pre = Arc::clone(&pre);
                             let f = move || {
                                 let name = thread_name();
-                                assert!(is_worker_of(&name, pre, workers), "ran on {name}");
+                                assert!(is_worker_of(&name, &pre, workers), "ran on {name}");
                                 t * 1000 + i
                             };
                             // Both ways of spawning onto a given runtime.
@@ -163,7 +172,8 @@ rt_test! {
         let sum = rt.block_on(|| {
             let mut sum = 0u64;
             for b in 0..MILLION / BATCH {
-                let handles: Vec<_> = (0..BATCH).map(|i| coro::spawn(move || b * BATCH + i)).collect();
+                let handles: Vec<_> =
+                    (0..BATCH).map(|i| coro::spawn(move || b * BATCH + i)).collect();
                 sum += handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>();
             }
             sum
@@ -302,10 +312,12 @@ rt_test! {
 fn there_is_no_current_coroutine_on_a_plain_thread() {
     assert!(coro::try_current().is_none());
     let err = panic::catch_unwind(coro::current).unwrap_err();
-    let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    let msg = util::panic_message(&*err);
     assert!(msg.contains("outside a coroutine"), "{msg}");
     // Nor on a thread that spawned and joined coroutines.
-    coro::spawn(|| assert!(coro::try_current().is_some())).join().unwrap();
+    coro::spawn(|| assert!(coro::try_current().is_some()))
+        .join()
+        .unwrap();
     assert!(coro::try_current().is_none());
 }
 
@@ -349,10 +361,17 @@ fn runtime_settings_are_honoured() {
     assert_eq!(rt.workers(), 3);
     assert!(format!("{rt:?}").contains('3'));
     let name = rt.spawn(thread_name).join().unwrap();
-    assert!(is_worker_of(&name, "coro-worker", 3), "default worker names: {name}");
+    assert!(
+        is_worker_of(&name, "coro-worker", 3),
+        "default worker names: {name}"
+    );
     drop(rt);
 
-    let rt = coro::runtime::Builder::new().workers(0).thread_name("custom").build().unwrap();
+    let rt = coro::runtime::Builder::new()
+        .workers(0)
+        .thread_name("custom")
+        .build()
+        .unwrap();
     assert_eq!(rt.workers(), 1, "at least one worker");
     assert_eq!(rt.spawn(thread_name).join().unwrap(), "custom-0");
     assert!(Runtime::new().unwrap().workers() >= 1);
@@ -361,7 +380,8 @@ fn runtime_settings_are_honoured() {
 #[test]
 fn a_panic_in_block_on_reaches_the_caller_unchanged() {
     let rt = util::runtime(1, "bo");
-    let err = panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(|| panic!("inside")))).unwrap_err();
+    let err =
+        panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(|| panic!("inside")))).unwrap_err();
     assert_eq!(err.downcast_ref::<&str>(), Some(&"inside"));
     // And the runtime still works.
     assert_eq!(rt.block_on(|| 3), 3);

@@ -298,6 +298,34 @@ fn random_below(n: usize) -> usize {
     })
 }
 
+/// A uniformly random order of `0..n` (Fisher and Yates); no allocation for
+/// a lone operation.
+fn random_permutation(n: usize) -> PollOrder {
+    if n == 1 {
+        return PollOrder::One;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, random_below(i + 1));
+    }
+    PollOrder::Many(order)
+}
+
+/// The order in which a select visits its operations.
+enum PollOrder {
+    One,
+    Many(Vec<usize>),
+}
+
+impl PollOrder {
+    fn iter(&self) -> std::slice::Iter<'_, usize> {
+        match self {
+            PollOrder::One => [0].iter(),
+            PollOrder::Many(v) => v.iter(),
+        }
+    }
+}
+
 /// The order in which to lock the channels of `ops`: by address, each once.
 fn lock_order<O: SelectOp + ?Sized>(ops: &[&mut O]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..ops.len()).collect();
@@ -355,11 +383,13 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
         &many
     };
     loop {
-        // Steps 1 to 4, under every channel lock.
-        let start = if n == 1 { 0 } else { random_below(n) };
+        // Steps 1 to 4, under every channel lock, visiting the operations
+        // in a random order (as Go's `pollorder`): a rotation from a random
+        // start would not do, as an idle operation's turn would always pass
+        // to the one after it.
+        let poll_order = random_permutation(n);
         lock_all(ops, order);
-        for k in 0..n {
-            let i = (start + k) % n;
+        for &i in poll_order.iter() {
             let mut woken = None;
             // SAFETY: we hold every lock.
             if unsafe { ops[i].try_locked(&mut woken) } {
@@ -385,9 +415,11 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
         // heap (completers reach it while we are parked) until every hook
         // is unregistered below.
         let shared = (n > 1).then(|| NonNull::from(Box::leak(Box::new(Signal::new()))));
-        for (i, op) in ops.iter_mut().enumerate() {
+        // Register in the same random order, so that when two operations
+        // wait on one channel, neither is always first in its queue.
+        for &i in poll_order.iter() {
             // SAFETY: we hold every lock; `shared` outlives the hooks.
-            unsafe { op.register_locked(shared, i) };
+            unsafe { ops[i].register_locked(shared, i) };
         }
         let signal = |ops: &[&mut O]| -> *const Signal {
             match shared {

@@ -84,8 +84,9 @@ impl Idle {
         Some(worker)
     }
 
-    /// Registers `worker` as asleep. The caller must look for work once
-    /// more before it parks.
+    /// Registers `worker` as asleep. The caller must have announced its park
+    /// (see `park::Parker::prepare`) before, and must look for work once more
+    /// after, before it parks.
     pub(crate) fn sleep(&self, worker: usize) {
         let mut sleepers = self.sleepers.lock();
         sleepers.push(worker);

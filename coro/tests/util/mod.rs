@@ -49,8 +49,8 @@ where
         Ok(Ok(value)) => value,
         Ok(Err(payload)) => panic::resume_unwind(payload),
         Err(_) => panic!(
-            "watchdog: `{what}` did not finish within {limit:?}: a hang (lost wake-up, deadlock, or \
-             a runtime that does not shut down)"
+            "watchdog: `{what}` did not finish within {limit:?}: a hang (lost wake-up, \
+             deadlock, or a runtime that does not shut down)"
         ),
     }
 }
@@ -72,8 +72,11 @@ pub fn with_runtime<F>(test: &str, workers: usize, body: F)
 where
     F: FnOnce(Runtime) + Send + 'static,
 {
-    let what = format!("{test} ({workers} workers)");
-    watchdog(&what, WATCHDOG, move || body(runtime(workers, &prefix(workers))))
+    let plural = if workers == 1 { "" } else { "s" };
+    let what = format!("{test} ({workers} worker{plural})");
+    watchdog(&what, WATCHDOG, move || {
+        body(runtime(workers, &prefix(workers)))
+    })
 }
 
 /// The worker-thread name prefix of the runtimes [`rt_test!`] builds.
@@ -154,4 +157,36 @@ pub fn is_worker_of(name: &str, prefix: &str, workers: usize) -> bool {
         .and_then(|rest| rest.strip_prefix('-'))
         .and_then(|n| n.parse::<usize>().ok())
         .is_some_and(|n| n < workers)
+}
+
+/// The message of a panic payload (`&str` or `String`), or `""`.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("")
+}
+
+/// Environment variable that turns a test into a child scenario; see
+/// [`run_child`].
+pub const CHILD_ENV: &str = "CORO_TEST_CHILD";
+
+/// Runs this test binary again as a child process that runs only `test`,
+/// with [`CHILD_ENV`] set to `scenario`. For behaviour that kills the
+/// process (a stack overflow, memory corruption): the parent checks how the
+/// child ended instead of dying with it.
+pub fn run_child(test: &str, scenario: &str) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    std::process::Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, scenario)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("cannot run the child process")
+}
+
+/// The scenario this process is to run, if it is a child of [`run_child`].
+pub fn child_scenario() -> Option<String> {
+    std::env::var(CHILD_ENV).ok()
 }
