@@ -13,16 +13,9 @@ use std::time::Instant;
 use coro::chan::bounded;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let rounds: u64 = args
-        .next()
-        .map_or(1_000_000, |a| a.parse().expect("ROUNDS is a number"));
-    let workers: usize = args
-        .next()
-        .map_or(2, |a| a.parse().expect("WORKERS is a number"));
-    let cap: usize = args
-        .next()
-        .map_or(0, |a| a.parse().expect("CAP is a number"));
+    let rounds: u64 = examples::arg(0, "ROUNDS", 1_000_000);
+    let workers: usize = examples::arg(1, "WORKERS", 2);
+    let cap: usize = examples::arg(2, "CAP", 0);
     let rt = coro::runtime::Builder::new()
         .workers(workers)
         .build()

@@ -11,13 +11,8 @@
 use std::time::Instant;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: usize = args
-        .next()
-        .map_or(500_000, |a| a.parse().expect("N is a number"));
-    let workers: usize = args
-        .next()
-        .map_or(2, |a| a.parse().expect("WORKERS is a number"));
+    let n: usize = examples::arg(0, "N", 500_000);
+    let workers: usize = examples::arg(1, "WORKERS", 2);
     let rt = coro::runtime::Builder::new()
         .workers(workers)
         .build()

@@ -21,3 +21,17 @@ fn proc_status_kib(field: &str) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Positional argument `index` (0 is the first after the program name),
+/// parsed, or `default` when absent.
+///
+/// # Panics
+/// With a message naming the argument if it does not parse.
+pub fn arg<T: std::str::FromStr>(index: usize, name: &str, default: T) -> T {
+    match std::env::args().nth(index + 1) {
+        Some(a) => a
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, not {a:?}")),
+        None => default,
+    }
+}

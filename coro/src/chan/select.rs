@@ -69,18 +69,73 @@ pub(crate) trait SelectOp {
     fn abandon(&mut self);
 }
 
-/// A receive, as a select operation.
-pub(crate) struct RecvOp<'a, T> {
+/// What a select operation holds of its channel: the channel, and its hook
+/// while registered. The parts of [`SelectOp`] that do not depend on the
+/// direction.
+struct OpChannel<'a, T> {
     chan: &'a Channel<T>,
     hook: Option<NonNull<Waiting<T>>>,
+}
+
+impl<'a, T> OpChannel<'a, T> {
+    fn new(chan: &'a Channel<T>) -> Self {
+        OpChannel { chan, hook: None }
+    }
+
+    fn addr(&self) -> usize {
+        self.chan as *const Channel<T> as usize
+    }
+
+    /// # Safety
+    /// The caller holds the lock, taken with `raw_lock`.
+    unsafe fn unlock(&self) {
+        // SAFETY: forwarded; dropping the guard releases the lock.
+        drop(unsafe { self.chan.assume_locked() });
+    }
+
+    /// The channel's state, for a caller that holds the lock (the guard is
+    /// not dropped, so the lock stays held).
+    ///
+    /// # Safety
+    /// The caller holds the lock, taken with `raw_lock`.
+    unsafe fn inner(&self) -> std::mem::ManuallyDrop<super::channel::Locked<'a, T>> {
+        // SAFETY: forwarded to the caller.
+        std::mem::ManuallyDrop::new(unsafe { self.chan.assume_locked() })
+    }
+
+    fn own_signal(&self) -> &Signal {
+        // SAFETY: our hook is alive until `free_hook`.
+        unsafe { self.hook.expect("registered").as_ref() }.signal()
+    }
+
+    /// # Safety
+    /// The caller holds the lock.
+    unsafe fn unregister(&mut self) {
+        if let Some(hook) = self.hook {
+            // SAFETY: forwarded to the caller.
+            unsafe { self.inner() }.remove_hook(hook);
+        }
+    }
+
+    /// Frees the hook and returns what its slot held; `None` if there was no
+    /// hook. The hook must be out of its queue: popped by the completer that
+    /// selected it, or unregistered.
+    fn free_hook(&mut self) -> Option<Option<T>> {
+        // SAFETY: see above; the owner frees its hook once.
+        self.hook.take().map(|h| unsafe { Waiting::free(h) })
+    }
+}
+
+/// A receive, as a select operation.
+pub(crate) struct RecvOp<'a, T> {
+    ch: OpChannel<'a, T>,
     pub(crate) result: Option<Result<T, RecvError>>,
 }
 
 impl<'a, T> RecvOp<'a, T> {
     pub(crate) fn new(chan: &'a Channel<T>) -> Self {
         RecvOp {
-            chan,
-            hook: None,
+            ch: OpChannel::new(chan),
             result: None,
         }
     }
@@ -88,22 +143,21 @@ impl<'a, T> RecvOp<'a, T> {
 
 impl<T> SelectOp for RecvOp<'_, T> {
     fn channel_addr(&self) -> usize {
-        self.chan as *const Channel<T> as usize
+        self.ch.addr()
     }
 
     fn raw_lock(&self) {
-        self.chan.raw_lock();
+        self.ch.chan.raw_lock();
     }
 
     unsafe fn raw_unlock(&self) {
-        // SAFETY: the caller holds the lock; dropping the guard releases it.
-        drop(unsafe { self.chan.assume_locked() });
+        // SAFETY: forwarded to the caller.
+        unsafe { self.ch.unlock() }
     }
 
     unsafe fn try_locked(&mut self, woken: &mut Option<Waiter>) -> bool {
-        // SAFETY: the caller holds the lock; forgetting the guard keeps it.
-        let mut inner = std::mem::ManuallyDrop::new(unsafe { self.chan.assume_locked() });
-        match inner.try_recv() {
+        // SAFETY: the caller holds the lock.
+        match unsafe { self.ch.inner() }.try_recv() {
             Ok((v, w)) => {
                 self.result = Some(Ok(v));
                 *woken = w;
@@ -119,59 +173,47 @@ impl<T> SelectOp for RecvOp<'_, T> {
 
     unsafe fn register_locked(&mut self, signal: Option<NonNull<Signal>>, op: usize) {
         let hook = Waiting::alloc(signal_ref(signal), op, None);
-        self.hook = Some(hook);
-        // SAFETY: as in `try_locked`.
-        let mut inner = std::mem::ManuallyDrop::new(unsafe { self.chan.assume_locked() });
-        // SAFETY: we free the hook only after it left the queue (`finish`,
-        // `abandon`, both after the select's unregistering).
-        unsafe { inner.push_recv_hook(hook) };
+        self.ch.hook = Some(hook);
+        // SAFETY: the caller holds the lock; we free the hook only after it
+        // left the queue (`finish`, `abandon`, after the select's
+        // unregistering).
+        unsafe { self.ch.inner().push_recv_hook(hook) };
     }
 
     fn own_signal(&self) -> &Signal {
-        // SAFETY: our hook is alive until `finish` or `abandon`.
-        unsafe { self.hook.expect("registered").as_ref() }.signal()
+        self.ch.own_signal()
     }
 
     unsafe fn unregister_locked(&mut self) {
-        if let Some(hook) = self.hook {
-            // SAFETY: as in `try_locked`.
-            let mut inner = std::mem::ManuallyDrop::new(unsafe { self.chan.assume_locked() });
-            inner.remove_hook(hook);
-        }
+        // SAFETY: forwarded to the caller.
+        unsafe { self.ch.unregister() }
     }
 
     fn finish(&mut self) {
-        let hook = self
-            .hook
-            .take()
+        let left = self
+            .ch
+            .free_hook()
             .expect("a selected receive registered a hook");
-        // SAFETY: the completer popped the hook and is done with it.
-        let left = unsafe { Waiting::free(hook) };
         self.result = Some(recv_outcome(left));
     }
 
     fn abandon(&mut self) {
-        if let Some(hook) = self.hook.take() {
-            // SAFETY: unregistered, and not selected: nobody else has it.
-            drop(unsafe { Waiting::free(hook) });
-        }
+        self.ch.free_hook();
     }
 }
 
 /// A send, as a select operation.
 pub(crate) struct SendOp<'a, T> {
-    chan: &'a Channel<T>,
+    ch: OpChannel<'a, T>,
     value: Option<T>,
-    hook: Option<NonNull<Waiting<T>>>,
     pub(crate) result: Option<Result<(), SendError<T>>>,
 }
 
 impl<'a, T> SendOp<'a, T> {
     pub(crate) fn new(chan: &'a Channel<T>, value: T) -> Self {
         SendOp {
-            chan,
+            ch: OpChannel::new(chan),
             value: Some(value),
-            hook: None,
             result: None,
         }
     }
@@ -184,25 +226,25 @@ impl<'a, T> SendOp<'a, T> {
 
 impl<T> SelectOp for SendOp<'_, T> {
     fn channel_addr(&self) -> usize {
-        self.chan as *const Channel<T> as usize
+        self.ch.addr()
     }
 
     fn raw_lock(&self) {
-        self.chan.raw_lock();
+        self.ch.chan.raw_lock();
     }
 
     unsafe fn raw_unlock(&self) {
-        // SAFETY: the caller holds the lock; dropping the guard releases it.
-        drop(unsafe { self.chan.assume_locked() });
+        // SAFETY: forwarded to the caller.
+        unsafe { self.ch.unlock() }
     }
 
     unsafe fn try_locked(&mut self, woken: &mut Option<Waiter>) -> bool {
         let Some(value) = self.value.take() else {
             return false;
         };
-        // SAFETY: the caller holds the lock; forgetting the guard keeps it.
-        let mut inner = std::mem::ManuallyDrop::new(unsafe { self.chan.assume_locked() });
-        match inner.try_send(self.chan.capacity(), value) {
+        let cap = self.ch.chan.capacity();
+        // SAFETY: the caller holds the lock.
+        match unsafe { self.ch.inner() }.try_send(cap, value) {
             Ok(w) => {
                 self.result = Some(Ok(()));
                 *woken = w;
@@ -221,37 +263,31 @@ impl<T> SelectOp for SendOp<'_, T> {
 
     unsafe fn register_locked(&mut self, signal: Option<NonNull<Signal>>, op: usize) {
         let hook = Waiting::alloc(signal_ref(signal), op, self.value.take());
-        self.hook = Some(hook);
-        // SAFETY: as in `try_locked`.
-        let mut inner = std::mem::ManuallyDrop::new(unsafe { self.chan.assume_locked() });
+        self.ch.hook = Some(hook);
         // SAFETY: as in `RecvOp::register_locked`.
-        unsafe { inner.push_send_hook(hook) };
+        unsafe { self.ch.inner().push_send_hook(hook) };
     }
 
     fn own_signal(&self) -> &Signal {
-        // SAFETY: our hook is alive until `finish` or `abandon`.
-        unsafe { self.hook.expect("registered").as_ref() }.signal()
+        self.ch.own_signal()
     }
 
     unsafe fn unregister_locked(&mut self) {
-        if let Some(hook) = self.hook {
-            // SAFETY: as in `try_locked`.
-            let mut inner = std::mem::ManuallyDrop::new(unsafe { self.chan.assume_locked() });
-            inner.remove_hook(hook);
-        }
+        // SAFETY: forwarded to the caller.
+        unsafe { self.ch.unregister() }
     }
 
     fn finish(&mut self) {
-        let hook = self.hook.take().expect("a selected send registered a hook");
-        // SAFETY: the completer popped the hook and is done with it.
-        let left = unsafe { Waiting::free(hook) };
+        let left = self
+            .ch
+            .free_hook()
+            .expect("a selected send registered a hook");
         self.result = Some(send_outcome(left));
     }
 
     fn abandon(&mut self) {
-        if let Some(hook) = self.hook.take() {
-            // SAFETY: unregistered, and not selected: nobody else has it.
-            self.value = unsafe { Waiting::free(hook) };
+        if let Some(left) = self.ch.free_hook() {
+            self.value = left;
         }
     }
 }
