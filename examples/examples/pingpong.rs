@@ -3,7 +3,7 @@
 //! `cargo run --release -p examples --example pingpong -- [ROUNDS=1000000] [WORKERS=2] [CAP=0]`
 //!
 //! Prints one line:
-//! `pingpong rounds=1000000 workers=2 cap=0 total_s=0.xxx ns_per_rt=NNN.N`
+//! `pingpong rounds=1000000 workers=2 total_s=0.xxx ns_per_rt=NNN.N`
 //! where a round trip is one message from the first coroutine to the second
 //! and one back. `CAP` is the capacity of both channels (0: rendezvous, as
 //! Go's unbuffered channels; 1: one buffered message).
@@ -41,7 +41,7 @@ fn main() {
         elapsed
     });
     println!(
-        "pingpong rounds={rounds} workers={workers} cap={cap} total_s={total_s:.3} ns_per_rt={:.1}",
+        "pingpong rounds={rounds} workers={workers} total_s={total_s:.3} ns_per_rt={:.1}",
         total_s * 1e9 / rounds as f64
     );
 }
