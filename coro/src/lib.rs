@@ -74,11 +74,13 @@
 //!   coroutine primitive during that unwind cannot be resumed and aborts.
 
 pub mod chan;
+pub mod driver;
 pub mod runtime;
 pub mod sync;
 
 mod coroutine;
 mod overflow;
+mod parking;
 mod scheduler;
 mod scope;
 mod stack;
@@ -89,6 +91,7 @@ mod time;
 pub use coroutine::{
     current, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId, JoinError, JoinHandle,
 };
+pub use parking::{current_waker, park, park_until};
 pub use runtime::Runtime;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use stack::DEFAULT_STACK_SIZE;

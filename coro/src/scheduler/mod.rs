@@ -35,7 +35,11 @@
 //!    victims from a random start, then the injector, then (last resort)
 //!    another worker's runnext task; at most half the workers search at
 //!    once ([`idle`]);
-//! 6. nothing anywhere: park until woken or the next timer ([`park`]).
+//! 6. nothing anywhere: park until woken or the next timer ([`park`]); if
+//!    an I/O [driver](crate::driver) is installed and no other worker waits
+//!    in it, wait in it instead, and hand it to a sleeping worker when
+//!    woken. Every [`DRIVER_POLL_INTERVAL`] ticks a busy worker polls the
+//!    driver without blocking.
 //!
 //! # Waking
 //!
@@ -82,6 +86,8 @@ use park::Parker;
 pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Ticks between two checks of the timers while there is local work.
 pub(crate) const TIMER_INTERVAL: u32 = 16;
+/// Ticks between two polls of the I/O driver while there is local work.
+pub(crate) const DRIVER_POLL_INTERVAL: u32 = 61;
 
 /// Settings a runtime is built with.
 #[derive(Clone, Debug)]

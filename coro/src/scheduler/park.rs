@@ -1,21 +1,27 @@
 //! Putting one worker thread to sleep and waking it.
 //!
-//! A worker with nothing to do sets `sleeping`, issues a `SeqCst` fence,
-//! looks at its queues once more, and only then parks its thread (with a
-//! timeout when a timer is due). Anyone who gives it work pushes first,
-//! fences, then swaps `sleeping` to false and unparks the thread only if it
-//! was set: a running worker costs its wakers no system call. Thread parking
-//! keeps a token, so an unpark that lands before the park is not lost.
+//! A worker with nothing to do announces how it will wait (on its thread,
+//! or in the process's [driver](crate::driver)), issues a `SeqCst` fence,
+//! looks at its queues once more, and only then waits (with a timeout when
+//! a timer is due). Anyone who gives it work pushes first, fences, then
+//! swaps the state to `AWAKE` and, only if the worker was waiting, unparks
+//! its thread or wakes the driver: a running worker costs its wakers no
+//! system call. Thread parking and driver wake-ups both keep a token, so a
+//! wake that lands before the wait is not lost.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::thread::{self, Thread};
 use std::time::Duration;
 
+const AWAKE: u8 = 0;
+const ON_THREAD: u8 = 1;
+const IN_DRIVER: u8 = 2;
+
 #[derive(Debug, Default)]
 pub(crate) struct Parker {
     thread: OnceLock<Thread>,
-    sleeping: AtomicBool,
+    state: AtomicU8,
 }
 
 impl Parker {
@@ -24,40 +30,54 @@ impl Parker {
         let _ = self.thread.set(thread::current());
     }
 
-    /// Announces that the worker is about to park. The caller must check
-    /// for work once more afterwards.
-    pub(crate) fn prepare(&self) {
-        self.sleeping.store(true, Ordering::SeqCst);
+    /// Announces that the worker is about to wait, in the driver or on its
+    /// thread. The caller must check for work once more afterwards.
+    pub(crate) fn prepare(&self, in_driver: bool) {
+        let state = if in_driver { IN_DRIVER } else { ON_THREAD };
+        self.state.store(state, Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }
 
-    /// Cancels `prepare` when work turned up.
+    /// Cancels `prepare` when work turned up, or ends a wait in the driver.
     pub(crate) fn cancel(&self) {
-        self.sleeping.store(false, Ordering::SeqCst);
+        self.state.store(AWAKE, Ordering::SeqCst);
     }
 
-    /// Parks until unparked, or until `timeout` passes.
+    /// Waits on the thread until unparked, or until `timeout` passes.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         match timeout {
             Some(t) => thread::park_timeout(t),
             None => thread::park(),
         }
-        self.sleeping.store(false, Ordering::SeqCst);
+        self.state.store(AWAKE, Ordering::SeqCst);
     }
 
-    /// Wakes the worker if it is (about to be) parked. Call after publishing
+    /// Wakes the worker if it waits (or is about to). Call after publishing
     /// the work.
     pub(crate) fn unpark(&self) {
         fence(Ordering::SeqCst);
-        if self.sleeping.swap(false, Ordering::SeqCst) {
-            if let Some(t) = self.thread.get() {
-                t.unpark();
+        match self.state.swap(AWAKE, Ordering::SeqCst) {
+            ON_THREAD => self.unpark_thread(),
+            IN_DRIVER => {
+                if let Some(d) = crate::driver::get() {
+                    d.wake();
+                }
             }
+            _ => {}
         }
     }
 
     /// Wakes the worker unconditionally (shutdown).
     pub(crate) fn force_unpark(&self) {
+        self.unpark_thread();
+        if self.state.load(Ordering::SeqCst) == IN_DRIVER {
+            if let Some(d) = crate::driver::get() {
+                d.wake();
+            }
+        }
+    }
+
+    fn unpark_thread(&self) {
         if let Some(t) = self.thread.get() {
             t.unpark();
         }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::{Steal, Worker};
 
 use super::queue::LocalQueues;
-use super::{Remote, Shared, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
+use super::{Remote, Shared, DRIVER_POLL_INTERVAL, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
+use crate::driver::DriverTurn;
 use crate::stack::StackPool;
 use crate::switch::{CoroState, SuspendKind};
 use crate::task::TaskRef;
@@ -121,6 +122,9 @@ impl WorkerCtx {
         }
         if tick % TIMER_INTERVAL == 0 {
             self.fire_timers();
+        }
+        if tick % DRIVER_POLL_INTERVAL == 0 {
+            self.poll_driver();
         }
         if let Some(t) = self.queues.pop(&self.remote.runnext, tick & 1 == 0) {
             return Some(t);
@@ -261,12 +265,14 @@ impl WorkerCtx {
 
     fn sleep(&self) {
         let idle = &self.shared.idle;
-        // Announce the park before registering as a sleeper: a notifier
+        // Wait in the driver if there is one and nobody waits there yet.
+        let turn = DriverTurn::try_take();
+        // Announce the wait before registering as a sleeper: a notifier
         // that takes us off the sleepers list counts us as searching and
         // unparks us, and that unpark must not be skipped for want of the
         // announcement, or we would sleep as a phantom searcher that keeps
         // every other worker from being notified.
-        self.remote.parker.prepare();
+        self.remote.parker.prepare(turn.is_some());
         idle.sleep(self.index);
         if self.has_work() {
             self.remote.parker.cancel();
@@ -276,10 +282,31 @@ impl WorkerCtx {
                 .borrow_mut()
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
-            self.remote.parker.park(timeout);
+            match &turn {
+                Some(turn) => {
+                    turn.driver().wait(timeout);
+                    self.remote.parker.cancel();
+                }
+                None => self.remote.parker.park(timeout),
+            }
         }
         if idle.wake(self.index) {
             self.searching.set(true);
+        }
+        if turn.is_some() {
+            drop(turn);
+            // We leave the driver to run coroutines: hand the waiting for
+            // events over to a sleeping worker.
+            if let Some(w) = idle.any_sleeper() {
+                self.shared.remotes[w].parker.unpark();
+            }
+        }
+    }
+
+    /// Lets I/O events in while this worker is busy.
+    fn poll_driver(&self) {
+        if let Some(turn) = DriverTurn::try_take() {
+            turn.driver().wait(Some(Duration::ZERO));
         }
     }
 

@@ -1,0 +1,92 @@
+//! Event sources that idle workers wait on: how the I/O reactor of
+//! `coro-net` plugs into the scheduler.
+//!
+//! A [`Driver`] is installed once per process ([`install`]). From then on:
+//!
+//! * a worker with nothing to run waits in [`Driver::wait`] instead of
+//!   sleeping on its thread, if no other worker is waiting there already
+//!   (one at a time; the others sleep as before and are woken as before);
+//! * a worker that is woken for work while it waits in the driver
+//!   ([`Driver::wake`]) hands the waiting over to a sleeping worker, so
+//!   events keep being waited for while it runs coroutines;
+//! * a busy worker polls the driver without blocking every
+//!   `DRIVER_POLL_INTERVAL` scheduler ticks, so events get in while every
+//!   worker is busy; no thread ever spins.
+//!
+//! The driver wakes the coroutines its events are for through the
+//! [`Waker`](std::task::Waker)s they gave it ([`current_waker`]).
+//!
+//! [`current_waker`]: crate::current_waker
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// A source of events that a worker can wait on; see the module docs.
+pub trait Driver: Send + Sync + 'static {
+    /// Waits for events for at most `timeout` (`None`: until an event or a
+    /// [`wake`](Driver::wake)) and wakes whoever waits on them. A zero
+    /// timeout polls. Never called by two threads at once.
+    fn wait(&self, timeout: Option<Duration>);
+
+    /// Makes a `wait` in progress return soon, or the next one, if none is
+    /// in progress. Any thread.
+    fn wake(&self);
+}
+
+static DRIVER: OnceLock<&'static dyn Driver> = OnceLock::new();
+/// Whether a worker waits in (or polls) the driver now.
+static DRIVER_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// The driver was already installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlreadyInstalled;
+
+impl fmt::Display for AlreadyInstalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a coro driver is already installed in this process")
+    }
+}
+
+impl std::error::Error for AlreadyInstalled {}
+
+/// Installs the process's driver; all runtimes use it.
+///
+/// # Errors
+/// One is installed already.
+pub fn install(driver: &'static dyn Driver) -> Result<(), AlreadyInstalled> {
+    // Workers asleep on their threads keep sleeping there: a coroutine must
+    // run on a worker to register with the driver, and that worker takes
+    // the driver the next time it goes idle.
+    DRIVER.set(driver).map_err(|_| AlreadyInstalled)
+}
+
+/// The installed driver.
+pub(crate) fn get() -> Option<&'static dyn Driver> {
+    DRIVER.get().copied()
+}
+
+/// Holds the right to call the driver; released on drop.
+pub(crate) struct DriverTurn(&'static dyn Driver);
+
+impl DriverTurn {
+    /// Takes the turn if a driver is installed and nobody has it.
+    pub(crate) fn try_take() -> Option<DriverTurn> {
+        let driver = get()?;
+        DRIVER_BUSY
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| DriverTurn(driver))
+    }
+
+    pub(crate) fn driver(&self) -> &'static dyn Driver {
+        self.0
+    }
+}
+
+impl Drop for DriverTurn {
+    fn drop(&mut self) {
+        DRIVER_BUSY.store(false, Ordering::Release);
+    }
+}

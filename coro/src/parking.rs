@@ -1,0 +1,49 @@
+//! Blocking on events of one's own making: the low-level API that
+//! primitives outside this crate (the `coro-net` sockets) block with.
+//!
+//! The protocol is the one every primitive of this crate follows:
+//!
+//! 1. make a waker with [`current_waker`] and hand it to whoever will
+//!    signal the event;
+//! 2. check once more whether the event already happened;
+//! 3. [`park`] (or [`park_until`]), then check again: `park` may return
+//!    without the event (a stale or early wake), so loop.
+//!
+//! A waker made by a coroutine wakes the next `park` of that coroutine
+//! after it was made; once the coroutine has parked and resumed, older
+//! wakers of it do nothing. On a plain thread, the waker unparks the thread
+//! and `park` is `std::thread::park`.
+
+use std::sync::Arc;
+use std::task::{Wake, Waker};
+use std::time::Instant;
+
+use crate::task::Waiter;
+
+struct WaiterWake(Waiter);
+
+impl Wake for WaiterWake {
+    fn wake(self: Arc<Self>) {
+        self.0.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.wake_by_ref();
+    }
+}
+
+/// A waker for the caller's next [`park`]; see the module docs.
+pub fn current_waker() -> Waker {
+    Waker::from(Arc::new(WaiterWake(Waiter::current())))
+}
+
+/// Suspends the current coroutine (or parks the thread) until a waker from
+/// [`current_waker`] is woken. May return early: check the condition again.
+pub fn park() {
+    crate::task::park();
+}
+
+/// As [`park`], returning by `deadline` at the latest.
+pub fn park_until(deadline: Instant) {
+    crate::task::park_until(deadline);
+}
