@@ -1,4 +1,20 @@
 //! Nonblocking sockets that park coroutines instead of threads.
 //!
-//! Not built yet: this crate is a placeholder in the workspace until the
-//! reactor lands (see the project's open issues).
+//! [`TcpListener`], [`TcpStream`], and (to come) UDP and Unix sockets,
+//! shaped like `std::net`'s: `accept`, `read`, `write`, `connect` block in
+//! plain style, but a coroutine that would block is parked and its worker
+//! runs other coroutines until the socket is ready. Called from a plain
+//! thread, they block that thread, as `std` would. `WouldBlock` never
+//! escapes a blocking call.
+//!
+//! Under the hood every socket is registered once, edge-triggered, with one
+//! epoll instance for the process ([`reactor`](crate::reactor)), which idle
+//! workers wait on through coro's driver hook; the readiness protocol that
+//! keeps wake-ups from being lost is in `registration`.
+
+mod reactor;
+mod registration;
+pub mod tcp;
+mod timeout;
+
+pub use tcp::{ListenOptions, TcpListener, TcpStream};

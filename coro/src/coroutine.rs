@@ -61,6 +61,11 @@ pub fn yield_now() {
     }
 }
 
+/// Whether the caller runs on a coroutine (rather than a plain thread).
+pub fn in_coroutine() -> bool {
+    crate::scheduler::in_coroutine()
+}
+
 /// A unique identifier of a coroutine, for its lifetime and beyond.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CoroutineId(NonZeroU64);

@@ -89,7 +89,8 @@ mod task;
 mod time;
 
 pub use coroutine::{
-    current, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId, JoinError, JoinHandle,
+    current, in_coroutine, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,
+    JoinError, JoinHandle,
 };
 pub use parking::{current_waker, park, park_until};
 pub use runtime::Runtime;

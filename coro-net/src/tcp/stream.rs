@@ -1,0 +1,318 @@
+//! A TCP stream whose reads and writes park the coroutine.
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+
+use crate::registration::{Direction, Registration};
+use crate::timeout::Timeout;
+
+/// A TCP connection; see `std::net::TcpStream`. `Read` and `Write` are
+/// implemented for `TcpStream` and `&TcpStream`, so any blocking-IO crate
+/// works on it, and a coroutine blocked in it lets its worker run others.
+#[derive(Debug)]
+pub struct TcpStream {
+    // Dropped before `inner`, which closes the fd.
+    reg: Registration,
+    inner: net::TcpStream,
+    read_timeout: Timeout,
+    write_timeout: Timeout,
+}
+
+impl TcpStream {
+    /// Connects to `addr` (each address in turn, as `std` does).
+    ///
+    /// # Errors
+    /// As `std::net::TcpStream::connect` (connection refused, ...).
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addr, |a| connect_one(a, None))
+    }
+
+    /// Connects, giving up after `timeout`.
+    ///
+    /// # Errors
+    /// As `std::net::TcpStream::connect_timeout`.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        connect_one(*addr, Instant::now().checked_add(timeout))
+    }
+
+    /// Wraps a connected `std` stream (made nonblocking here).
+    ///
+    /// # Errors
+    /// If it cannot be made nonblocking or registered.
+    pub fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        // SAFETY: the stream is moved into the result, declared after the
+        // registration, so it outlives it.
+        let reg = unsafe { Registration::new(stream.as_fd())? };
+        Ok(TcpStream {
+            reg,
+            inner: stream,
+            read_timeout: Timeout::default(),
+            write_timeout: Timeout::default(),
+        })
+    }
+
+    /// Sets the read timeout; `None` waits forever.
+    ///
+    /// # Errors
+    /// A zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout.set(timeout)
+    }
+
+    /// Sets the write timeout; `None` waits forever.
+    ///
+    /// # Errors
+    /// A zero duration.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.write_timeout.set(timeout)
+    }
+
+    /// The read timeout.
+    ///
+    /// # Errors
+    /// Never; `io::Result` as in `std`.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.read_timeout.get())
+    }
+
+    /// The write timeout.
+    ///
+    /// # Errors
+    /// Never; `io::Result` as in `std`.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.write_timeout.get())
+    }
+
+    /// Receives data without removing it from the queue.
+    ///
+    /// # Errors
+    /// As `std`, or `TimedOut` after the read timeout.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reg
+            .io(Direction::Read, self.read_timeout.deadline(), || {
+                self.inner.peek(buf)
+            })
+    }
+
+    /// Shuts down the read half, the write half, or both.
+    ///
+    /// # Errors
+    /// As `std`.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY`.
+    ///
+    /// # Errors
+    /// As `std`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.set_nodelay(nodelay)
+    }
+
+    /// `TCP_NODELAY`.
+    ///
+    /// # Errors
+    /// As `std`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.nodelay()
+    }
+
+    /// Sets `IP_TTL`.
+    ///
+    /// # Errors
+    /// As `std`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    /// `IP_TTL`.
+    ///
+    /// # Errors
+    /// As `std`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    /// As `std`.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    /// As `std`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// The pending socket error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    /// As `std`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    /// A second handle to the same connection (a duplicated fd, registered
+    /// on its own), for reading in one coroutine and writing in another.
+    /// Timeouts are not shared.
+    ///
+    /// # Errors
+    /// As `std`.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        TcpStream::from_std(self.inner.try_clone()?)
+    }
+
+    fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reg
+            .io(Direction::Read, self.read_timeout.deadline(), || {
+                (&self.inner).read(buf)
+            })
+    }
+
+    fn read_vectored_with(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.reg
+            .io(Direction::Read, self.read_timeout.deadline(), || {
+                (&self.inner).read_vectored(bufs)
+            })
+    }
+
+    fn write_with(&self, buf: &[u8]) -> io::Result<usize> {
+        self.reg
+            .io(Direction::Write, self.write_timeout.deadline(), || {
+                (&self.inner).write(buf)
+            })
+    }
+
+    fn write_vectored_with(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.reg
+            .io(Direction::Write, self.write_timeout.deadline(), || {
+                (&self.inner).write_vectored(bufs)
+            })
+    }
+}
+
+/// Tries `f` on each address of `addr`, returning the first success.
+fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(a) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
+}
+
+/// A nonblocking connect: start it, wait until the socket is writable, then
+/// read its outcome from `SO_ERROR`.
+fn connect_one(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    let started = socket.connect(&addr.into());
+    let stream = TcpStream::from_std(socket.into())?;
+    match started {
+        Ok(()) => return Ok(stream),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    stream.reg.io(Direction::Write, deadline, || {
+        if let Some(e) = stream.inner.take_error()? {
+            return Err(e);
+        }
+        // Writable with no error: connected, unless still in progress.
+        match stream.inner.peer_addr() {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            Err(e) => Err(e),
+        }
+    })?;
+    Ok(stream)
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_with(bufs)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_with(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_with(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_with(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_with(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_with(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TryFrom<net::TcpStream> for TcpStream {
+    type Error = io::Error;
+    fn try_from(s: net::TcpStream) -> io::Result<Self> {
+        TcpStream::from_std(s)
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
