@@ -1,14 +1,15 @@
 //! Nonblocking sockets that park coroutines instead of threads.
 //!
-//! [`TcpListener`], [`TcpStream`], and (to come) UDP and Unix sockets,
-//! shaped like `std::net`'s: `accept`, `read`, `write`, `connect` block in
-//! plain style, but a coroutine that would block is parked and its worker
-//! runs other coroutines until the socket is ready. Called from a plain
-//! thread, they block that thread, as `std` would. `WouldBlock` never
+//! [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`] and
+//! [`UnixStream`], shaped like `std::net`'s and `std::os::unix::net`'s:
+//! `accept`, `read`, `write`, `connect` block in plain style, but a
+//! coroutine that would block is parked and its worker runs other
+//! coroutines until the socket is ready. Called from a plain thread, they
+//! block that thread, as `std` would. `WouldBlock` never
 //! escapes a blocking call.
 //!
 //! Under the hood every socket is registered once, edge-triggered, with one
-//! epoll instance for the process ([`reactor`](crate::reactor)), which idle
+//! epoll instance for the process (`reactor`), which idle
 //! workers wait on through coro's driver hook; the readiness protocol that
 //! keeps wake-ups from being lost is in `registration`.
 
@@ -16,5 +17,9 @@ mod reactor;
 mod registration;
 pub mod tcp;
 mod timeout;
+pub mod udp;
+pub mod unix;
 
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixStream};

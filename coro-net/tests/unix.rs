@@ -1,0 +1,333 @@
+//! `UnixListener` and `UnixStream`: echo round trips through a socket
+//! file, pairs, half-close, read timeouts, and many clients at once, under
+//! one worker and under four, and from plain threads.
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use coro_net::{UnixListener, UnixStream};
+
+/// How long a test may run before it counts as hung.
+const WATCHDOG: Duration = Duration::from_secs(30);
+
+/// Runs `body` on its own thread and fails if it is not done in time.
+fn watchdog(body: impl FnOnce() + Send + 'static) {
+    let (done_tx, done_rx) = mpsc::channel();
+    let worker = thread::spawn(move || {
+        body();
+        let _ = done_tx.send(());
+    });
+    match done_rx.recv_timeout(WATCHDOG) {
+        Ok(()) => worker.join().unwrap(),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // The body panicked: surface its panic.
+            if let Err(p) = worker.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {WATCHDOG:?}"),
+    }
+}
+
+/// Runs `body` as a coroutine on a 1-worker runtime, then on a 4-worker
+/// one, under the watchdog.
+fn on_runtimes(body: fn()) {
+    watchdog(move || {
+        for workers in [1, 4] {
+            let rt = coro::runtime::Builder::new()
+                .workers(workers)
+                .build()
+                .unwrap();
+            rt.block_on(body);
+        }
+    });
+}
+
+/// A socket path unique to this process and call, removed on drop.
+struct SocketPath(PathBuf);
+
+impl SocketPath {
+    fn new(name: &str) -> SocketPath {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("coro-net-{name}-{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        SocketPath(path)
+    }
+}
+
+impl Drop for SocketPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Echoes everything read until the peer closes its write half.
+fn echo(mut stream: UnixStream) {
+    let mut buf = [0; 1024];
+    loop {
+        match stream.read(&mut buf).unwrap() {
+            0 => return,
+            n => stream.write_all(&buf[..n]).unwrap(),
+        }
+    }
+}
+
+fn echo_round_trips() {
+    let path = SocketPath::new("echo");
+    let listener = UnixListener::bind(&path.0).unwrap();
+    assert_eq!(
+        listener.local_addr().unwrap().as_pathname(),
+        Some(path.0.as_path())
+    );
+    let server = coro::spawn(move || {
+        let (stream, _peer) = listener.accept().unwrap();
+        echo(stream);
+    });
+    let mut client = UnixStream::connect(&path.0).unwrap();
+    assert_eq!(
+        client.peer_addr().unwrap().as_pathname(),
+        Some(path.0.as_path())
+    );
+    // More than the socket buffers hold, so both sides park on the way.
+    let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let mut writer = client.try_clone().unwrap();
+    let to_send = data.clone();
+    let sender = coro::spawn(move || {
+        writer.write_all(&to_send).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).unwrap();
+    assert!(got == data, "echoed bytes differ");
+    sender.join().unwrap();
+    server.join().unwrap();
+}
+
+#[test]
+fn unix_echo_round_trips() {
+    on_runtimes(echo_round_trips);
+}
+
+fn pair_and_vectored() {
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    let n = a
+        .write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")])
+        .unwrap();
+    assert_eq!(n, 4);
+    let (mut x, mut y) = ([0; 1], [0; 3]);
+    let n = b
+        .read_vectored(&mut [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)])
+        .unwrap();
+    assert_eq!((n, &x, &y), (4, b"a", b"bcd"));
+
+    // `&UnixStream` reads and writes too, from two coroutines.
+    let reader = coro::spawn(move || {
+        let mut buf = [0; 5];
+        (&b).read_exact(&mut buf).unwrap();
+        buf
+    });
+    (&a).write_all(b"hello").unwrap();
+    assert_eq!(&reader.join().unwrap(), b"hello");
+    a.flush().unwrap();
+}
+
+#[test]
+fn unix_pair() {
+    on_runtimes(pair_and_vectored);
+}
+
+fn half_close() {
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    let reader = coro::spawn(move || {
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"last words");
+        assert_eq!(b.read(&mut [0; 8]).unwrap(), 0);
+        // The other direction still works.
+        b.write_all(b"reply").unwrap();
+    });
+    a.write_all(b"last words").unwrap();
+    a.shutdown(Shutdown::Write).unwrap();
+    let mut reply = [0; 5];
+    a.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"reply");
+    reader.join().unwrap();
+}
+
+#[test]
+fn unix_half_close() {
+    on_runtimes(half_close);
+}
+
+fn read_times_out() {
+    let (mut a, _b) = UnixStream::pair().unwrap();
+    let timeout = Duration::from_millis(50);
+    a.set_read_timeout(Some(timeout)).unwrap();
+    assert_eq!(a.read_timeout().unwrap(), Some(timeout));
+    let start = Instant::now();
+    let err = a.read(&mut [0; 8]).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert!(start.elapsed() >= timeout);
+}
+
+#[test]
+fn unix_read_timeout() {
+    on_runtimes(read_times_out);
+}
+
+/// Many client coroutines connect at once; one coroutine accepts them all
+/// and hands each to an echo coroutine.
+fn accept_under_load() {
+    const CLIENTS: usize = 200;
+
+    let path = SocketPath::new("load");
+    let listener = UnixListener::bind(&path.0).unwrap();
+    let server = coro::spawn(move || {
+        let handlers: Vec<_> = listener
+            .incoming()
+            .take(CLIENTS)
+            .map(|s| {
+                let s = s.unwrap();
+                coro::spawn(move || echo(s))
+            })
+            .collect();
+        for h in handlers {
+            h.join().unwrap();
+        }
+    });
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let path = path.0.clone();
+            coro::spawn(move || {
+                let mut s = UnixStream::connect(&path).unwrap();
+                let msg = format!("client {c}");
+                s.write_all(msg.as_bytes()).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+                let mut got = String::new();
+                s.read_to_string(&mut got).unwrap();
+                assert_eq!(got, msg);
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn unix_accept_under_load() {
+    on_runtimes(accept_under_load);
+}
+
+/// Outside any coroutine the calls block the thread, as `std`'s do.
+#[test]
+fn unix_plain_threads() {
+    watchdog(|| {
+        let path = SocketPath::new("thread");
+        let listener = UnixListener::bind(&path.0).unwrap();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            echo(stream);
+        });
+        let mut client = UnixStream::connect(&path.0).unwrap();
+        client.write_all(b"plain").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"plain");
+        server.join().unwrap();
+
+        let (a, _b) = UnixStream::pair().unwrap();
+        let timeout = Duration::from_millis(30);
+        a.set_read_timeout(Some(timeout)).unwrap();
+        let start = Instant::now();
+        let err = (&a).read(&mut [0; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(start.elapsed() >= timeout);
+    });
+}
+
+#[test]
+fn unix_errors() {
+    let path = SocketPath::new("missing");
+    assert_eq!(
+        UnixStream::connect(&path.0).unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
+    let _listener = UnixListener::bind(&path.0).unwrap();
+    assert_eq!(
+        UnixListener::bind(&path.0).unwrap_err().kind(),
+        io::ErrorKind::AddrInUse
+    );
+    let (a, _b) = UnixStream::pair().unwrap();
+    assert!(a.set_write_timeout(Some(Duration::ZERO)).is_err());
+    assert!(a.take_error().unwrap().is_none());
+    assert!(a.local_addr().unwrap().is_unnamed());
+}
+
+/// A socket file whose listener was dropped refuses connections.
+#[test]
+fn unix_connect_refused() {
+    let path = SocketPath::new("refused");
+    drop(UnixListener::bind(&path.0).unwrap());
+    assert_eq!(
+        UnixStream::connect(&path.0).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+}
+
+/// With the listener's backlog full, connects answer `EAGAIN` and must be
+/// retried (not parked forever) until the server starts accepting.
+fn connect_with_full_backlog() {
+    const CLIENTS: usize = 16;
+    /// Tiny, so most connects find the backlog full.
+    const BACKLOG: i32 = 1;
+
+    let path = SocketPath::new("backlog");
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&socket2::SockAddr::unix(&path.0).unwrap())
+        .unwrap();
+    socket.listen(BACKLOG).unwrap();
+    let listener = UnixListener::from_std(socket.into()).unwrap();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let path = path.0.clone();
+            coro::spawn(move || {
+                let mut s = UnixStream::connect(&path).unwrap();
+                s.write_all(&[c as u8]).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).unwrap();
+                assert_eq!(got, [c as u8]);
+            })
+        })
+        .collect();
+    // Let the clients fill the backlog before accepting anything.
+    coro::sleep(Duration::from_millis(50));
+    let handlers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (s, _) = listener.accept().unwrap();
+            coro::spawn(move || echo(s))
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    for h in handlers {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn unix_connect_full_backlog() {
+    on_runtimes(connect_with_full_backlog);
+}
