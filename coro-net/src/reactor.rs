@@ -153,17 +153,24 @@ impl Reactor {
             return;
         }
         for event in events.iter() {
-            let token = Token::from_key(event.key);
-            let state = {
-                let slots = self.slots.lock();
-                match slots.entries.get(token.index as usize) {
-                    Some(e) if e.generation == token.generation => e.state.clone(),
-                    _ => None,
-                }
-            };
-            if let Some(state) = state {
-                state.set_ready(event.readable, event.writable);
+            self.dispatch(event.key, event.readable, event.writable);
+        }
+    }
+
+    /// Delivers one event to the registration its key names, if that
+    /// registration still exists: a key from a retired slot generation
+    /// (its socket closed, the slot perhaps reused) is dropped.
+    fn dispatch(&self, key: usize, readable: bool, writable: bool) {
+        let token = Token::from_key(key);
+        let state = {
+            let slots = self.slots.lock();
+            match slots.entries.get(token.index as usize) {
+                Some(e) if e.generation == token.generation => e.state.clone(),
+                _ => None,
             }
+        };
+        if let Some(state) = state {
+            state.set_ready(readable, writable);
         }
     }
 }
@@ -181,5 +188,43 @@ impl coro::driver::Driver for Reactor {
 
     fn wake(&self) {
         let _ = self.poller.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_stale_event_for_a_reused_slot_wakes_nobody() {
+        let reactor = Reactor::get().unwrap();
+        let (a, _a_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (b, _b_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let state_a = IoState::new();
+        // SAFETY: `a` stays open until deregistered below.
+        let token_a = unsafe {
+            reactor
+                .register(std::os::fd::AsRawFd::as_raw_fd(&a), Arc::clone(&state_a))
+                .unwrap()
+        };
+        reactor.deregister(a.as_fd(), token_a);
+        let state_b = IoState::new();
+        // SAFETY: `b` stays open until deregistered below.
+        let token_b = unsafe {
+            reactor
+                .register(std::os::fd::AsRawFd::as_raw_fd(&b), Arc::clone(&state_b))
+                .unwrap()
+        };
+        assert_eq!(token_a.index, token_b.index, "the slot is reused");
+        // An event for the old registration arrives late.
+        reactor.dispatch(token_a.key(), true, true);
+        assert!(
+            !state_b.is_ready(),
+            "a stale event reached the new registration"
+        );
+        reactor.dispatch(token_b.key(), true, false);
+        assert!(state_b.is_ready());
+        reactor.deregister(b.as_fd(), token_b);
     }
 }

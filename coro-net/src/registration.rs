@@ -73,6 +73,20 @@ pub(crate) struct IoState {
 }
 
 impl IoState {
+    pub(crate) fn new() -> Arc<IoState> {
+        Arc::new(IoState {
+            readiness: AtomicUsize::new(0),
+            readers: Mutex::new(None),
+            writers: Mutex::new(None),
+        })
+    }
+
+    /// Whether any readiness bit is set.
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self) -> bool {
+        self.readiness.load(Ordering::Acquire) & (READ | WRITE) != 0
+    }
+
     /// Called by the reactor for an event: sets the bits, then wakes.
     pub(crate) fn set_ready(&self, readable: bool, writable: bool) {
         let bits = (if readable { READ } else { 0 }) | (if writable { WRITE } else { 0 });
@@ -120,11 +134,7 @@ impl Registration {
     /// `fd` must stay open until the registration is dropped.
     pub(crate) unsafe fn new(fd: BorrowedFd<'_>) -> io::Result<Registration> {
         let reactor = Reactor::get()?;
-        let state = Arc::new(IoState {
-            readiness: AtomicUsize::new(0),
-            readers: Mutex::new(None),
-            writers: Mutex::new(None),
-        });
+        let state = IoState::new();
         // SAFETY: forwarded to the caller.
         let token = unsafe { reactor.register(fd.as_raw_fd(), Arc::clone(&state))? };
         Ok(Registration {
