@@ -66,21 +66,25 @@ impl Reactor {
     /// first use.
     pub(crate) fn get() -> io::Result<&'static Reactor> {
         static REACTOR: OnceLock<&'static Reactor> = OnceLock::new();
+        static INIT: Mutex<()> = Mutex::new(());
         if let Some(r) = REACTOR.get() {
             return Ok(r);
         }
-        let poller = Poller::new()?;
-        let candidate: &'static Reactor = Box::leak(Box::new(Reactor {
-            poller,
+        // One thread creates it (a fallible step `OnceLock` cannot take);
+        // the others wait here and find it made.
+        let _init = INIT.lock();
+        if let Some(r) = REACTOR.get() {
+            return Ok(r);
+        }
+        let reactor: &'static Reactor = Box::leak(Box::new(Reactor {
+            poller: Poller::new()?,
             events: Mutex::new(Events::with_capacity(
                 EVENTS_PER_WAIT.try_into().expect("nonzero"),
             )),
             slots: Mutex::new(Slots::default()),
         }));
-        let reactor = *REACTOR.get_or_init(|| candidate);
-        if std::ptr::eq(reactor, candidate) {
-            coro::driver::install(reactor).map_err(|e| io::Error::other(e.to_string()))?;
-        }
+        coro::driver::install(reactor).map_err(|e| io::Error::other(e.to_string()))?;
+        let _ = REACTOR.set(reactor);
         Ok(reactor)
     }
 

@@ -10,7 +10,10 @@
 //! Where Go closes a channel, these tests drop the last `Sender`; where Go
 //! relies on receiving the zero value from a closed channel, these expect
 //! `Err(RecvError)`. A Go `nil` channel in a select (an arm that can never
-//! fire) is an operation not added to the `Select`.
+//! fire) is an operation not added to the `Select`. Most selects go through
+//! the `Select` builder (`chan_common::select`, which runs one exactly as a
+//! `select!` with those arms would); the `*_macro` tests repeat the
+//! fairness and self-select cases with the `select!` macro itself.
 //!
 //! Sleeps here only give a blocked operation time to block; assertions
 //! never depend on how long anything took, except that a timeout waited at
@@ -938,4 +941,66 @@ fn go_unbuffered_rendezvous() {
         r.join().unwrap();
         assert_eq!(received.load(Ordering::SeqCst), (1..=200u64).sum::<u64>());
     });
+}
+
+/// `go_select_fairness` written with the `select!` macro: its arms are
+/// chosen as fairly as the builder's operations.
+#[test]
+fn go_select_fairness_macro() {
+    watchdog("go_select_fairness_macro", || {
+        let n = FAIRNESS_TRIALS as usize + 1;
+        let (tx1, rx1) = bounded::<u8>(n);
+        let (tx2, rx2) = bounded::<u8>(n);
+        for _ in 0..n {
+            tx1.send(1).unwrap();
+            tx2.send(2).unwrap();
+        }
+        let (_tx3, rx3) = bounded::<u8>(0);
+        let (_tx4, rx4) = bounded::<u8>(0);
+        let mut ones = 0;
+        for _ in 0..FAIRNESS_TRIALS {
+            let b = coro::select! {
+                recv(rx3) -> v => v.unwrap(),
+                recv(rx4) -> v => v.unwrap(),
+                recv(rx1) -> v => v.unwrap(),
+                recv(rx2) -> v => v.unwrap(),
+            };
+            ones += u32::from(b == 1);
+        }
+        assert_fair("select! over two idle and two ready channels", ones);
+    });
+}
+
+rt_test! {
+    /// `go_self_select` written with the `select!` macro, both arm orders.
+    fn go_self_select_macro(rt) {
+        const ITERS: u32 = 1_000;
+        rt.block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let hs: Vec<_> = (0..2u32)
+                .map(|p| {
+                    let (tx, rx) = (tx.clone(), rx.clone());
+                    coro::spawn(move || {
+                        for i in 0..ITERS {
+                            let got = if p == 0 || i % 2 == 0 {
+                                coro::select! {
+                                    send(tx, p) -> r => { r.unwrap(); None }
+                                    recv(rx) -> v => Some(v.unwrap()),
+                                }
+                            } else {
+                                coro::select! {
+                                    recv(rx) -> v => Some(v.unwrap()),
+                                    send(tx, p) -> r => { r.unwrap(); None }
+                                }
+                            };
+                            assert_ne!(got, Some(p), "coroutine {p} received its own message");
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        });
+    }
 }

@@ -248,11 +248,15 @@ impl<T> Channel<T> {
     /// The last receiver is gone: wake every waiting sender (its message
     /// stays in its packet and goes back to it).
     pub(crate) fn disconnect_receivers(&self) {
-        let woken = {
+        let (woken, unread) = {
             let mut inner = self.locked();
             inner.receivers_gone = true;
-            claim_all(&mut inner.send_hooks)
+            // Nobody can receive them any more: drop them now (after the
+            // lock is released), as crossbeam-channel does.
+            let unread = std::mem::take(&mut inner.buf);
+            (claim_all(&mut inner.send_hooks), unread)
         };
+        drop(unread);
         woken.into_iter().for_each(Waiter::wake);
     }
 

@@ -67,6 +67,9 @@ pub(crate) trait SelectOp {
     /// The select ended without this operation: free the hook, taking back
     /// what it held. Called after `unregister_locked`.
     fn abandon(&mut self);
+    /// Whether the operation already happened (in an earlier wait of a
+    /// reused `Select`): it takes no further part.
+    fn is_spent(&self) -> bool;
 }
 
 /// What a select operation holds of its channel: the channel, and its hook
@@ -200,6 +203,10 @@ impl<T> SelectOp for RecvOp<'_, T> {
     fn abandon(&mut self) {
         self.ch.free_hook();
     }
+
+    fn is_spent(&self) -> bool {
+        self.result.is_some()
+    }
 }
 
 /// A send, as a select operation.
@@ -289,6 +296,10 @@ impl<T> SelectOp for SendOp<'_, T> {
         if let Some(left) = self.ch.free_hook() {
             self.value = left;
         }
+    }
+
+    fn is_spent(&self) -> bool {
+        self.value.is_none()
     }
 }
 
@@ -410,7 +421,10 @@ fn free_shared(shared: Option<NonNull<Signal>>) {
 #[inline]
 pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Option<usize> {
     let n = ops.len();
-    assert!(n > 0, "select needs at least one operation");
+    assert!(
+        ops.iter().any(|op| !op.is_spent()),
+        "a select with no operation left to perform would wait forever"
+    );
     let many;
     let order: &[usize] = if n == 1 {
         &[0]
@@ -426,6 +440,9 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
         let poll_order = random_permutation(n);
         lock_all(ops, order);
         for &i in poll_order.iter() {
+            if ops[i].is_spent() {
+                continue;
+            }
             let mut woken = None;
             // SAFETY: we hold every lock.
             if unsafe { ops[i].try_locked(&mut woken) } {
@@ -454,8 +471,10 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
         // Register in the same random order, so that when two operations
         // wait on one channel, neither is always first in its queue.
         for &i in poll_order.iter() {
-            // SAFETY: we hold every lock; `shared` outlives the hooks.
-            unsafe { ops[i].register_locked(shared, i) };
+            if !ops[i].is_spent() {
+                // SAFETY: we hold every lock; `shared` outlives the hooks.
+                unsafe { ops[i].register_locked(shared, i) };
+            }
         }
         let signal = |ops: &[&mut O]| -> *const Signal {
             match shared {
@@ -526,7 +545,8 @@ static NEXT_SELECT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 /// then take the result of the operation that happened with
 /// [`recv_result`](Select::recv_result) or
 /// [`send_result`](Select::send_result). When several operations are ready,
-/// each is equally likely to be chosen. The [`select!`](crate::select!)
+/// each is equally likely to be chosen. A `Select` may be waited on again:
+/// operations that already happened take no further part. The [`select!`](crate::select!)
 /// macro is a shorter way to write the same.
 ///
 /// ```
@@ -624,6 +644,17 @@ impl<'a> Select<'a> {
     }
 
     fn run(&mut self, wait: Wait) -> Option<usize> {
+        if self.ops.is_empty() {
+            // Only a `default` arm, as Go allows: nothing can happen.
+            match wait {
+                Wait::Never => return None,
+                Wait::Until(d) => {
+                    crate::sleep_until(d);
+                    return None;
+                }
+                Wait::Forever => panic!("an empty select would wait forever"),
+            }
+        }
         let mut ops: Vec<&mut (dyn SelectOp + 'a)> =
             self.ops.iter_mut().map(|b| &mut **b).collect();
         run(&mut ops, wait)
@@ -632,7 +663,7 @@ impl<'a> Select<'a> {
     /// Blocks until one operation happens; returns its index.
     ///
     /// # Panics
-    /// If the select is empty (it could never complete).
+    /// If no operation is left to perform (it could never complete).
     pub fn wait(&mut self) -> usize {
         self.run(Wait::Forever)
             .expect("a select without deadline completes")
@@ -672,11 +703,11 @@ impl<'a> Select<'a> {
         op.result.take().expect("this receive did not happen")
     }
 
-    /// The result of a send that happened, or the value back if another
-    /// operation happened instead (as `Err(SendError(value))`).
+    /// The result of a send that happened, or the value back if it did not
+    /// happen (as `Err(SendError(value))`).
     ///
     /// # Panics
-    /// If the handle is from another select, or no operation happened yet.
+    /// If the handle is from another select.
     pub fn send_result<T: 'a>(&mut self, handle: SendHandle<T>) -> Result<(), SendError<T>> {
         assert_eq!(
             handle.select, self.id,

@@ -11,6 +11,11 @@
 //!   lost message and a duplicated one are both caught, and named.
 //! * [`Token`] counts its drops, to prove that a message handed back in an
 //!   error, or dropped with a channel, is dropped exactly once.
+//! * [`select`] and [`select_recv`] run a `Select` over a list of sends and
+//!   receives and hand back what happened, including the messages of the
+//!   sends that did not.
+//! * [`in_child_process`] runs a scenario in a child process, for bugs that
+//!   crash (a corrupted stack) or leave a thread spinning.
 //!
 //! Each test binary uses a different subset of these.
 #![allow(dead_code, unused_macros, unused_imports)]
@@ -47,6 +52,15 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    watchdog_for(what, WATCHDOG, f)
+}
+
+/// As [`watchdog`], with a limit of `limit`.
+pub fn watchdog_for<T, F>(what: &str, limit: Duration, f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let (tx, rx) = mpsc::channel();
     thread::Builder::new()
         .name(format!("watched:{what}"))
@@ -55,14 +69,47 @@ where
             let _ = tx.send(result);
         })
         .expect("cannot start the watchdog's thread");
-    match rx.recv_timeout(WATCHDOG) {
+    match rx.recv_timeout(limit) {
         Ok(Ok(value)) => value,
         Ok(Err(payload)) => panic::resume_unwind(payload),
         Err(_) => panic!(
-            "watchdog: `{what}` did not finish within {WATCHDOG:?}: a hang (lost wake-up, \
+            "watchdog: `{what}` did not finish within {limit:?}: a hang (lost wake-up, \
              deadlock, or a runtime that does not shut down)"
         ),
     }
+}
+
+/// Set in a child process started by [`in_child_process`]: the test to run.
+const CHILD_ENV: &str = "CORO_CHAN_TEST_CHILD";
+
+/// Runs `body` in a child process (this test binary again, running only
+/// the test `test`, whose path is given relative to the crate root) and
+/// fails unless it exits cleanly. For scenarios where a bug corrupts memory
+/// and crashes the process, or leaves a thread spinning: the failure then
+/// fails this one test, with the child's output, instead of taking the
+/// whole test binary down. The child's own run is bounded by the
+/// [`watchdog`], with `limit`.
+pub fn in_child_process(test: &str, limit: Duration, body: impl FnOnce() + Send + 'static) {
+    if std::env::var(CHILD_ENV).as_deref() == Ok(test) {
+        watchdog_for(test, limit, body);
+        println!("child {test}: done");
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, test)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("cannot run the child process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(&format!("child {test}: done")),
+        "the child process running `{test}` failed ({}): memory corruption or a hang?\n\
+         stdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A runtime with `workers` workers.
