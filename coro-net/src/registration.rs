@@ -6,10 +6,19 @@
 //! `IoState::readiness` holds a READ bit, a WRITE bit, a CLOSED bit and a
 //! tick counter that every event increments. An operation ([`Registration::io`]):
 //!
-//! 1. loads the readiness word, then tries the system call;
+//! 1. loads the readiness word and, if its direction's bit is set, tries
+//!    the system call (a new registration starts with both bits set);
 //! 2. on `WouldBlock`, clears its direction's bit, but only if the word is
 //!    unchanged since step 1 (compare-and-swap); if an event arrived in
-//!    between, it tries again at once;
+//!    between, it tries again at once. A write shorter than its data filled
+//!    the socket's buffer, so it clears the bit the same way and returns:
+//!    the next write parks without a system call that would only say
+//!    `WouldBlock` (the kernel then owes an edge: a partial send sets the
+//!    socket's no-space flag, which makes freed space wake epoll). The same
+//!    rule is *not* applied to a short read: `polling` does not ask for
+//!    `EPOLLRDHUP`, so a FIN that arrived together with the data (one
+//!    coalesced edge) would leave a pending end-of-file that no later edge
+//!    announces;
 //! 3. stores its waker, then looks at the word once more: if the bit came
 //!    back (or CLOSED), it tries again;
 //! 4. parks, with its deadline if it has one, and loops.
@@ -73,18 +82,20 @@ pub(crate) struct IoState {
 }
 
 impl IoState {
+    /// A new registration's state: both directions presumed ready, so the
+    /// first operation tries its system call.
     pub(crate) fn new() -> Arc<IoState> {
         Arc::new(IoState {
-            readiness: AtomicUsize::new(0),
+            readiness: AtomicUsize::new(READ | WRITE),
             readers: Mutex::new(None),
             writers: Mutex::new(None),
         })
     }
 
-    /// Whether any readiness bit is set.
+    /// The number of events delivered so far.
     #[cfg(test)]
-    pub(crate) fn is_ready(&self) -> bool {
-        self.readiness.load(Ordering::Acquire) & (READ | WRITE) != 0
+    pub(crate) fn events_seen(&self) -> usize {
+        self.readiness.load(Ordering::Acquire) / TICK
     }
 
     /// Called by the reactor for an event: sets the bits, then wakes.
@@ -153,16 +164,37 @@ impl Registration {
         deadline: Option<Instant>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        self.io_drain(dir, deadline, || op().map(|r| (r, false)))
+    }
+
+    /// As [`io`](Self::io), for an `op` that also says whether it drained
+    /// the socket in `dir` (a short read or write), so that the next call
+    /// can wait without trying first.
+    pub(crate) fn io_drain<R>(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<(R, bool)>,
+    ) -> io::Result<R> {
         let bit = dir.bit();
+        let in_coroutine = coro::in_coroutine();
         loop {
             let seen = self.state.readiness.load(Ordering::Acquire);
             if seen & CLOSED != 0 {
                 return Err(closed());
             }
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                result => return result,
+            if seen & bit != 0 || !in_coroutine {
+                match op() {
+                    Ok((r, drained)) => {
+                        if drained {
+                            self.clear_unless_changed(seen, bit);
+                        }
+                        return Ok(r);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(io::Error::new(
@@ -170,16 +202,11 @@ impl Registration {
                     "the socket operation timed out",
                 ));
             }
-            if !coro::in_coroutine() {
+            if !in_coroutine {
                 self.poll_fd(dir, deadline)?;
                 continue;
             }
-            if self
-                .state
-                .readiness
-                .compare_exchange(seen, seen & !bit, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
+            if seen & bit != 0 && !self.clear_unless_changed(seen, bit) {
                 continue;
             }
             *self.state.waiter(dir).lock() = Some(coro::current_waker());
@@ -191,6 +218,14 @@ impl Registration {
                 None => coro::park(),
             }
         }
+    }
+
+    /// Clears `bit` if the readiness word is still `seen` (no event since).
+    fn clear_unless_changed(&self, seen: usize, bit: usize) -> bool {
+        self.state
+            .readiness
+            .compare_exchange(seen, seen & !bit, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// Waits with `poll(2)` (plain threads).

@@ -6,9 +6,12 @@
 //! * a worker with nothing to run waits in [`Driver::wait`] instead of
 //!   sleeping on its thread, if no other worker is waiting there already
 //!   (one at a time; the others sleep as before and are woken as before);
-//! * a worker that is woken for work while it waits in the driver
-//!   ([`Driver::wake`]) hands the waiting over to a sleeping worker, so
-//!   events keep being waited for while it runs coroutines;
+//! * a worker that goes to sleep while another waits in the driver queues
+//!   for the driver (process-wide, whatever its runtime); whoever leaves the
+//!   driver wakes the first queued worker, so events keep being waited for
+//!   while the one that left runs coroutines. A worker queues, then looks
+//!   at the driver once more; the leaver frees the driver, then looks at the
+//!   queue: one of the two sees the other;
 //! * a busy worker polls the driver without blocking every
 //!   `DRIVER_POLL_INTERVAL` scheduler ticks, so events get in while every
 //!   worker is busy; no thread ever spins.
@@ -19,9 +22,13 @@
 //! [`current_waker`]: crate::current_waker
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::scheduler::Remote;
 
 /// A source of events that a worker can wait on; see the module docs.
 pub trait Driver: Send + Sync + 'static {
@@ -38,6 +45,8 @@ pub trait Driver: Send + Sync + 'static {
 static DRIVER: OnceLock<&'static dyn Driver> = OnceLock::new();
 /// Whether a worker waits in (or polls) the driver now.
 static DRIVER_BUSY: AtomicBool = AtomicBool::new(false);
+/// Sleeping workers that found the driver busy, first come first served.
+static QUEUED: Mutex<Vec<Arc<Remote>>> = Mutex::new(Vec::new());
 
 /// The driver was already installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,13 +89,44 @@ impl DriverTurn {
             .map(|_| DriverTurn(driver))
     }
 
+    /// Takes the turn, or else queues `worker` to be woken when the driver
+    /// is free. The worker must have announced its park before.
+    pub(crate) fn take_or_queue(worker: &Arc<Remote>) -> Option<DriverTurn> {
+        if let Some(turn) = DriverTurn::try_take() {
+            return Some(turn);
+        }
+        get()?;
+        QUEUED.lock().push(Arc::clone(worker));
+        fence(Ordering::SeqCst);
+        // The holder may have left before it could see us in the queue.
+        let turn = DriverTurn::try_take()?;
+        leave_queue(worker);
+        Some(turn)
+    }
+
     pub(crate) fn driver(&self) -> &'static dyn Driver {
         self.0
     }
 }
 
+/// Takes `worker` off the queue for the driver, if it is on it.
+pub(crate) fn leave_queue(worker: &Arc<Remote>) {
+    let mut queued = QUEUED.lock();
+    if let Some(i) = queued.iter().position(|r| Arc::ptr_eq(r, worker)) {
+        queued.remove(i);
+    }
+}
+
 impl Drop for DriverTurn {
     fn drop(&mut self) {
-        DRIVER_BUSY.store(false, Ordering::Release);
+        DRIVER_BUSY.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let next = {
+            let mut queued = QUEUED.lock();
+            (!queued.is_empty()).then(|| queued.remove(0))
+        };
+        if let Some(worker) = next {
+            worker.parker.unpark();
+        }
     }
 }

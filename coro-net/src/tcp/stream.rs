@@ -189,8 +189,8 @@ impl TcpStream {
 
     fn write_with(&self, buf: &[u8]) -> io::Result<usize> {
         self.reg
-            .io(Direction::Write, self.write_timeout.deadline(), || {
-                (&self.inner).write(buf)
+            .io_drain(Direction::Write, self.write_timeout.deadline(), || {
+                (&self.inner).write(buf).map(|n| (n, n < buf.len()))
             })
     }
 

@@ -84,15 +84,6 @@ impl Idle {
         Some(worker)
     }
 
-    /// Some sleeping worker, left on the list (it is not counted as
-    /// searching): for handing over the driver.
-    pub(crate) fn any_sleeper(&self) -> Option<usize> {
-        if self.sleeping.load(Ordering::SeqCst) == 0 {
-            return None;
-        }
-        self.sleepers.lock().last().copied()
-    }
-
     /// Registers `worker` as asleep. The caller must have announced its park
     /// (see `park::Parker::prepare`) before, and must look for work once more
     /// after, before it parks.

@@ -265,14 +265,18 @@ impl WorkerCtx {
 
     fn sleep(&self) {
         let idle = &self.shared.idle;
+        // Announce the wait before registering as a sleeper (or queueing for
+        // the driver): a notifier that takes us off the sleepers list counts
+        // us as searching and unparks us, and that unpark must not be
+        // skipped for want of the announcement, or we would sleep as a
+        // phantom searcher that keeps every other worker from being
+        // notified.
+        self.remote.parker.prepare(false);
         // Wait in the driver if there is one and nobody waits there yet.
-        let turn = DriverTurn::try_take();
-        // Announce the wait before registering as a sleeper: a notifier
-        // that takes us off the sleepers list counts us as searching and
-        // unparks us, and that unpark must not be skipped for want of the
-        // announcement, or we would sleep as a phantom searcher that keeps
-        // every other worker from being notified.
-        self.remote.parker.prepare(turn.is_some());
+        let turn = DriverTurn::take_or_queue(&self.remote);
+        if turn.is_some() {
+            self.remote.parker.prepare(true);
+        }
         idle.sleep(self.index);
         if self.has_work() {
             self.remote.parker.cancel();
@@ -290,17 +294,14 @@ impl WorkerCtx {
                 None => self.remote.parker.park(timeout),
             }
         }
+        if turn.is_none() {
+            crate::driver::leave_queue(&self.remote);
+        }
         if idle.wake(self.index) {
             self.searching.set(true);
         }
-        if turn.is_some() {
-            drop(turn);
-            // We leave the driver to run coroutines: hand the waiting for
-            // events over to a sleeping worker.
-            if let Some(w) = idle.any_sleeper() {
-                self.shared.remotes[w].parker.unpark();
-            }
-        }
+        // Leaving the driver (dropping the turn) wakes a worker queued for it.
+        drop(turn);
     }
 
     /// Lets I/O events in while this worker is busy.
