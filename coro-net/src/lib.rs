@@ -15,6 +15,7 @@
 
 mod reactor;
 mod registration;
+mod stream_io;
 pub mod tcp;
 mod timeout;
 pub mod udp;
