@@ -235,6 +235,11 @@ impl<T> Channel<T> {
         self.locked().buf.len()
     }
 
+    /// Whether a send would have to wait for room (always, for `bounded(0)`).
+    pub(crate) fn is_full(&self) -> bool {
+        self.cap.is_some_and(|c| self.len() >= c)
+    }
+
     /// The last sender is gone: wake every waiting receiver.
     pub(crate) fn disconnect_senders(&self) {
         let woken = {

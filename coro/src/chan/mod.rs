@@ -161,7 +161,7 @@ impl<T> Sender<T> {
 
     /// Whether the buffer is full (always true for `bounded(0)`).
     pub fn is_full(&self) -> bool {
-        self.chan.capacity().is_some_and(|c| self.len() >= c)
+        self.chan.is_full()
     }
 
     /// The buffer's capacity; `None` for an unbounded channel.
@@ -265,7 +265,7 @@ impl<T> Receiver<T> {
 
     /// Whether the buffer is full (always true for `bounded(0)`).
     pub fn is_full(&self) -> bool {
-        self.chan.capacity().is_some_and(|c| self.len() >= c)
+        self.chan.is_full()
     }
 
     /// The buffer's capacity; `None` for an unbounded channel.
