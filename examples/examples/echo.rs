@@ -7,19 +7,7 @@
 use std::io::{Read, Write};
 
 fn main() {
-    let mut port = 7000u16;
-    let mut workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--port" => port = value.parse().expect("--port is a number"),
-            "--workers" => workers = value.parse().expect("--workers is a number"),
-            other => panic!("unknown option {other}; use --port and --workers"),
-        }
-    }
+    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(7000);
     let rt = coro::runtime::Builder::new()
         .workers(workers)
         .build()

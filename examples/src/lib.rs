@@ -35,3 +35,81 @@ pub fn arg<T: std::str::FromStr>(index: usize, name: &str, default: T) -> T {
         None => default,
     }
 }
+
+/// The `--port P --workers N` options of the server examples.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerArgs {
+    /// `--port`, 0 for any free port.
+    pub port: u16,
+    /// `--workers`, default one per core.
+    pub workers: usize,
+}
+
+impl ServerArgs {
+    /// Parses the command line, with `port` as the default port.
+    ///
+    /// # Panics
+    /// With a usage message on an unknown option or a bad value.
+    pub fn parse(port: u16) -> ServerArgs {
+        let mut parsed = ServerArgs {
+            port,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(flag) = args.next() {
+            let value = args
+                .next()
+                .unwrap_or_else(|| panic!("{flag} needs a value"));
+            match flag.as_str() {
+                "--port" => parsed.port = value.parse().expect("--port is a number"),
+                "--workers" => parsed.workers = value.parse().expect("--workers is a number"),
+                other => panic!("unknown option {other}; use --port and --workers"),
+            }
+        }
+        parsed
+    }
+}
+
+/// SIGINT and SIGTERM, blocked in this thread (and so in every thread
+/// started after it) until [`TerminationSignals::on_signal`] waits for
+/// them on a thread of its own.
+#[derive(Debug)]
+pub struct TerminationSignals {
+    set: libc::sigset_t,
+}
+
+impl TerminationSignals {
+    /// Blocks the signals; call it before starting any thread.
+    ///
+    /// # Panics
+    /// If the signal mask cannot be set.
+    pub fn block() -> TerminationSignals {
+        // SAFETY: a zeroed sigset_t is a valid argument to sigemptyset,
+        // which initializes it; the calls only touch this local set and
+        // the calling thread's mask.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            assert_eq!(r, 0, "pthread_sigmask failed");
+            TerminationSignals { set }
+        }
+    }
+
+    /// Runs `f` on a new thread when the first of the signals arrives.
+    pub fn on_signal(self, f: impl FnOnce() + Send + 'static) {
+        let set = self.set;
+        std::thread::spawn(move || {
+            let mut signal = 0;
+            // SAFETY: `set` is an initialized signal set, `signal` a valid
+            // out-pointer.
+            let r = unsafe { libc::sigwait(&set, &mut signal) };
+            if r == 0 {
+                eprintln!("signal {signal}: shutting down");
+                f();
+            }
+        });
+    }
+}

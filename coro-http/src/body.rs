@@ -1,0 +1,267 @@
+//! Reading a request body off the connection, by `Content-Length` or
+//! chunked, as the handler asks for it.
+//!
+//! The body is not read before the handler runs: the handler pulls it
+//! through `std::io::Read` (or whole, up to the limit). The first read
+//! sends `100 Continue` when the client asked for it, and only then, so a
+//! handler that refuses a request without reading its body never invites
+//! the upload. After the handler, the connection [finishes](finish) the
+//! body: what the handler left unread is read and dropped (up to
+//! [`DRAIN_LIMIT`]) so the next request starts at the right byte, or the
+//! connection closes.
+//!
+//! A framing error (a bad chunk, a body that ends early, one past the
+//! limit) is remembered in [`BodyState::failed`]: the handler sees an
+//! `io::Error`, and the connection answers with the error's status instead
+//! of the handler's response, then closes, so nothing after the broken
+//! body is ever parsed as a request.
+
+use std::io;
+
+use crate::chunked::ChunkedDecoder;
+use crate::error::Error;
+use crate::io::ConnIo;
+use crate::parse::{Framing, Head};
+
+/// Unread body bytes a connection reads and drops to stay open; past this
+/// it closes instead.
+const DRAIN_LIMIT: u64 = 256 * 1024;
+
+/// Body reads at least this large go straight from the socket into the
+/// caller's buffer when nothing is buffered.
+const DIRECT_READ_MIN: usize = 4 * 1024;
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+#[derive(Debug)]
+enum Remaining {
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+    Done,
+}
+
+/// The body of the request being served.
+#[derive(Debug)]
+pub(crate) struct BodyState {
+    remaining: Remaining,
+    /// Body bytes handed out so far.
+    read: u64,
+    /// `100 Continue` is owed before the first read.
+    continue_owed: bool,
+    /// The framing error that ended the body, if one did.
+    pub(crate) failed: Option<Error>,
+}
+
+/// How a body ended, once the handler is done with it.
+#[derive(Debug)]
+pub(crate) enum Finish {
+    /// Read to its end: the connection may serve its next request.
+    Complete,
+    /// Left unread (too large to drain, or never invited): close.
+    Close,
+    /// The framing was broken: answer with this error and close.
+    Failed(Error),
+}
+
+impl BodyState {
+    pub(crate) fn none() -> BodyState {
+        BodyState {
+            remaining: Remaining::Done,
+            read: 0,
+            continue_owed: false,
+            failed: None,
+        }
+    }
+
+    /// The body of a request with `head`.
+    pub(crate) fn for_head(head: &Head, max_trailer_bytes: usize) -> BodyState {
+        let remaining = match head.framing {
+            Framing::Length(0) => Remaining::Done,
+            Framing::Length(n) => Remaining::Length(n),
+            Framing::Chunked => {
+                Remaining::Chunked(Box::new(ChunkedDecoder::new(max_trailer_bytes)))
+            }
+        };
+        let has_body = !matches!(remaining, Remaining::Done);
+        BodyState {
+            remaining,
+            read: 0,
+            continue_owed: has_body
+                && head.expect_continue
+                && head.version == http::Version::HTTP_11,
+            failed: None,
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.remaining, Remaining::Done)
+    }
+}
+
+/// Reads body bytes into `buf`; 0 at the end of the body.
+pub(crate) fn read(io: &mut ConnIo, buf: &mut [u8]) -> io::Result<usize> {
+    if let Some(e) = &io.body.failed {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+    }
+    if buf.is_empty() || io.body.is_done() {
+        return Ok(0);
+    }
+    match read_inner(io, buf) {
+        Ok(n) => Ok(n),
+        Err(e) => {
+            let message = e.to_string();
+            let kind = match &e {
+                Error::Io(io_error) => io_error.kind(),
+                Error::Timeout => io::ErrorKind::TimedOut,
+                _ => io::ErrorKind::InvalidData,
+            };
+            io.body.failed = Some(e);
+            io.body.remaining = Remaining::Done;
+            Err(io::Error::new(kind, message))
+        }
+    }
+}
+
+fn read_inner(io: &mut ConnIo, buf: &mut [u8]) -> Result<usize, Error> {
+    if io.body.continue_owed {
+        io.body.continue_owed = false;
+        io.flush_with(CONTINUE)?;
+    }
+    let max_body = io.config.limits.max_body_bytes;
+    let timeout = io.config.timeouts.body;
+    loop {
+        let n = match &mut io.body.remaining {
+            Remaining::Done => return Ok(0),
+            Remaining::Length(left) => {
+                let left = *left;
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = if !io.input.is_empty() {
+                    let n = want.min(io.input.len());
+                    buf[..n].copy_from_slice(&io.input.filled()[..n]);
+                    io.input.consume(n);
+                    n
+                } else if want >= DIRECT_READ_MIN {
+                    let n = io
+                        .read_direct(&mut buf[..want], timeout)
+                        .map_err(timeout_error)?;
+                    if n == 0 {
+                        return Err(Error::BadRequest("the body ended before its length"));
+                    }
+                    n
+                } else {
+                    if io.fill(timeout).map_err(timeout_error)? == 0 {
+                        return Err(Error::BadRequest("the body ended before its length"));
+                    }
+                    continue;
+                };
+                io.body.remaining = match left - n as u64 {
+                    0 => Remaining::Done,
+                    rest => Remaining::Length(rest),
+                };
+                n
+            }
+            Remaining::Chunked(decoder) => {
+                if io.input.is_empty() {
+                    if io.fill(timeout).map_err(timeout_error)? == 0 {
+                        return Err(Error::BadRequest("the chunked body ended early"));
+                    }
+                    continue;
+                }
+                let p = decoder.decode(io.input.filled(), buf)?;
+                io.input.consume(p.consumed);
+                if decoder.is_done() {
+                    io.body.remaining = Remaining::Done;
+                }
+                if p.produced == 0 {
+                    continue;
+                }
+                p.produced
+            }
+        };
+        io.body.read += n as u64;
+        if io.body.read > max_body {
+            return Err(Error::PayloadTooLarge);
+        }
+        return Ok(n);
+    }
+}
+
+fn timeout_error(e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::TimedOut {
+        Error::Timeout
+    } else {
+        Error::Io(e)
+    }
+}
+
+/// Reads the rest of the body into a vector, refusing more than the limit.
+pub(crate) fn read_to_vec(io: &mut ConnIo) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    if let Remaining::Length(n) = io.body.remaining {
+        out.reserve_exact(usize::try_from(n).unwrap_or(0));
+    }
+    let mut chunk = [0u8; 8 * 1024];
+    loop {
+        match read(io, &mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) => {
+                // The connection keeps the failure (it answers with it);
+                // the caller gets the same error.
+                return Err(io.body.failed.as_ref().map_or(Error::Io(e), clone_error));
+            }
+        }
+    }
+}
+
+/// The same error again (an `Io` error keeps its kind and message).
+pub(crate) fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::BadRequest(s) => Error::BadRequest(s),
+        Error::UriTooLong => Error::UriTooLong,
+        Error::HeadersTooLarge => Error::HeadersTooLarge,
+        Error::PayloadTooLarge => Error::PayloadTooLarge,
+        Error::NotImplemented(s) => Error::NotImplemented(s),
+        Error::VersionNotSupported => Error::VersionNotSupported,
+        Error::ExpectationFailed => Error::ExpectationFailed,
+        Error::Timeout => Error::Timeout,
+        Error::InvalidBody(s) => Error::InvalidBody(s.clone()),
+        Error::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
+    }
+}
+
+/// Ends the body after the handler: drains what it left unread, if that is
+/// small enough, so the connection can go on.
+pub(crate) fn finish(io: &mut ConnIo) -> Finish {
+    if let Some(e) = io.body.failed.take() {
+        return Finish::Failed(e);
+    }
+    if io.body.is_done() {
+        return Finish::Complete;
+    }
+    if io.body.continue_owed {
+        // The client waits for a 100 that never came; it may or may not
+        // send the body, so the connection cannot be reused.
+        return Finish::Close;
+    }
+    if let Remaining::Length(n) = io.body.remaining {
+        if n > DRAIN_LIMIT {
+            return Finish::Close;
+        }
+    }
+    let start = io.body.read;
+    let mut scratch = [0u8; 8 * 1024];
+    loop {
+        match read(io, &mut scratch) {
+            Ok(0) => return Finish::Complete,
+            Ok(_) if io.body.read - start > DRAIN_LIMIT => return Finish::Close,
+            Ok(_) => {}
+            Err(_) => {
+                return match io.body.failed.take() {
+                    Some(Error::Io(_)) | Some(Error::Timeout) | None => Finish::Close,
+                    Some(e) => Finish::Failed(e),
+                }
+            }
+        }
+    }
+}

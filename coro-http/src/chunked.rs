@@ -1,0 +1,335 @@
+//! A strict decoder for the chunked transfer coding (RFC 9112 §7.1).
+//!
+//! ```text
+//! chunked-body = *chunk last-chunk trailer-section CRLF
+//! chunk        = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+//! chunk-size   = 1*HEXDIG
+//! last-chunk   = 1*("0") [ chunk-ext ] CRLF
+//! ```
+//!
+//! The decoder is a state machine fed whatever bytes have arrived; it
+//! copies chunk data out and consumes framing, so it works on any split of
+//! the input. It refuses everything a lenient parser might read
+//! differently: a size that is not plain hex digits (no `0x`, no sign, no
+//! spaces before the digits), more than 16 digits, a size that overflows,
+//! a line ended by a bare LF, data longer than its size (anything but CRLF
+//! right after the data), and extensions or trailers past their limits.
+//! Trailer fields are skipped: they never change the framing.
+
+use crate::error::Error;
+
+/// Most hex digits of a chunk size: 16 fill a `u64`.
+const MAX_SIZE_DIGITS: u8 = 16;
+
+/// Longest chunk extension accepted on one chunk-size line.
+const MAX_EXTENSION_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading the hex digits of a chunk size.
+    Size,
+    /// After the digits: optional whitespace and extensions, until CR.
+    Extension,
+    /// Expecting the LF of the chunk-size line.
+    SizeLf,
+    /// Copying chunk data.
+    Data,
+    /// Expecting the CR after chunk data.
+    DataCr,
+    /// Expecting the LF after chunk data.
+    DataLf,
+    /// At the start of a trailer line (or the final CRLF).
+    TrailerStart,
+    /// Inside a trailer field line, until CR.
+    Trailer,
+    /// Expecting the LF of a trailer line.
+    TrailerLf,
+    /// Expecting the LF of the final blank line.
+    EndLf,
+    /// The body is complete.
+    Done,
+}
+
+/// The progress of one chunked body.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkedDecoder {
+    state: State,
+    /// Data bytes left in the current chunk, or the size being read.
+    remaining: u64,
+    digits: u8,
+    extension_bytes: usize,
+    /// A `;` has been seen on this chunk-size line.
+    in_extension: bool,
+    trailer_bytes: usize,
+    max_trailer_bytes: usize,
+}
+
+/// What one call of [`ChunkedDecoder::decode`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Input bytes used.
+    pub(crate) consumed: usize,
+    /// Data bytes written to the output.
+    pub(crate) produced: usize,
+}
+
+impl ChunkedDecoder {
+    /// A decoder for one body, allowing `max_trailer_bytes` of trailers.
+    pub(crate) fn new(max_trailer_bytes: usize) -> ChunkedDecoder {
+        ChunkedDecoder {
+            state: State::Size,
+            remaining: 0,
+            digits: 0,
+            extension_bytes: 0,
+            in_extension: false,
+            trailer_bytes: 0,
+            max_trailer_bytes,
+        }
+    }
+
+    /// Whether the whole body, trailers included, has been decoded.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Decodes from `input` into `out` until one of them runs out or the
+    /// body ends. Data is only produced while `out` has room; framing is
+    /// consumed either way.
+    pub(crate) fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {
+        let mut i = 0;
+        let mut produced = 0;
+        while i < input.len() && self.state != State::Done {
+            let b = input[i];
+            match self.state {
+                State::Data => {
+                    if produced == out.len() {
+                        break;
+                    }
+                    let n = (input.len() - i)
+                        .min(out.len() - produced)
+                        .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+                    out[produced..produced + n].copy_from_slice(&input[i..i + n]);
+                    produced += n;
+                    i += n;
+                    self.remaining -= n as u64;
+                    if self.remaining == 0 {
+                        self.state = State::DataCr;
+                    }
+                    continue;
+                }
+                State::Size => match hex_value(b) {
+                    Some(v) => {
+                        if self.digits == MAX_SIZE_DIGITS {
+                            return Err(Error::BadRequest("chunk size has too many digits"));
+                        }
+                        self.remaining = self.remaining << 4 | u64::from(v);
+                        self.digits += 1;
+                    }
+                    None if self.digits == 0 => {
+                        return Err(Error::BadRequest("invalid chunk size"));
+                    }
+                    None => {
+                        self.extension_bytes = 0;
+                        self.in_extension = false;
+                        self.state = State::Extension;
+                        continue;
+                    }
+                },
+                State::Extension => match b {
+                    b'\r' => self.state = State::SizeLf,
+                    b' ' | b'\t' | b'!'..=b'~' => {
+                        if !self.in_extension && b == b';' {
+                            self.in_extension = true;
+                        } else if !self.in_extension && !matches!(b, b' ' | b'\t') {
+                            // Anything but whitespace or `;` after the
+                            // digits ("0x5", "5-", "5 x"): not a chunk size.
+                            return Err(Error::BadRequest("invalid chunk size"));
+                        }
+                        self.extension_bytes += 1;
+                        if self.extension_bytes > MAX_EXTENSION_BYTES {
+                            return Err(Error::BadRequest("chunk extension too long"));
+                        }
+                    }
+                    _ => return Err(Error::BadRequest("invalid chunk extension")),
+                },
+                State::SizeLf => {
+                    if b != b'\n' {
+                        return Err(Error::BadRequest("chunk size line not ended by CRLF"));
+                    }
+                    self.digits = 0;
+                    if self.remaining == 0 {
+                        self.trailer_bytes = 0;
+                        self.state = State::TrailerStart;
+                    } else {
+                        self.state = State::Data;
+                    }
+                }
+                State::DataCr => {
+                    if b != b'\r' {
+                        return Err(Error::BadRequest("chunk data longer than its size"));
+                    }
+                    self.state = State::DataLf;
+                }
+                State::DataLf => {
+                    if b != b'\n' {
+                        return Err(Error::BadRequest("chunk data not followed by CRLF"));
+                    }
+                    self.state = State::Size;
+                }
+                State::TrailerStart => {
+                    if b == b'\r' {
+                        self.state = State::EndLf;
+                    } else {
+                        self.state = State::Trailer;
+                        continue;
+                    }
+                }
+                State::Trailer => {
+                    self.trailer_bytes += 1;
+                    if self.trailer_bytes > self.max_trailer_bytes {
+                        return Err(Error::HeadersTooLarge);
+                    }
+                    match b {
+                        b'\r' => self.state = State::TrailerLf,
+                        b'\n' | 0 => return Err(Error::BadRequest("invalid trailer field")),
+                        _ => {}
+                    }
+                }
+                State::TrailerLf => {
+                    if b != b'\n' {
+                        return Err(Error::BadRequest("trailer line not ended by CRLF"));
+                    }
+                    self.state = State::TrailerStart;
+                }
+                State::EndLf => {
+                    if b != b'\n' {
+                        return Err(Error::BadRequest("chunked body not ended by CRLF"));
+                    }
+                    self.state = State::Done;
+                }
+                State::Done => unreachable!("the loop stops at Done"),
+            }
+            i += 1;
+        }
+        Ok(Progress {
+            consumed: i,
+            produced,
+        })
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Decodes `input` fed in pieces of `step` bytes through a `cap`-byte
+    /// output buffer.
+    fn decode_all(input: &[u8], step: usize, cap: usize) -> Result<(Vec<u8>, usize, bool), Error> {
+        let mut d = ChunkedDecoder::new(1024);
+        let mut body = Vec::new();
+        let mut at = 0;
+        let mut out = vec![0; cap];
+        while at < input.len() && !d.is_done() {
+            let end = (at + step).min(input.len());
+            let p = d.decode(&input[at..end], &mut out)?;
+            body.extend_from_slice(&out[..p.produced]);
+            at += p.consumed;
+            if p.consumed == 0 && p.produced == 0 {
+                break;
+            }
+        }
+        Ok((body, at, d.is_done()))
+    }
+
+    fn encode(pieces: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in pieces.iter().filter(|p| !p.is_empty()) {
+            out.extend_from_slice(format!("{:x}\r\n", p.len()).as_bytes());
+            out.extend_from_slice(p);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        out
+    }
+
+    #[test]
+    fn a_body_with_extensions_and_trailers_decodes() {
+        let input = b"5;name=val\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        let (body, used, done) = decode_all(input, input.len(), 64).unwrap();
+        assert_eq!(body, b"hello0123456789");
+        assert!(done);
+        assert_eq!(&input[used..], b"NEXT");
+    }
+
+    #[test]
+    fn bad_framing_is_refused() {
+        for input in [
+            &b"0x5\r\nhello\r\n0\r\n\r\n"[..],
+            b"+5\r\nhello\r\n0\r\n\r\n",
+            b"-5\r\nhello\r\n0\r\n\r\n",
+            b" 5\r\nhello\r\n0\r\n\r\n",
+            b"\r\nhello\r\n0\r\n\r\n",
+            b"10000000000000000\r\n",
+            b"5\r\nhelloX\r\n0\r\n\r\n",
+            b"5\r\nhello0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n\n",
+            b"5 x\r\nhello\r\n0\r\n\r\n",
+        ] {
+            let r = decode_all(input, input.len(), 64);
+            assert!(
+                r.is_err(),
+                "{:?} was accepted: {r:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn sixteen_digits_fit() {
+        let mut d = ChunkedDecoder::new(0);
+        let p = d.decode(b"000000000000000A\r\n", &mut []).unwrap();
+        assert_eq!(p.consumed, 18);
+    }
+
+    #[test]
+    fn trailers_past_their_limit_are_refused() {
+        let mut d = ChunkedDecoder::new(8);
+        let r = d.decode(b"0\r\nX-Long-Trailer: yes\r\n\r\n", &mut []);
+        assert!(matches!(r, Err(Error::HeadersTooLarge)));
+    }
+
+    proptest! {
+        /// Any body, encoded in any chunks, decodes to itself whatever the
+        /// input and output split.
+        #[test]
+        fn roundtrip(pieces in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..8),
+                     step in 1usize..20, cap in 1usize..20) {
+            let input = encode(&pieces);
+            let (body, used, done) = decode_all(&input, step, cap).unwrap();
+            prop_assert!(done);
+            prop_assert_eq!(used, input.len());
+            prop_assert_eq!(body, pieces.concat());
+        }
+
+        /// Arbitrary bytes never panic, and never yield more data than
+        /// they held.
+        #[test]
+        fn arbitrary_input(input in proptest::collection::vec(any::<u8>(), 0..256), step in 1usize..32) {
+            if let Ok((body, used, _)) = decode_all(&input, step, 16) {
+                prop_assert!(body.len() <= used);
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! One connection, served by one coroutine from its first byte to its
+//! close.
+//!
+//! The loop:
+//!
+//! 1. Parse a request head from the input buffer. If it is incomplete,
+//!    first send the responses already written (so a pipelining client
+//!    gets every answer to what it sent), then read more: an idle
+//!    connection waits up to the idle timeout, a partly received head
+//!    only until its header deadline (408 after it).
+//! 2. Route the request and call the handler in this coroutine, so it may
+//!    block on anything coro parks. A panic answers 500 and closes.
+//! 3. Finish the body the handler left (drain it, or close), and answer a
+//!    broken body with its error instead of the handler's response.
+//! 4. Write the response into the output buffer and go to 1: with
+//!    pipelining, every request already buffered is answered before one
+//!    write sends all the answers.
+//!
+//! Any refused request (see `parse`) is answered with its status and the
+//! connection closes, so bytes after a malformed request are never parsed
+//! as a request. Closing after an error uses a lingering close: the write
+//! side is shut first and the input drained briefly, so that the client
+//! reads the error response instead of a reset.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coro_net::TcpStream;
+use http::StatusCode;
+
+use crate::body::{self, BodyState, Finish};
+use crate::encode::{write_response, After};
+use crate::error::Error;
+use crate::io::ConnIo;
+use crate::parse::{parse_head, Head};
+use crate::request::Request;
+use crate::response::Response;
+use crate::server::{ConnEntry, Shared};
+
+/// How long a lingering close waits for the client to stop sending.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Most bytes a lingering close reads and drops.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Serves `stream` until it closes.
+pub(crate) fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared) {
+    let stream = Arc::new(stream);
+    let entry = shared.conns.insert(Arc::clone(&stream));
+    let _ = stream.set_write_timeout(Some(shared.config.timeouts.write));
+    let mut io = ConnIo::new(stream, Arc::clone(&shared.config));
+    let mut conn = Conn {
+        io: &mut io,
+        shared,
+        entry: &entry,
+        peer,
+    };
+    conn.run();
+    shared.conns.remove(&entry);
+}
+
+struct Conn<'a> {
+    io: &'a mut ConnIo,
+    shared: &'a Shared,
+    entry: &'a ConnEntry,
+    peer: Option<SocketAddr>,
+}
+
+/// What waiting for a request head produced.
+enum Next {
+    /// A head of this many bytes is at the front of the input.
+    Head(usize),
+    /// The connection is done (closed by the client, idle, or refused).
+    Stop,
+}
+
+impl Conn<'_> {
+    fn run(&mut self) {
+        let config = Arc::clone(&self.io.config);
+        let mut head = Head::default();
+        let mut params = Vec::new();
+        // The first request must arrive within the header timeout of the
+        // accept.
+        let mut head_deadline = Some(Instant::now() + config.timeouts.header);
+        loop {
+            let len = match self.next_head(&mut head, &mut head_deadline) {
+                Next::Head(len) => len,
+                Next::Stop => return,
+            };
+            self.io.input.consume(len);
+            head_deadline = None;
+            self.io.body = BodyState::for_head(&head, config.limits.max_header_bytes);
+
+            let mut req = Request::on_connection(&head, params, self.io, self.peer);
+            let answer = catch_unwind(AssertUnwindSafe(|| self.shared.router.handle(&mut req)));
+            params = std::mem::take(&mut req.params);
+            drop(req);
+            let (mut response, mut close) = match answer {
+                Ok(r) => (r, !head.keep_alive),
+                Err(_) => {
+                    log::error!(
+                        "a handler panicked serving {} {}",
+                        head.method,
+                        head.str(&head.target)
+                    );
+                    (Response::new(StatusCode::INTERNAL_SERVER_ERROR), true)
+                }
+            };
+            match body::finish(self.io) {
+                Finish::Complete => {}
+                Finish::Close => close = true,
+                Finish::Failed(Error::Io(_)) => return,
+                Finish::Failed(e) => {
+                    response = Response::for_error(&e);
+                    close = true;
+                }
+            }
+            if self.shared.is_shutting_down() {
+                close = true;
+            }
+            let written = catch_unwind(AssertUnwindSafe(|| {
+                write_response(self.io, &head, response, close)
+            }));
+            match written {
+                Ok(Ok(After::KeepOpen)) => {}
+                Ok(Ok(After::Close)) => {
+                    self.close_gracefully();
+                    return;
+                }
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    log::error!("a response body panicked; closing the connection");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits until a whole request head is buffered, answering a refused
+    /// one with its error.
+    fn next_head(&mut self, head: &mut Head, head_deadline: &mut Option<Instant>) -> Next {
+        let config = Arc::clone(&self.io.config);
+        loop {
+            if !self.io.input.is_empty() {
+                match parse_head(self.io.input.filled(), &config.limits, head) {
+                    Ok(Some(len)) => return Next::Head(len),
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.refuse(&e);
+                        return Next::Stop;
+                    }
+                }
+            }
+            if self.io.flush().is_err() {
+                return Next::Stop;
+            }
+            let idle = self.io.input.is_empty() && head_deadline.is_none();
+            let read = if idle {
+                if !self.entry.enter_idle(self.shared) {
+                    return Next::Stop;
+                }
+                let read = self.io.fill(config.timeouts.idle);
+                self.entry.leave_idle();
+                read
+            } else {
+                let deadline =
+                    *head_deadline.get_or_insert_with(|| Instant::now() + config.timeouts.header);
+                self.io.fill_until(deadline)
+            };
+            match read {
+                Ok(0) => {
+                    // End of stream (or a head past the size limit, which
+                    // the parser reports on its next look).
+                    if self.io.input.len() >= config.limits.max_header_bytes {
+                        continue;
+                    }
+                    return Next::Stop;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut && !idle => {
+                    self.refuse(&Error::Timeout);
+                    return Next::Stop;
+                }
+                Err(_) => return Next::Stop,
+            }
+        }
+    }
+
+    /// Answers a request that cannot be served with its error, and closes.
+    fn refuse(&mut self, error: &Error) {
+        let head = Head::default();
+        let response = Response::for_error(error);
+        if write_response(self.io, &head, response, true).is_ok() {
+            self.close_gracefully();
+        }
+    }
+
+    /// Sends what is buffered, shuts the write side, and reads (and drops)
+    /// what the client still sends for a moment, so that it gets the last
+    /// response rather than a reset.
+    fn close_gracefully(&mut self) {
+        if self.io.flush().is_err() {
+            return;
+        }
+        let stream = &self.io.stream;
+        if stream.shutdown(Shutdown::Write).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + LINGER;
+        let mut scratch = [0u8; 4096];
+        let mut dropped = 0;
+        while dropped < LINGER_BYTES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match (&**stream).read(&mut scratch) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => dropped += n,
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! A connection's buffers: bytes read but not yet parsed, and responses
+//! written but not yet sent.
+//!
+//! The input buffer is read into in large pieces and parsed in place; a
+//! pipelining client's requests are all parsed from one read. The output
+//! buffer collects the responses to every request already buffered, and is
+//! sent with one write when the connection would otherwise wait for input
+//! (or when it grows past [`FLUSH_AT`]).
+
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coro_net::TcpStream;
+
+use crate::body::BodyState;
+use crate::server::Config;
+
+/// Size of the first input buffer; it grows (up to the header limit) only
+/// for a head that does not fit.
+const INPUT_START: usize = 8 * 1024;
+
+/// Output past this size is sent before the next request is served.
+pub(crate) const FLUSH_AT: usize = 64 * 1024;
+
+/// The bytes of a connection not yet parsed.
+#[derive(Debug)]
+pub(crate) struct Input {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Input {
+    fn new() -> Input {
+        Input {
+            buf: vec![0; INPUT_START],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The unparsed bytes.
+    pub(crate) fn filled(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Marks `n` bytes as parsed.
+    pub(crate) fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.len());
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Room to read into: moves the unparsed bytes to the front when the
+    /// tail is short, and doubles the buffer (up to `max` total) when it is
+    /// full of them.
+    fn spare(&mut self, max: usize) -> &mut [u8] {
+        if self.end == self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() && self.buf.len() < max {
+            let grown = (self.buf.len() * 2).min(max.max(self.buf.len() + 1));
+            self.buf.resize(grown, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+}
+
+/// A connection's stream, buffers and per-request body state.
+#[derive(Debug)]
+pub(crate) struct ConnIo {
+    pub(crate) stream: Arc<TcpStream>,
+    pub(crate) input: Input,
+    pub(crate) out: Vec<u8>,
+    pub(crate) body: BodyState,
+    pub(crate) config: Arc<Config>,
+}
+
+impl ConnIo {
+    pub(crate) fn new(stream: Arc<TcpStream>, config: Arc<Config>) -> ConnIo {
+        ConnIo {
+            stream,
+            input: Input::new(),
+            out: Vec::with_capacity(INPUT_START),
+            body: BodyState::none(),
+            config,
+        }
+    }
+
+    /// Reads more input, waiting at most `timeout`. Returns the number of
+    /// bytes read: 0 at end of stream, or when the buffer is at its limit.
+    pub(crate) fn fill(&mut self, timeout: Duration) -> io::Result<usize> {
+        let max = self.config.limits.max_header_bytes.max(INPUT_START);
+        let spare = self.input.spare(max);
+        if spare.is_empty() {
+            return Ok(0);
+        }
+        self.stream.set_read_timeout(Some(nonzero(timeout)))?;
+        let n = (&*self.stream).read(spare)?;
+        self.input.end += n;
+        Ok(n)
+    }
+
+    /// As [`fill`](Self::fill), until `deadline`.
+    pub(crate) fn fill_until(&mut self, deadline: Instant) -> io::Result<usize> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.fill(left)
+    }
+
+    /// Reads straight into `buf`, past the input buffer (for large body
+    /// reads once the buffer is empty).
+    pub(crate) fn read_direct(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        debug_assert!(self.input.is_empty());
+        self.stream.set_read_timeout(Some(nonzero(timeout)))?;
+        (&*self.stream).read(buf)
+    }
+
+    /// Sends the output buffer.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            let result = (&*self.stream).write_all(&self.out);
+            self.out.clear();
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Sends the output buffer and then `tail`, in as few writes as the
+    /// socket takes.
+    pub(crate) fn flush_with(&mut self, tail: &[u8]) -> io::Result<()> {
+        let result = write_all_vectored(&self.stream, &self.out, tail);
+        self.out.clear();
+        result
+    }
+}
+
+fn nonzero(d: Duration) -> Duration {
+    d.max(Duration::from_nanos(1))
+}
+
+/// Writes `a` then `b` with vectored writes until both are sent.
+fn write_all_vectored(stream: &TcpStream, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
+    let mut w = stream;
+    while !a.is_empty() || !b.is_empty() {
+        let n = match w.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let from_a = n.min(a.len());
+        a = &a[from_a..];
+        b = &b[n - from_a..];
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_input_buffer_compacts_then_grows_to_its_limit() {
+        let mut input = Input::new();
+        let len = input.buf.len();
+        input.end = len;
+        input.start = 10;
+        assert_eq!(input.spare(len).len(), 10, "compacted");
+        input.end = len;
+        assert_eq!(input.spare(len).len(), 0, "full at the limit");
+        assert_eq!(input.spare(3 * len).len(), len, "doubled");
+        input.end = 2 * len;
+        assert_eq!(input.spare(3 * len).len(), len, "capped at the limit");
+    }
+}

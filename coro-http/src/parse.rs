@@ -1,0 +1,609 @@
+//! Parsing a request head strictly (RFC 9112 §2–§7, RFC 9110 §5–§8).
+//!
+//! `httparse` checks the syntax of the request line and of each field
+//! (token characters, no bare CR, no NUL, no obs-fold, no space before the
+//! colon). On top of it this module decides everything a request's framing
+//! depends on, and refuses every ambiguity that could let two parsers in a
+//! chain disagree about where a request ends (request smuggling):
+//!
+//! * `Content-Length` must be plain digits that fit in a `u64`; repeated
+//!   fields must agree.
+//! * `Transfer-Encoding` must end in `chunked` (else 400), apply `chunked`
+//!   once, and name only codings this server decodes (else 501); it is
+//!   refused on HTTP/1.0 and together with `Content-Length`.
+//! * HTTP/1.1 needs exactly one `Host`; more than one is refused on any
+//!   version.
+//! * Limits: a request line past `max_request_line` is 414, a head past
+//!   `max_header_bytes` or with more than `max_headers` fields is 431.
+//! * A well-formed version other than 1.0 or 1.1 is 505; a malformed one,
+//!   400.
+//!
+//! The parsed head is copied into a [`Head`] owned by the connection and
+//! reused for its next request, so the input buffer is free to move on.
+
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+use http::{Method, Version};
+
+use crate::config::Limits;
+use crate::error::Error;
+
+/// Header fields parsed into a stack array; more than this (when the limit
+/// allows) takes a heap array.
+const STACK_HEADERS: usize = 100;
+
+/// Longest `Content-Length` value accepted: 19 digits always fit a `u64`;
+/// 20 may, and are checked for overflow.
+const MAX_LENGTH_DIGITS: usize = 20;
+
+/// How the body of a request is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// `Content-Length`: exactly this many bytes (0 is no body).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head: its bytes, and where each part lies in them.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) method: Method,
+    pub(crate) version: Version,
+    /// The request target as sent.
+    pub(crate) target: Range<usize>,
+    /// The path: the target without its query, and without the scheme and
+    /// authority of an absolute-form target.
+    pub(crate) path: Range<usize>,
+    /// The query, without its `?`.
+    pub(crate) query: Option<Range<usize>>,
+    /// Each field's name and value.
+    pub(crate) fields: Vec<(Range<usize>, Range<usize>)>,
+    pub(crate) framing: Framing,
+    /// Whether the client asked for (1.0) or did not refuse (1.1) a
+    /// persistent connection.
+    pub(crate) keep_alive: bool,
+    /// `Expect: 100-continue` was sent.
+    pub(crate) expect_continue: bool,
+}
+
+impl Default for Head {
+    fn default() -> Head {
+        Head {
+            bytes: Vec::new(),
+            method: Method::GET,
+            version: Version::HTTP_11,
+            target: 0..0,
+            path: 0..0,
+            query: None,
+            fields: Vec::new(),
+            framing: Framing::Length(0),
+            keep_alive: true,
+            expect_continue: false,
+        }
+    }
+}
+
+impl Head {
+    /// `bytes[range]` as text. Every range a `Head` holds was checked by
+    /// `httparse` to be visible ASCII (or a field value, see `field_str`).
+    pub(crate) fn str(&self, range: &Range<usize>) -> &str {
+        std::str::from_utf8(&self.bytes[range.clone()]).unwrap_or("")
+    }
+
+    /// The first value of the field `name` (any case).
+    pub(crate) fn field(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| self.bytes[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| &self.bytes[v.clone()])
+    }
+}
+
+/// Parses the head at the start of `input` into `head`.
+///
+/// Returns the length of the head (through its blank line) when it is
+/// complete, `None` when more bytes are needed, or the error that refuses
+/// the request.
+pub(crate) fn parse_head(
+    input: &[u8],
+    limits: &Limits,
+    head: &mut Head,
+) -> Result<Option<usize>, Error> {
+    // The request line's length is checked before httparse sees it, so a
+    // long line is 414 even while it is still arriving.
+    let line_window = &input[..input.len().min(limits.max_request_line + 2)];
+    if memchr::memchr(b'\n', line_window).is_none() && input.len() > limits.max_request_line {
+        return Err(Error::UriTooLong);
+    }
+    let max_headers = limits.max_headers;
+    if max_headers <= STACK_HEADERS {
+        let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+        parse_into(input, limits, head, &mut fields[..max_headers])
+    } else {
+        let mut fields = Vec::with_capacity(max_headers);
+        fields.resize_with(max_headers, MaybeUninit::uninit);
+        parse_into(input, limits, head, &mut fields)
+    }
+}
+
+fn parse_into<'b>(
+    input: &'b [u8],
+    limits: &Limits,
+    head: &mut Head,
+    fields: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Option<usize>, Error> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(input, fields) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            if input.len() > limits.max_header_bytes {
+                return Err(Error::HeadersTooLarge);
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(Error::HeadersTooLarge),
+        Err(httparse::Error::Version) => return Err(version_error(input)),
+        Err(e) => return Err(Error::BadRequest(parse_error_text(e))),
+    };
+    if len > limits.max_header_bytes {
+        return Err(Error::HeadersTooLarge);
+    }
+    let base = input.as_ptr() as usize;
+    let offset = |s: &[u8]| s.as_ptr() as usize - base;
+    let range_of = |s: &[u8]| offset(s)..offset(s) + s.len();
+
+    let method = req.method.unwrap_or("");
+    let target = req.path.unwrap_or("");
+    if target.len() > limits.max_request_line {
+        return Err(Error::UriTooLong);
+    }
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let method =
+        Method::from_bytes(method.as_bytes()).map_err(|_| Error::BadRequest("invalid method"))?;
+    let target_range = range_of(target.as_bytes());
+    let (path, query) = split_target(&method, target, target_range.start)?;
+
+    let mut facts = Facts::default();
+    head.fields.clear();
+    for field in req.headers.iter() {
+        facts.observe(field.name, field.value)?;
+        head.fields
+            .push((range_of(field.name.as_bytes()), range_of(field.value)));
+    }
+    let framing = facts.framing(version)?;
+    if version == Version::HTTP_11 && facts.hosts == 0 {
+        return Err(Error::BadRequest("missing Host header"));
+    }
+    if let Framing::Length(n) = framing {
+        if n > limits.max_body_bytes {
+            return Err(Error::PayloadTooLarge);
+        }
+    }
+
+    head.bytes.clear();
+    head.bytes.extend_from_slice(&input[..len]);
+    head.method = method;
+    head.version = version;
+    head.target = target_range;
+    head.path = path;
+    head.query = query;
+    head.framing = framing;
+    head.keep_alive = match version {
+        Version::HTTP_10 => facts.keep_alive && !facts.close,
+        _ => !facts.close,
+    };
+    head.expect_continue = facts.expect_continue;
+    Ok(Some(len))
+}
+
+/// Splits a request target into path and query (RFC 9112 §3.2): origin
+/// form `/p?q`, absolute form `http://h/p?q`, `*` for `OPTIONS`, and the
+/// authority form for `CONNECT` only.
+fn split_target(
+    method: &Method,
+    target: &str,
+    at: usize,
+) -> Result<(Range<usize>, Option<Range<usize>>), Error> {
+    let (path_start, rest) = if target.starts_with('/') {
+        (0, target)
+    } else if target == "*" {
+        if method != Method::OPTIONS {
+            return Err(Error::BadRequest("asterisk target without OPTIONS"));
+        }
+        return Ok((at..at + 1, None));
+    } else if let Some(scheme_len) = absolute_prefix(target) {
+        let after = &target[scheme_len..];
+        match after.find(['/', '?']) {
+            Some(i) if after.as_bytes()[i] == b'/' => (scheme_len + i, &after[i..]),
+            // `http://host` or `http://host?q`: the path is empty, read as `/`.
+            _ => return Ok((at + target.len()..at + target.len(), None)),
+        }
+    } else if method == Method::CONNECT {
+        return Ok((at..at + target.len(), None));
+    } else {
+        return Err(Error::BadRequest("invalid request target"));
+    };
+    let start = at + path_start;
+    Ok(match rest.find('?') {
+        Some(q) => (start..start + q, Some(start + q + 1..start + rest.len())),
+        None => (start..start + rest.len(), None),
+    })
+}
+
+/// The length of `http://authority` or `https://authority` at the start of
+/// `target`, up to the path.
+fn absolute_prefix(target: &str) -> Option<usize> {
+    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+    let scheme = if lower.starts_with("http://") {
+        7
+    } else if lower.starts_with("https://") {
+        8
+    } else {
+        return None;
+    };
+    (target.len() > scheme).then_some(scheme)
+}
+
+/// 505 for a well-formed `HTTP/x.y` this server does not speak, 400 for
+/// anything else where the version should be.
+fn version_error(input: &[u8]) -> Error {
+    let line_end = memchr::memchr(b'\n', input).unwrap_or(input.len());
+    let line = &input[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Error::VersionNotSupported
+        }
+        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => {
+            Error::VersionNotSupported
+        }
+        _ => Error::BadRequest("invalid HTTP version"),
+    }
+}
+
+fn parse_error_text(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Token => "invalid method or request target",
+        _ => "malformed request",
+    }
+}
+
+/// What the fields say about framing and the connection, gathered in one
+/// pass.
+#[derive(Default)]
+struct Facts {
+    hosts: usize,
+    content_length: Option<u64>,
+    /// Transfer codings, in order, across every `Transfer-Encoding` field.
+    codings: Codings,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+#[derive(Default)]
+struct Codings {
+    any: bool,
+    chunked_count: usize,
+    last_is_chunked: bool,
+    other: bool,
+    unknown: bool,
+}
+
+impl Facts {
+    fn observe(&mut self, name: &str, value: &[u8]) -> Result<(), Error> {
+        let name = name.as_bytes();
+        if name.eq_ignore_ascii_case(b"host") {
+            self.hosts += 1;
+            if self.hosts > 1 {
+                return Err(Error::BadRequest("more than one Host header"));
+            }
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            let n = parse_content_length(value)?;
+            if self.content_length.is_some_and(|m| m != n) {
+                return Err(Error::BadRequest("conflicting Content-Length headers"));
+            }
+            self.content_length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.observe_codings(value)?;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in list_items(value) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            if trim(value).eq_ignore_ascii_case(b"100-continue") {
+                self.expect_continue = true;
+            } else {
+                return Err(Error::ExpectationFailed);
+            }
+        }
+        Ok(())
+    }
+
+    fn observe_codings(&mut self, value: &[u8]) -> Result<(), Error> {
+        let c = &mut self.codings;
+        for coding in list_items(value) {
+            // Parameters (`;q=...`) do not change which coding it is.
+            let name = trim(coding.split(|&b| b == b';').next().unwrap_or(b""));
+            c.any = true;
+            if name.eq_ignore_ascii_case(b"chunked") {
+                c.chunked_count += 1;
+                c.last_is_chunked = true;
+                continue;
+            }
+            c.last_is_chunked = false;
+            const KNOWN: [&[u8]; 6] = [
+                b"gzip",
+                b"x-gzip",
+                b"deflate",
+                b"compress",
+                b"x-compress",
+                b"identity",
+            ];
+            if KNOWN.iter().any(|k| name.eq_ignore_ascii_case(k)) {
+                c.other = true;
+            } else {
+                c.unknown = true;
+            }
+        }
+        if trim(value).is_empty() {
+            return Err(Error::BadRequest("empty Transfer-Encoding"));
+        }
+        Ok(())
+    }
+
+    fn framing(&self, version: Version) -> Result<Framing, Error> {
+        let c = &self.codings;
+        if !c.any {
+            return Ok(Framing::Length(self.content_length.unwrap_or(0)));
+        }
+        if version == Version::HTTP_10 {
+            return Err(Error::BadRequest(
+                "Transfer-Encoding in an HTTP/1.0 request",
+            ));
+        }
+        if self.content_length.is_some() {
+            return Err(Error::BadRequest(
+                "both Content-Length and Transfer-Encoding",
+            ));
+        }
+        if c.unknown {
+            return Err(Error::NotImplemented("unknown transfer coding"));
+        }
+        if !c.last_is_chunked {
+            return Err(Error::BadRequest(
+                "the final transfer coding is not chunked",
+            ));
+        }
+        if c.chunked_count > 1 {
+            return Err(Error::BadRequest("chunked applied more than once"));
+        }
+        if c.other {
+            return Err(Error::NotImplemented("transfer coding other than chunked"));
+        }
+        Ok(Framing::Chunked)
+    }
+}
+
+/// A `Content-Length` value: one or more digits and nothing else (no sign,
+/// no spaces inside, no list), fitting a `u64`.
+fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
+    let digits = trim(value);
+    if digits.is_empty()
+        || digits.len() > MAX_LENGTH_DIGITS
+        || !digits.iter().all(u8::is_ascii_digit)
+    {
+        return Err(Error::BadRequest("invalid Content-Length"));
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .ok_or(Error::BadRequest("Content-Length overflows"))
+    })
+}
+
+/// The items of a comma-separated field value, trimmed, empty ones skipped.
+fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|item| !item.is_empty())
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let Some(start) = start else { return &[] };
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(start);
+    &bytes[start..=end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &[u8]) -> Result<Option<(usize, Head)>, Error> {
+        let mut head = Head::default();
+        parse_head(input, &Limits::default(), &mut head).map(|r| r.map(|n| (n, head)))
+    }
+
+    fn status(input: &[u8]) -> u16 {
+        match parse(input) {
+            Ok(Some(_)) => 200,
+            Ok(None) => 0,
+            Err(e) => e.status().as_u16(),
+        }
+    }
+
+    #[test]
+    fn a_simple_request_parses_into_its_parts() {
+        let input = b"GET /users/7?full=1 HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\nrest";
+        let (len, head) = parse(input).unwrap().unwrap();
+        assert_eq!(len, input.len() - 4);
+        assert_eq!(head.method, Method::GET);
+        assert_eq!(head.str(&head.path), "/users/7");
+        assert_eq!(head.str(head.query.as_ref().unwrap()), "full=1");
+        assert_eq!(head.field("x-a"), Some(&b"b"[..]));
+        assert_eq!(head.framing, Framing::Length(0));
+        assert!(head.keep_alive);
+    }
+
+    #[test]
+    fn an_incomplete_head_asks_for_more() {
+        assert!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+        assert!(parse(b"GE").unwrap().is_none());
+    }
+
+    #[test]
+    fn absolute_form_targets_yield_their_path() {
+        let (_, head) = parse(b"GET http://example.com/a/b?c HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.str(&head.path), "/a/b");
+        assert_eq!(head.str(head.query.as_ref().unwrap()), "c");
+    }
+
+    #[test]
+    fn malformed_heads_are_400() {
+        for input in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\nBad\rValue: y\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: x\r\nA: b\0c\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n folded\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+            b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTPT/1.1\r\nHost: x\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET nopath HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        ] {
+            assert_eq!(status(input), 400, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn http_2_is_505_and_1_0_needs_no_host() {
+        assert_eq!(status(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
+        assert_eq!(status(b"GET / HTTP/1.0\r\n\r\n"), 200);
+    }
+
+    #[test]
+    fn smuggling_shapes_are_refused() {
+        let cases: [(&[u8], u16); 12] = [
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x3\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: bogus, chunked\r\n\r\n", 501),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", 200),
+        ];
+        for (input, want) in cases {
+            assert_eq!(status(input), want, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn limits_map_to_414_431_413() {
+        let limits = Limits {
+            max_request_line: 64,
+            max_header_bytes: 256,
+            max_headers: 4,
+            max_body_bytes: 10,
+        };
+        let check = |input: &[u8]| {
+            let mut head = Head::default();
+            parse_head(input, &limits, &mut head).map(|r| r.is_some())
+        };
+        let long_uri = format!("GET /{} HTTP/1.1\r\n", "a".repeat(80));
+        assert!(matches!(check(long_uri.as_bytes()), Err(Error::UriTooLong)));
+        let many = "GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
+        assert!(matches!(
+            check(many.as_bytes()),
+            Err(Error::HeadersTooLarge)
+        ));
+        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nA: {}\r\n", "v".repeat(300));
+        assert!(matches!(check(big.as_bytes()), Err(Error::HeadersTooLarge)));
+        let body = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n";
+        assert!(matches!(
+            check(body.as_bytes()),
+            Err(Error::PayloadTooLarge)
+        ));
+    }
+
+    #[test]
+    fn an_8000_byte_uri_is_within_the_default_limits() {
+        let input = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "u".repeat(8000));
+        assert_eq!(status(input.as_bytes()), 200);
+    }
+
+    #[test]
+    fn connection_and_expect_are_read() {
+        let (_, h) = parse(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+        let (_, h) = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let (_, h) = parse(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.keep_alive);
+        let (_, h) = parse(
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(h.expect_continue);
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: x\r\nExpect: x\r\n\r\n"),
+            417
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary bytes never panic the parser, and a complete head
+        /// never claims more bytes than it was given.
+        #[test]
+        fn arbitrary_input_never_panics(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if let Ok(Some((len, _))) = parse(&input) {
+                proptest::prop_assert!(len <= input.len());
+            }
+        }
+
+        /// A valid request with one byte changed either still parses or is
+        /// refused; it never panics.
+        #[test]
+        fn mutated_requests_never_panic(at in 0usize..80, byte in proptest::prelude::any::<u8>()) {
+            let mut input = b"POST /a?b=c HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nX: y\r\n\r\nhello".to_vec();
+            let at = at % input.len();
+            input[at] = byte;
+            let _ = parse(&input);
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! A request as a handler sees it: the parsed head, the route's path
+//! parameters, and the body, read on demand.
+//!
+//! A `Request` borrows its connection while the handler runs, so reading
+//! the body reads the socket directly, with no copy into an intermediate
+//! buffer beyond the connection's own. [`Request::from_http`] builds one
+//! from an `http::Request` instead, which is how handlers are unit-tested
+//! without a socket ([`Router::handle`](crate::Router::handle)).
+
+use std::borrow::Cow;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Version};
+
+use crate::body;
+use crate::config::Limits;
+use crate::error::Error;
+use crate::io::ConnIo;
+use crate::parse::{parse_head, Head};
+
+/// An HTTP request being served.
+#[derive(Debug)]
+pub struct Request<'c> {
+    head: Cow<'c, Head>,
+    pub(crate) params: Vec<(Arc<str>, Range<usize>)>,
+    source: Source<'c>,
+    remote_addr: Option<SocketAddr>,
+    max_body_bytes: u64,
+}
+
+#[derive(Debug)]
+enum Source<'c> {
+    Conn(&'c mut ConnIo),
+    Bytes(io::Cursor<Bytes>),
+}
+
+impl<'c> Request<'c> {
+    pub(crate) fn on_connection(
+        head: &'c Head,
+        params: Vec<(Arc<str>, Range<usize>)>,
+        io: &'c mut ConnIo,
+        remote_addr: Option<SocketAddr>,
+    ) -> Request<'c> {
+        let max_body_bytes = io.config.limits.max_body_bytes;
+        Request {
+            head: Cow::Borrowed(head),
+            params,
+            source: Source::Conn(io),
+            remote_addr,
+            max_body_bytes,
+        }
+    }
+
+    /// Where the path starts in the head's bytes.
+    pub(crate) fn path_range_start(&self) -> usize {
+        self.head.path.start
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.head.method
+    }
+
+    /// The path, as sent (percent-encoding is kept), without the query.
+    pub fn path(&self) -> &str {
+        self.head.str(&self.head.path)
+    }
+
+    /// The query, without its `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.head.query.as_ref().map(|q| self.head.str(q))
+    }
+
+    /// The request target exactly as sent.
+    pub fn uri(&self) -> &str {
+        self.head.str(&self.head.target)
+    }
+
+    /// The HTTP version (1.0 or 1.1).
+    pub fn version(&self) -> Version {
+        self.head.version
+    }
+
+    /// The first value of the header `name` (any case), if it is valid
+    /// UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The first value of the header `name` (any case), as bytes.
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.head.field(name)
+    }
+
+    /// Every header field, in order, as name and value.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.head
+            .fields
+            .iter()
+            .map(|(n, v)| (self.head.str(n), &self.head.bytes[v.clone()]))
+    }
+
+    /// The path parameter `name` of the route that matched (`{id}` in
+    /// `/users/{id}`), as sent (percent-encoding is kept).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| &**k == name)
+            .map(|(_, v)| self.head.str(v))
+    }
+
+    /// Every path parameter, as name and value.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(k, v)| (&**k, self.head.str(v)))
+    }
+
+    /// The client's address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
+    /// The `Content-Length` the client sent.
+    pub fn content_length(&self) -> Option<u64> {
+        match self.head.framing {
+            crate::parse::Framing::Length(n) => Some(n),
+            crate::parse::Framing::Chunked => None,
+        }
+    }
+
+    /// The body, as a reader. Reading it sends `100 Continue` first when
+    /// the client asked for it. Past the body limit, reads fail.
+    pub fn body(&mut self) -> BodyReader<'_, 'c> {
+        BodyReader {
+            source: &mut self.source,
+        }
+    }
+
+    /// The whole body, up to the body limit.
+    ///
+    /// # Errors
+    /// [`Error::PayloadTooLarge`] past the limit, a framing error, or the
+    /// connection's I/O error.
+    pub fn body_bytes(&mut self) -> Result<Vec<u8>, Error> {
+        match &mut self.source {
+            Source::Conn(io) => body::read_to_vec(io),
+            Source::Bytes(cursor) => {
+                let mut out = Vec::new();
+                cursor.read_to_end(&mut out)?;
+                if out.len() as u64 > self.max_body_bytes {
+                    return Err(Error::PayloadTooLarge);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The whole body as UTF-8 text.
+    ///
+    /// # Errors
+    /// As [`body_bytes`](Self::body_bytes), or [`Error::InvalidBody`].
+    pub fn body_string(&mut self) -> Result<String, Error> {
+        String::from_utf8(self.body_bytes()?).map_err(|e| Error::InvalidBody(e.to_string()))
+    }
+
+    /// The body parsed as JSON.
+    ///
+    /// # Errors
+    /// As [`body_bytes`](Self::body_bytes), or [`Error::InvalidBody`].
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body_bytes()?).map_err(|e| Error::InvalidBody(e.to_string()))
+    }
+
+    /// The request as an `http::Request`, its body read whole.
+    ///
+    /// # Errors
+    /// As [`body_bytes`](Self::body_bytes).
+    pub fn into_http(mut self) -> Result<http::Request<Vec<u8>>, Error> {
+        let body = self.body_bytes()?;
+        let mut builder = http::Request::builder()
+            .method(self.method().clone())
+            .uri(self.uri())
+            .version(self.version());
+        for (name, value) in self.headers() {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(body)
+            .map_err(|_| Error::BadRequest("the request does not fit http::Request"))
+    }
+
+    /// A request made from an `http::Request`, held in memory (for testing
+    /// handlers through [`Router::handle`](crate::Router::handle)). The
+    /// head is checked as one from a socket would be.
+    ///
+    /// # Errors
+    /// As for a request read from a socket (a missing `Host` on 1.1, ...).
+    pub fn from_http<B: Into<Bytes>>(request: http::Request<B>) -> Result<Request<'static>, Error> {
+        let (parts, body) = request.into_parts();
+        let body: Bytes = body.into();
+        let mut text = Vec::new();
+        text.extend_from_slice(parts.method.as_str().as_bytes());
+        text.push(b' ');
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        text.extend_from_slice(target.as_bytes());
+        text.extend_from_slice(match parts.version {
+            Version::HTTP_10 => b" HTTP/1.0\r\n",
+            _ => b" HTTP/1.1\r\n",
+        });
+        let mut has_host = false;
+        for (name, value) in &parts.headers {
+            has_host |= name == http::header::HOST;
+            if name == http::header::TRANSFER_ENCODING || name == http::header::CONTENT_LENGTH {
+                continue;
+            }
+            text.extend_from_slice(name.as_str().as_bytes());
+            text.extend_from_slice(b": ");
+            text.extend_from_slice(value.as_bytes());
+            text.extend_from_slice(b"\r\n");
+        }
+        if !has_host {
+            let host = parts.uri.authority().map_or("localhost", |a| a.as_str());
+            text.extend_from_slice(format!("host: {host}\r\n").as_bytes());
+        }
+        text.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        let limits = Limits::default();
+        let mut head = Head::default();
+        match parse_head(&text, &limits, &mut head)? {
+            Some(_) => Ok(Request {
+                head: Cow::Owned(head),
+                params: Vec::new(),
+                source: Source::Bytes(io::Cursor::new(body)),
+                remote_addr: None,
+                max_body_bytes: limits.max_body_bytes,
+            }),
+            None => Err(Error::BadRequest("incomplete request head")),
+        }
+    }
+}
+
+/// A request's body as `std::io::Read`; see [`Request::body`].
+#[derive(Debug)]
+pub struct BodyReader<'a, 'c> {
+    source: &'a mut Source<'c>,
+}
+
+impl Read for BodyReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.source {
+            Source::Conn(io) => body::read(io, buf),
+            Source::Bytes(cursor) => cursor.read(buf),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_request_converts_and_reads_back() {
+        let r = http::Request::post("http://example.com/a/b?x=1")
+            .header("X-Thing", "yes")
+            .body("payload")
+            .unwrap();
+        let mut req = Request::from_http(r).unwrap();
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(req.path(), "/a/b");
+        assert_eq!(req.query(), Some("x=1"));
+        assert_eq!(req.header("x-thing"), Some("yes"));
+        assert_eq!(req.header("host"), Some("example.com"));
+        assert_eq!(req.content_length(), Some(7));
+        let back = req.into_http().unwrap();
+        assert_eq!(back.body(), b"payload");
+        assert_eq!(back.uri(), "/a/b?x=1");
+    }
+}

@@ -1,0 +1,424 @@
+//! Responses: a status, header fields, and a body that is bytes, a reader,
+//! a file, or a stream written by a closure.
+//!
+//! The framing fields are the server's: `Content-Length` (or chunked
+//! `Transfer-Encoding`) is computed from the body when the response is
+//! written, so it is always right, and a handler's own `Content-Length` or
+//! `Transfer-Encoding` fields are dropped. `Date` and `Server` are added
+//! unless the handler set them.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::StatusCode;
+
+use crate::error::Error;
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub(crate) status: StatusCode,
+    /// Kept apart from `headers` so the common response needs no vector.
+    pub(crate) content_type: Option<HeaderValue>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: Body,
+}
+
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
+#[cfg(feature = "json")]
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: StatusCode) -> Response {
+        Response {
+            status,
+            content_type: None,
+            headers: Vec::new(),
+            body: Body::empty(),
+        }
+    }
+
+    /// 200 with a `text/plain; charset=utf-8` body.
+    pub fn text(body: impl Into<Body>) -> Response {
+        Response::new(StatusCode::OK).with_body(TEXT, body)
+    }
+
+    /// 200 with a `text/html; charset=utf-8` body.
+    pub fn html(body: impl Into<Body>) -> Response {
+        Response::new(StatusCode::OK).with_body(HTML, body)
+    }
+
+    /// 200 with an `application/octet-stream` body.
+    pub fn bytes(body: impl Into<Body>) -> Response {
+        Response::new(StatusCode::OK).with_body(OCTETS, body)
+    }
+
+    /// 200 with `value` serialized as `application/json`; 500 if it cannot
+    /// be serialized.
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Response {
+        match serde_json::to_vec(value) {
+            Ok(v) => Response::new(StatusCode::OK).with_body(JSON, v),
+            Err(e) => {
+                log::error!("cannot serialize a JSON response: {e}");
+                Response::new(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+
+    /// 200 with a body written by `write` as it runs, sent chunked (to an
+    /// HTTP/1.0 client: until the connection closes). Each `write` call of
+    /// the closure goes out at once, so a slow producer (a channel, a
+    /// long computation) reaches the client piece by piece.
+    pub fn stream<F>(write: F) -> Response
+    where
+        F: FnOnce(&mut dyn Write) -> io::Result<()> + 'static,
+    {
+        Response::new(StatusCode::OK).with_body(OCTETS, Body::stream(write))
+    }
+
+    /// 200 with the contents of `file` (its length taken now).
+    ///
+    /// # Errors
+    /// If the file's metadata cannot be read.
+    pub fn file(file: File) -> io::Result<Response> {
+        Ok(Response::new(StatusCode::OK).with_body(OCTETS, Body::file(file)?))
+    }
+
+    fn with_body(mut self, content_type: HeaderValue, body: impl Into<Body>) -> Response {
+        self.content_type = Some(content_type);
+        self.body = body.into();
+        self
+    }
+
+    /// Sets the status.
+    pub fn status(mut self, status: StatusCode) -> Response {
+        self.status = status;
+        self
+    }
+
+    /// Sets the `Content-Type`.
+    pub fn content_type(mut self, value: HeaderValue) -> Response {
+        self.content_type = Some(value);
+        self
+    }
+
+    /// Adds a header field. `Content-Length` and `Transfer-Encoding` are
+    /// ignored when the response is written (the server computes them).
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Response {
+        if name == CONTENT_TYPE {
+            self.content_type = Some(value);
+        } else {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    /// Replaces the body.
+    pub fn body(mut self, body: impl Into<Body>) -> Response {
+        self.body = body.into();
+        self
+    }
+
+    /// The status.
+    pub fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The value of the first header field `name`.
+    pub fn header_value(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        if *name == CONTENT_TYPE {
+            return self.content_type.as_ref();
+        }
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// The body, as bytes if it is bytes.
+    pub fn body_bytes(&self) -> Option<&[u8]> {
+        match &self.body.kind {
+            BodyKind::Empty => Some(&[]),
+            BodyKind::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The response as an `http::Response`.
+    pub fn into_http(self) -> http::Response<Body> {
+        let mut out = http::Response::new(self.body);
+        *out.status_mut() = self.status;
+        let headers = out.headers_mut();
+        if let Some(ct) = self.content_type {
+            headers.insert(CONTENT_TYPE, ct);
+        }
+        for (name, value) in self.headers {
+            headers.append(name, value);
+        }
+        out
+    }
+
+    /// The response for an error: its status, and its text as the body.
+    pub(crate) fn for_error(error: &Error) -> Response {
+        let status = error.status();
+        let body = match error {
+            Error::Io(_) => status.canonical_reason().unwrap_or("error").to_string(),
+            other => other.to_string(),
+        };
+        Response::new(status).with_body(TEXT, format!("{body}\n"))
+    }
+}
+
+impl<B: Into<Body>> From<http::Response<B>> for Response {
+    fn from(response: http::Response<B>) -> Response {
+        let (parts, body) = response.into_parts();
+        let mut out = Response::new(parts.status).body(body);
+        let mut last_name = None;
+        for (name, value) in parts.headers {
+            // `HeaderMap::into_iter` names only the first value of a run.
+            let name = match name {
+                Some(n) => {
+                    last_name = Some(n.clone());
+                    n
+                }
+                None => last_name.clone().expect("a run starts with its name"),
+            };
+            out = out.header(name, value);
+        }
+        out
+    }
+}
+
+/// A response body.
+pub struct Body {
+    pub(crate) kind: BodyKind,
+}
+
+pub(crate) enum BodyKind {
+    Empty,
+    Bytes(Bytes),
+    /// Read to its end; `len`, when known, is sent as `Content-Length`.
+    Reader {
+        reader: Box<dyn Read>,
+        len: Option<u64>,
+    },
+    /// Written by the closure, sent chunked.
+    Stream(StreamFn),
+}
+
+/// The closure behind a streamed body.
+pub(crate) type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>;
+
+impl Body {
+    /// No body.
+    pub fn empty() -> Body {
+        Body {
+            kind: BodyKind::Empty,
+        }
+    }
+
+    /// A body read from `reader` to its end. With `len`, exactly that many
+    /// bytes are sent with a `Content-Length`; without, the body is sent
+    /// chunked.
+    pub fn from_reader(reader: impl Read + 'static, len: Option<u64>) -> Body {
+        Body {
+            kind: BodyKind::Reader {
+                reader: Box::new(reader),
+                len,
+            },
+        }
+    }
+
+    /// A file's contents, its length taken now.
+    ///
+    /// # Errors
+    /// If its metadata cannot be read.
+    pub fn file(file: File) -> io::Result<Body> {
+        let len = file.metadata()?.len();
+        Ok(Body::from_reader(file, Some(len)))
+    }
+
+    /// A body written by `write` as the response goes out; see
+    /// [`Response::stream`].
+    pub fn stream<F>(write: F) -> Body
+    where
+        F: FnOnce(&mut dyn Write) -> io::Result<()> + 'static,
+    {
+        Body {
+            kind: BodyKind::Stream(Box::new(write)),
+        }
+    }
+
+    /// The length, when it is known before the body is sent.
+    pub fn len(&self) -> Option<u64> {
+        match &self.kind {
+            BodyKind::Empty => Some(0),
+            BodyKind::Bytes(b) => Some(b.len() as u64),
+            BodyKind::Reader { len, .. } => *len,
+            BodyKind::Stream(_) => None,
+        }
+    }
+
+    /// Whether the body is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BodyKind::Empty => f.write_str("Body::Empty"),
+            BodyKind::Bytes(b) => f.debug_tuple("Body::Bytes").field(&b.len()).finish(),
+            BodyKind::Reader { len, .. } => {
+                f.debug_struct("Body::Reader").field("len", len).finish()
+            }
+            BodyKind::Stream(_) => f.write_str("Body::Stream"),
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Body {
+        Body::empty()
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Body {
+        Body {
+            kind: BodyKind::Bytes(b),
+        }
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Bytes::from_static(s.as_bytes()).into()
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Body {
+        Bytes::from_static(s).into()
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Bytes::from(s).into()
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Bytes::from(v).into()
+    }
+}
+
+impl From<()> for Body {
+    fn from(_: ()) -> Body {
+        Body::empty()
+    }
+}
+
+/// What a handler may return.
+pub trait IntoResponse {
+    /// Makes the response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        Response::bytes(self)
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        Response::new(self)
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        self.1.into_response().status(self.0)
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(v) => v.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        Response::for_error(&self)
+    }
+}
+
+impl<B: Into<Body>> IntoResponse for http::Response<B> {
+    fn into_response(self) -> Response {
+        self.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_responses_convert_both_ways() {
+        let r = http::Response::builder()
+            .status(201)
+            .header("x-a", "1")
+            .header("x-a", "2")
+            .header("content-type", "text/csv")
+            .body("a,b")
+            .unwrap();
+        let ours = Response::from(r);
+        assert_eq!(ours.status_code(), StatusCode::CREATED);
+        assert_eq!(ours.headers.len(), 2);
+        assert_eq!(ours.header_value(&CONTENT_TYPE).unwrap(), "text/csv");
+        assert_eq!(ours.body_bytes(), Some(&b"a,b"[..]));
+        let back = ours.into_http();
+        assert_eq!(back.headers().get_all("x-a").iter().count(), 2);
+        assert_eq!(back.body().len(), Some(3));
+    }
+
+    #[test]
+    fn errors_answer_with_their_status_and_text() {
+        let r = Error::BadRequest("invalid chunk size").into_response();
+        assert_eq!(r.status_code(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.body_bytes().unwrap(),
+            b"bad request: invalid chunk size\n"
+        );
+    }
+}

@@ -1,0 +1,418 @@
+//! The server: listeners, a runtime, one coroutine per connection, and a
+//! graceful shutdown.
+//!
+//! [`Server::run`] starts one acceptor coroutine per listener on the
+//! server's own coro runtime. An acceptor spawns a coroutine per accepted
+//! connection; idle workers steal the ones that have not started yet, so
+//! a burst of connections spreads over the workers.
+//!
+//! # Shutdown
+//!
+//! [`ShutdownHandle::shutdown`] (from any thread or coroutine):
+//!
+//! 1. sets the shutting-down flag and shuts the listening sockets' read
+//!    side, which wakes the acceptors: they see the flag and return;
+//! 2. closes every connection that is idle between requests. A
+//!    connection announces itself idle (`enter_idle`) before it waits for
+//!    its next request and checks the flag after (sequentially consistent
+//!    on both sides), so either it sees the flag and stops, or the shutdown
+//!    sees it idle and shuts its read side, which ends the wait;
+//! 3. lets busy connections finish their request: their response says
+//!    `Connection: close`, and they stop instead of waiting for another;
+//! 4. after the grace period, shuts down every connection still open, so
+//!    blocked reads and writes fail and their coroutines end, and `run`
+//!    returns.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coro::chan::{self, Receiver, Sender};
+use coro_net::{TcpListener, TcpStream};
+use parking_lot::Mutex;
+
+use crate::config::{Limits, Timeouts};
+use crate::router::Router;
+
+/// How often the shutdown looks again at the connections still open.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(5);
+
+/// How long the shutdown waits for force-closed connections to end.
+const FORCED_CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// A pause after an accept error that may pass (out of file descriptors
+/// or memory), so the acceptor does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// What every connection of a server reads.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) limits: Limits,
+    pub(crate) timeouts: Timeouts,
+    /// `Server: <name>\r\n`, or empty for none.
+    pub(crate) server_line: Vec<u8>,
+}
+
+/// What the acceptors, the connections and the shutdown handle share.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) router: Router,
+    pub(crate) conns: Registry,
+    listeners: Vec<Arc<TcpListener>>,
+    shutting_down: AtomicBool,
+    wake_run: Sender<()>,
+}
+
+impl Shared {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+const BUSY: u8 = 0;
+const IDLE: u8 = 1;
+const CLOSING: u8 = 2;
+
+/// One open connection, as the shutdown sees it.
+#[derive(Debug)]
+pub(crate) struct ConnEntry {
+    id: u64,
+    stream: Arc<TcpStream>,
+    state: AtomicU8,
+}
+
+impl ConnEntry {
+    /// Marks the connection idle before it waits for a request. False if
+    /// the server is shutting down: the connection should close instead.
+    pub(crate) fn enter_idle(&self, shared: &Shared) -> bool {
+        if self
+            .state
+            .compare_exchange(BUSY, IDLE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        !shared.is_shutting_down()
+    }
+
+    /// Marks it busy again after the wait.
+    pub(crate) fn leave_idle(&self) {
+        let _ = self
+            .state
+            .compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Closes the connection if it is idle; a busy one sees the flag later.
+    fn close_if_idle(&self) {
+        if self
+            .state
+            .compare_exchange(IDLE, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            let _ = self.stream.shutdown(Shutdown::Read);
+        }
+    }
+}
+
+/// The open connections.
+#[derive(Default)]
+pub(crate) struct Registry {
+    next_id: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<ConnEntry>>>,
+}
+
+impl Registry {
+    pub(crate) fn insert(&self, stream: Arc<TcpStream>) -> Arc<ConnEntry> {
+        let entry = Arc::new(ConnEntry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            stream,
+            state: AtomicU8::new(BUSY),
+        });
+        self.open.lock().insert(entry.id, Arc::clone(&entry));
+        entry
+    }
+
+    pub(crate) fn remove(&self, entry: &ConnEntry) {
+        self.open.lock().remove(&entry.id);
+    }
+
+    fn len(&self) -> usize {
+        self.open.lock().len()
+    }
+
+    fn each(&self, f: impl Fn(&ConnEntry)) {
+        let entries: Vec<Arc<ConnEntry>> = self.open.lock().values().cloned().collect();
+        for e in entries {
+            f(&e);
+        }
+    }
+}
+
+/// Configures and binds a [`Server`].
+#[derive(Debug)]
+pub struct Builder {
+    addrs: Vec<io::Result<Vec<SocketAddr>>>,
+    workers: Option<usize>,
+    limits: Limits,
+    timeouts: Timeouts,
+    server_name: Option<String>,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            addrs: Vec::new(),
+            workers: None,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            server_name: Some("coro".to_string()),
+        }
+    }
+}
+
+impl Builder {
+    /// Adds an address to listen on (call it again for more). Port 0
+    /// picks a free port; [`Server::local_addrs`] says which.
+    pub fn bind(mut self, addr: impl ToSocketAddrs) -> Builder {
+        self.addrs.push(addr.to_socket_addrs().map(|a| a.collect()));
+        self
+    }
+
+    /// Worker threads of the server's runtime; default one per core.
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Size limits on requests.
+    pub fn limits(mut self, limits: Limits) -> Builder {
+        self.limits = limits;
+        self
+    }
+
+    /// Connection timeouts.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Builder {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The `Server` header value (default `coro`); `None` sends none.
+    pub fn server_name(mut self, name: Option<&str>) -> Builder {
+        self.server_name = name.map(str::to_string);
+        self
+    }
+
+    /// Binds the listeners and starts the runtime.
+    ///
+    /// # Errors
+    /// No address, an address that cannot be resolved or bound, an invalid
+    /// server name, or a runtime that cannot start.
+    pub fn build(self, router: Router) -> io::Result<Server> {
+        let server_line = match &self.server_name {
+            Some(name) => {
+                http::HeaderValue::from_str(name).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "invalid server name")
+                })?;
+                format!("Server: {name}\r\n").into_bytes()
+            }
+            None => Vec::new(),
+        };
+        if self.addrs.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to listen on (Builder::bind)",
+            ));
+        }
+        let mut listeners = Vec::new();
+        for addrs in self.addrs {
+            listeners.push(Arc::new(TcpListener::bind(&addrs?[..])?));
+        }
+        let mut runtime = coro::runtime::Builder::new().thread_name("coro-http");
+        if let Some(n) = self.workers {
+            runtime = runtime.workers(n);
+        }
+        let runtime = runtime.build()?;
+        let (wake_run, run_woken) = chan::bounded(1);
+        let shared = Arc::new(Shared {
+            config: Arc::new(Config {
+                limits: self.limits,
+                timeouts: self.timeouts,
+                server_line,
+            }),
+            router,
+            conns: Registry::default(),
+            listeners,
+            shutting_down: AtomicBool::new(false),
+            wake_run,
+        });
+        Ok(Server {
+            runtime,
+            shared,
+            run_woken,
+        })
+    }
+}
+
+/// An HTTP/1.1 server; see the crate docs.
+pub struct Server {
+    runtime: coro::Runtime,
+    shared: Arc<Shared>,
+    run_woken: Receiver<()>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addrs", &self.local_addrs())
+            .field("workers", &self.runtime.workers())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A builder.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The addresses the server listens on.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.shared
+            .listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Serves until shut down, then returns once every connection has
+    /// closed (see the module docs for the order).
+    ///
+    /// # Errors
+    /// Reserved for failures of the server itself; a failing connection
+    /// never ends it.
+    pub fn run(self) -> io::Result<()> {
+        let Server {
+            runtime,
+            shared,
+            run_woken,
+        } = self;
+        runtime.block_on(|| {
+            let acceptors: Vec<_> = shared
+                .listeners
+                .iter()
+                .map(|l| {
+                    let listener = Arc::clone(l);
+                    let shared = Arc::clone(&shared);
+                    coro::spawn(move || accept_loop(&listener, &shared))
+                })
+                .collect();
+            let _ = run_woken.recv();
+            for a in acceptors {
+                let _ = a.join();
+            }
+            drain(&shared);
+        });
+        drop(runtime);
+        Ok(())
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                if shared.is_shutting_down() {
+                    return;
+                }
+                let _ = stream.set_nodelay(true);
+                let shared = Arc::clone(shared);
+                coro::spawn(move || crate::conn::serve(stream, Some(peer), &shared));
+            }
+            Err(_) if shared.is_shutting_down() => return,
+            Err(e) => {
+                if !is_per_connection_error(&e) {
+                    log::warn!("accept failed: {e}; retrying");
+                    coro::sleep(ACCEPT_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+/// Errors that concern only the connection being accepted.
+fn is_per_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// Steps 2–4 of the shutdown.
+fn drain(shared: &Shared) {
+    let grace_end = Instant::now() + shared.config.timeouts.grace;
+    while shared.conns.len() > 0 && Instant::now() < grace_end {
+        shared.conns.each(ConnEntry::close_if_idle);
+        coro::sleep(SHUTDOWN_POLL);
+    }
+    if shared.conns.len() == 0 {
+        return;
+    }
+    log::warn!(
+        "{} connections still open after the grace period; closing them",
+        shared.conns.len()
+    );
+    shared.conns.each(|e| {
+        let _ = e.stream.shutdown(Shutdown::Both);
+    });
+    let forced_end = Instant::now() + FORCED_CLOSE_WAIT;
+    while shared.conns.len() > 0 && Instant::now() < forced_end {
+        coro::sleep(SHUTDOWN_POLL);
+    }
+}
+
+/// Stops a running server: see [`Server::run`].
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownHandle")
+            .field("shutting_down", &self.shared.is_shutting_down())
+            .finish()
+    }
+}
+
+impl ShutdownHandle {
+    /// Starts the shutdown: no new connections, idle ones closed, busy
+    /// ones closed after their request, all closed after the grace period.
+    /// Returns at once; [`Server::run`] returns when it is done.
+    pub fn shutdown(&self) {
+        if self.shared.shutting_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for l in &self.shared.listeners {
+            // Shutting a listening socket's read side wakes its acceptor.
+            let _ = socket2::SockRef::from(&**l).shutdown(Shutdown::Read);
+        }
+        let _ = self.shared.wake_run.try_send(());
+    }
+
+    /// Whether shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.is_shutting_down()
+    }
+}

@@ -1,0 +1,61 @@
+//! The HTTP hello server: the project's main example and benchmark target.
+//!
+//! `cargo run --release -p examples --example hello -- --port 8080 --workers N`
+//!
+//! * `GET /plaintext`: `Hello, World!` as text/plain;
+//! * `GET /json`: `{"message":"Hello, World!"}`, serialized per request;
+//! * `GET /fib/{n}`: the naive recursive Fibonacci of `n` (at most 92), a
+//!   CPU-bound page.
+//!
+//! Prints `listening on 127.0.0.1:PORT` once it accepts connections; stops
+//! gracefully on SIGINT or SIGTERM.
+
+use coro_http::{Request, Response, Router, Server, StatusCode};
+
+/// The largest `n` whose Fibonacci number fits a `u64`.
+const MAX_FIB: u64 = 92;
+
+#[derive(serde::Serialize)]
+struct Message {
+    message: &'static str,
+}
+
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        n
+    } else {
+        fib(n - 1) + fib(n - 2)
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let args = examples::ServerArgs::parse(8080);
+    let signals = examples::TerminationSignals::block();
+
+    let mut router = Router::new();
+    router
+        .get("/plaintext", |_: &mut Request<'_>| {
+            Response::text("Hello, World!")
+        })
+        .get("/json", |_: &mut Request<'_>| {
+            Response::json(&Message {
+                message: "Hello, World!",
+            })
+        })
+        .get("/fib/{n}", |req: &mut Request<'_>| {
+            match req.param("n").and_then(|n| n.parse::<u64>().ok()) {
+                Some(n) if n <= MAX_FIB => Response::text(fib(std::hint::black_box(n)).to_string()),
+                _ => Response::text(format!("n must be a number from 0 to {MAX_FIB}\n"))
+                    .status(StatusCode::BAD_REQUEST),
+            }
+        });
+
+    let server = Server::builder()
+        .bind(("127.0.0.1", args.port))
+        .workers(args.workers)
+        .build(router)?;
+    let stop = server.shutdown_handle();
+    signals.on_signal(move || stop.shutdown());
+    println!("listening on {}", server.local_addrs()[0]);
+    server.run()
+}
