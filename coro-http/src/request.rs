@@ -268,7 +268,7 @@ mod tests {
             .header("X-Thing", "yes")
             .body("payload")
             .unwrap();
-        let mut req = Request::from_http(r).unwrap();
+        let req = Request::from_http(r).unwrap();
         assert_eq!(req.method(), Method::POST);
         assert_eq!(req.path(), "/a/b");
         assert_eq!(req.query(), Some("x=1"));
