@@ -1,0 +1,143 @@
+//! A small REST service: JSON CRUD over an in-memory store behind a
+//! `coro::sync::Mutex`, with a logging middleware.
+//!
+//! `cargo run --release -p examples --example rest -- --port 8081`
+//!
+//! ```text
+//! curl -X POST localhost:8081/todos -d '{"title":"write tests"}'
+//! curl localhost:8081/todos
+//! curl -X PUT localhost:8081/todos/1 -d '{"title":"write tests","done":true}'
+//! curl -X DELETE localhost:8081/todos/1
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use coro::sync::Mutex;
+use coro_http::{Error, Next, Request, Response, Router, Server, StatusCode};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize)]
+struct Todo {
+    id: u64,
+    title: String,
+    done: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewTodo {
+    title: String,
+    #[serde(default)]
+    done: bool,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    next_id: u64,
+    todos: BTreeMap<u64, Todo>,
+}
+
+type Shared = Arc<Mutex<Store>>;
+
+/// The `{id}` of the path, or a 400 naming it.
+fn id_param(req: &Request<'_>) -> Result<u64, Error> {
+    req.param("id")
+        .and_then(|id| id.parse().ok())
+        .ok_or(Error::BadRequest("the id must be a number"))
+}
+
+fn not_found() -> Response {
+    Response::text("no such todo\n").status(StatusCode::NOT_FOUND)
+}
+
+fn routes(store: &Shared) -> Router {
+    let mut router = Router::new();
+    let s = Arc::clone(store);
+    router.get("/todos", move |_: &mut Request<'_>| {
+        let list: Vec<Todo> = s.lock().todos.values().cloned().collect();
+        Response::json(&list)
+    });
+    let s = Arc::clone(store);
+    router.post(
+        "/todos",
+        move |req: &mut Request<'_>| -> Result<Response, Error> {
+            let new: NewTodo = req.json()?;
+            let mut store = s.lock();
+            store.next_id += 1;
+            let todo = Todo {
+                id: store.next_id,
+                title: new.title,
+                done: new.done,
+            };
+            store.todos.insert(todo.id, todo.clone());
+            Ok(Response::json(&todo).status(StatusCode::CREATED))
+        },
+    );
+    let s = Arc::clone(store);
+    router.get(
+        "/todos/{id}",
+        move |req: &mut Request<'_>| -> Result<Response, Error> {
+            let id = id_param(req)?;
+            Ok(s.lock()
+                .todos
+                .get(&id)
+                .map_or_else(not_found, Response::json))
+        },
+    );
+    let s = Arc::clone(store);
+    router.put(
+        "/todos/{id}",
+        move |req: &mut Request<'_>| -> Result<Response, Error> {
+            let id = id_param(req)?;
+            let new: NewTodo = req.json()?;
+            let mut store = s.lock();
+            Ok(match store.todos.get_mut(&id) {
+                Some(todo) => {
+                    todo.title = new.title;
+                    todo.done = new.done;
+                    Response::json(todo)
+                }
+                None => not_found(),
+            })
+        },
+    );
+    let s = Arc::clone(store);
+    router.delete(
+        "/todos/{id}",
+        move |req: &mut Request<'_>| -> Result<Response, Error> {
+            let id = id_param(req)?;
+            Ok(match s.lock().todos.remove(&id) {
+                Some(_) => Response::new(StatusCode::NO_CONTENT),
+                None => not_found(),
+            })
+        },
+    );
+    router.wrap(|req: &mut Request<'_>, next: Next<'_>| {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req.path().to_string();
+        let response = next.run(req);
+        eprintln!(
+            "{method} {path} -> {} in {:?}",
+            response.status_code().as_u16(),
+            start.elapsed()
+        );
+        response
+    });
+    router
+}
+
+fn main() -> std::io::Result<()> {
+    let args = examples::ServerArgs::parse(8081);
+    let signals = examples::TerminationSignals::block();
+    let store: Shared = Arc::default();
+    let server = Server::builder()
+        .bind(("127.0.0.1", args.port))
+        .workers(args.workers)
+        .build(routes(&store))?;
+    let stop = server.shutdown_handle();
+    signals.on_signal(move || stop.shutdown());
+    println!("listening on {}", server.local_addrs()[0]);
+    server.run()
+}
