@@ -3,8 +3,10 @@
 //!
 //! [`Server::run`] starts one acceptor coroutine per listener on the
 //! server's own coro runtime. An acceptor spawns a coroutine per accepted
-//! connection; idle workers steal the ones that have not started yet, so
-//! a burst of connections spreads over the workers.
+//! connection, placing them on the workers in turn
+//! ([`coro::Builder::worker`]): a started coroutine never changes worker,
+//! so placement at the accept is what spreads the connections (and so the
+//! load of a CPU-bound handler) over the cores.
 //!
 //! # Shutdown
 //!
@@ -26,7 +28,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +66,8 @@ pub(crate) struct Shared {
     listeners: Vec<Arc<TcpListener>>,
     shutting_down: AtomicBool,
     wake_run: Sender<()>,
+    /// Round-robin placement of connections on workers.
+    next_worker: AtomicUsize,
 }
 
 impl Shared {
@@ -247,6 +251,7 @@ impl Builder {
             listeners,
             shutting_down: AtomicBool::new(false),
             wake_run,
+            next_worker: AtomicUsize::new(0),
         });
         Ok(Server {
             runtime,
@@ -335,8 +340,14 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     return;
                 }
                 let _ = stream.set_nodelay(true);
-                let shared = Arc::clone(shared);
-                coro::spawn(move || crate::conn::serve(stream, Some(peer), &shared));
+                let worker = shared.next_worker.fetch_add(1, Ordering::Relaxed);
+                let conn_shared = Arc::clone(shared);
+                let spawned = coro::Builder::new()
+                    .worker(worker)
+                    .spawn(move || crate::conn::serve(stream, Some(peer), &conn_shared));
+                if let Err(e) = spawned {
+                    log::error!("cannot start a connection's coroutine: {e}");
+                }
             }
             Err(_) if shared.is_shutting_down() => return,
             Err(e) => {

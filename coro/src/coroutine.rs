@@ -30,13 +30,14 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    spawn_with(f, None, &runtime::current_or_default())
+    spawn_with(f, None, &runtime::current_or_default(), None)
 }
 
 pub(crate) fn spawn_with<F, T>(
     f: F,
     extra: Option<Box<Extra>>,
     rt: &Arc<crate::scheduler::Shared>,
+    worker: Option<usize>,
 ) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -44,7 +45,10 @@ where
 {
     // SAFETY: `F` and `T` are 'static, so they outlive the task.
     let (sched, handle) = unsafe { TaskRef::new(f, extra) };
-    rt.spawn(sched);
+    match worker {
+        Some(w) => rt.spawn_to(w, sched),
+        None => rt.spawn(sched),
+    }
     JoinHandle {
         task: handle,
         _output: PhantomData,
@@ -134,6 +138,7 @@ pub fn try_current() -> Option<Coroutine> {
 pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
+    worker: Option<usize>,
 }
 
 impl Builder {
@@ -153,6 +158,17 @@ impl Builder {
     /// [`runtime::Builder::stack_size`].
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts the coroutine on worker `index` (modulo the number of
+    /// workers) of its runtime, instead of on the spawning worker with
+    /// others free to steal it. A started coroutine stays on the worker
+    /// that first ran it, so this is how a server spreads long-lived
+    /// coroutines (one per connection) evenly: give them consecutive
+    /// indexes. Ignored by [`spawn_scoped`](Self::spawn_scoped).
+    pub fn worker(mut self, index: usize) -> Builder {
+        self.worker = Some(index);
         self
     }
 
@@ -186,8 +202,9 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let worker = self.worker;
         let extra = self.extra()?;
-        Ok(spawn_with(f, extra, &runtime::current_or_default()))
+        Ok(spawn_with(f, extra, &runtime::current_or_default(), worker))
     }
 
     /// Spawns the coroutine on `rt`.
@@ -199,8 +216,9 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let worker = self.worker;
         let extra = self.extra()?;
-        Ok(spawn_with(f, extra, rt.shared()))
+        Ok(spawn_with(f, extra, rt.shared(), worker))
     }
 
     /// Spawns a scoped coroutine, as [`Scope::spawn`] does.

@@ -65,7 +65,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        spawn_with(f, None, &self.shared)
+        spawn_with(f, None, &self.shared, None)
     }
 
     /// Runs `f` as a coroutine on this runtime and returns its result,

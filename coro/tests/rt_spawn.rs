@@ -386,3 +386,30 @@ fn a_panic_in_block_on_reaches_the_caller_unchanged() {
     // And the runtime still works.
     assert_eq!(rt.block_on(|| 3), 3);
 }
+
+rt_test! {
+    fn builder_worker_starts_each_coroutine_on_its_worker(rt) {
+        let workers = rt.workers();
+        // From a coroutine, which would otherwise keep its spawns for its
+        // own worker until a thief comes: each index must land on its own
+        // worker, the same one for equal indexes modulo the count.
+        let placed: Vec<(usize, String)> = rt.block_on(|| {
+            let handles: Vec<_> = (0..4 * workers)
+                .map(|i| {
+                    Builder::new()
+                        .worker(i)
+                        .spawn(move || (i % workers, thread_name()))
+                        .unwrap()
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut thread_of = std::collections::HashMap::new();
+        for (index, thread) in placed {
+            let first = thread_of.entry(index).or_insert_with(|| thread.clone());
+            assert_eq!(*first, thread, "worker index {index} ran on two threads");
+        }
+        let distinct: HashSet<&String> = thread_of.values().collect();
+        assert_eq!(distinct.len(), workers, "indexes {thread_of:?}");
+    }
+}

@@ -10,7 +10,8 @@
 //! * a FIFO of *ready* started tasks and a LIFO slot, which only it runs,
 //!   and a *runnext* slot for the task it spawned last;
 //! * an *inbox* ([`Remote`]) where other threads put its started tasks when
-//!   they wake them;
+//!   they wake them, and fresh tasks spawned onto this worker by index
+//!   (`coro::Builder::worker`);
 //! * its timers and its stack pool.
 //!
 //! A shared *injector* takes spawns from threads that are not workers.
@@ -107,6 +108,20 @@ pub(crate) struct Remote {
     pub(crate) parker: Parker,
 }
 
+impl Remote {
+    /// Everything in the inbox.
+    pub(crate) fn take_inbox(&self) -> Vec<TaskRef> {
+        let mut all = Vec::new();
+        loop {
+            match self.inbox.steal() {
+                crossbeam_deque::Steal::Success(t) => all.push(t),
+                crossbeam_deque::Steal::Empty => return all,
+                crossbeam_deque::Steal::Retry => {}
+            }
+        }
+    }
+}
+
 /// State shared by the workers of one runtime.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -158,6 +173,22 @@ impl Shared {
         if notify {
             self.notify_work();
         }
+    }
+
+    /// Queues a never-started task on worker `worker` (modulo the number of
+    /// workers), through its inbox: it starts there, unstolen.
+    pub(crate) fn spawn_to(&self, worker: usize, task: TaskRef) {
+        if self.is_shutdown() {
+            task.cancel_unstarted();
+            return;
+        }
+        // No shutdown race: a spawn from a coroutine happens before its
+        // worker stops (step 1 of the shutdown), which every worker waits
+        // for before it drains its inbox (step 2); any later spawn sees the
+        // flag above. Plain threads cannot reach a runtime being dropped.
+        let remote = &self.remotes[worker % self.remotes.len()];
+        remote.inbox.push(task);
+        remote.parker.unpark();
     }
 
     /// Wakes a sleeping worker to steal, if nobody is searching.

@@ -427,12 +427,17 @@ impl WorkerCtx {
             shared.idle.stop_searching();
         }
         wait_for_all(&shared.stopped, workers);
-        for task in self.queues.drain(&self.remote.runnext) {
+        let unstarted = self
+            .queues
+            .drain(&self.remote.runnext)
+            .into_iter()
+            .chain(self.remote.take_inbox());
+        for task in unstarted {
+            // On the home worker (or before any), so `coro` may be read.
             if task.coro().is_none() && !task.is_complete() {
                 task.cancel_unstarted();
             }
         }
-        drop(self.pull_inbox_all());
         shared.cancel_injected();
         wait_for_all(&shared.drained, workers);
         loop {
@@ -464,19 +469,8 @@ impl WorkerCtx {
             }
         }
         drop(self.queues.drain(&self.remote.runnext));
-        drop(self.pull_inbox_all());
+        drop(self.remote.take_inbox());
         self.timers.borrow_mut().clear();
-    }
-
-    fn pull_inbox_all(&self) -> Vec<TaskRef> {
-        let mut all = Vec::new();
-        loop {
-            match self.remote.inbox.steal() {
-                Steal::Success(t) => all.push(t),
-                Steal::Empty => return all,
-                Steal::Retry => {}
-            }
-        }
     }
 }
 
