@@ -73,6 +73,7 @@
 //!   workers, so their destructors run. A destructor that blocks on a
 //!   coroutine primitive during that unwind cannot be resumed and aborts.
 
+mod budget;
 pub mod chan;
 pub mod driver;
 pub mod runtime;
@@ -88,6 +89,7 @@ mod switch;
 mod task;
 mod time;
 
+pub use budget::consume_budget;
 pub use coroutine::{
     current, in_coroutine, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,
     JoinError, JoinHandle,

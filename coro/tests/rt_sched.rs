@@ -335,3 +335,41 @@ fn a_spawn_racing_a_worker_going_to_sleep_is_not_lost() {
         round += 1;
     }
 }
+
+rt_test! {
+    fn a_coroutine_that_never_blocks_yields_when_its_budget_is_spent(rt) {
+        // One hog per worker spins on operations that always complete (as
+        // reads from a peer that always answers at once would); the
+        // coroutine that stops them starts on a hog's worker, so it runs
+        // only if that hog yields.
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicUsize::new(0));
+        let hogs: Vec<_> = (0..rt.workers())
+            .map(|i| {
+                let stop = Arc::clone(&stop);
+                let started = Arc::clone(&started);
+                coro::Builder::new()
+                    .worker(i)
+                    .spawn_on(&rt, move || {
+                        started.fetch_add(1, Ordering::AcqRel);
+                        while !stop.load(Ordering::Acquire) {
+                            coro::consume_budget();
+                        }
+                    })
+                    .unwrap()
+            })
+            .collect();
+        wait_until("every hog runs", || started.load(Ordering::Acquire) == rt.workers());
+        let stopper = {
+            let stop = Arc::clone(&stop);
+            coro::Builder::new()
+                .worker(0)
+                .spawn_on(&rt, move || stop.store(true, Ordering::Release))
+                .unwrap()
+        };
+        stopper.join().unwrap();
+        for h in hogs {
+            h.join().unwrap();
+        }
+    }
+}

@@ -39,6 +39,9 @@ pub(crate) struct WorkerCtx {
     /// Started, unfinished tasks of this worker (the scheduler's reference).
     live: RefCell<Vec<TaskRef>>,
     tick: Cell<u32>,
+    /// Operations left to the running coroutine before it must yield
+    /// (`crate::budget`).
+    budget: Cell<u32>,
     searching: Cell<bool>,
     /// A runnext task of another worker seen by the last search (compared
     /// by address only, never dereferenced).
@@ -77,6 +80,7 @@ impl WorkerCtx {
             coro_pool: RefCell::new(Vec::new()),
             live: RefCell::new(Vec::new()),
             tick: Cell::new(0),
+            budget: Cell::new(crate::budget::BUDGET),
             searching: Cell::new(false),
             runnext_seen: Cell::new(ptr::null_mut()),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
@@ -304,6 +308,21 @@ impl WorkerCtx {
         drop(turn);
     }
 
+    /// Takes one unit of the running coroutine's budget; true when there
+    /// was none left (the caller yields, which refills it).
+    pub(crate) fn take_budget(&self) -> bool {
+        if crate::switch::current().is_none() {
+            return false;
+        }
+        match self.budget.get() {
+            0 => true,
+            n => {
+                self.budget.set(n - 1);
+                false
+            }
+        }
+    }
+
     /// Lets I/O events in while this worker is busy.
     fn poll_driver(&self) {
         if let Some(turn) = DriverTurn::try_take() {
@@ -335,6 +354,7 @@ impl WorkerCtx {
             return;
         }
         task.set_running();
+        self.budget.set(crate::budget::BUDGET);
         match cs.resume() {
             Some(SuspendKind::Yield) => {
                 task.set_yielded();
