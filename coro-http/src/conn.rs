@@ -158,18 +158,22 @@ impl Conn<'_> {
                 return Next::Stop;
             }
             let idle = self.io.input.is_empty() && head_deadline.is_none();
+            // No byte of a request yet (between requests, or before the
+            // first): the shutdown may close the connection.
+            let waiting = self.io.input.is_empty();
+            if waiting && !self.entry.enter_idle(self.shared) {
+                return Next::Stop;
+            }
             let read = if idle {
-                if !self.entry.enter_idle(self.shared) {
-                    return Next::Stop;
-                }
-                let read = self.io.fill(config.timeouts.idle);
-                self.entry.leave_idle();
-                read
+                self.io.fill(config.timeouts.idle)
             } else {
                 let deadline =
                     *head_deadline.get_or_insert_with(|| Instant::now() + config.timeouts.header);
                 self.io.fill_until(deadline)
             };
+            if waiting {
+                self.entry.leave_idle();
+            }
             match read {
                 Ok(0) => {
                     // End of stream (or a head past the size limit, which

@@ -139,7 +139,8 @@ fn parse_into<'b>(
     let len = match req.parse_with_uninit_headers(input, fields) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
-            if input.len() > limits.max_header_bytes {
+            // At the limit and still partial: the head is longer than it.
+            if input.len() >= limits.max_header_bytes {
                 return Err(Error::HeadersTooLarge);
             }
             return Ok(None);
@@ -256,7 +257,13 @@ fn version_error(input: &[u8]) -> Error {
     let line_end = memchr::memchr(b'\n', input).unwrap_or(input.len());
     let line = &input[..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    // Only the third of exactly three parts is a version: "GET /a b
+    // HTTP/1.1" is a malformed request line, not an unsupported version.
+    let mut parts = line.split(|&b| b == b' ');
+    let version = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(version), None) => version,
+        _ => return Error::BadRequest("invalid request line"),
+    };
     match version {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
@@ -492,6 +499,7 @@ mod tests {
             b"GET / HTPT/1.1\r\nHost: x\r\n\r\n",
             b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET nopath HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET / HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         ] {
@@ -547,6 +555,12 @@ mod tests {
         ));
         let big = format!("GET / HTTP/1.1\r\nHost: x\r\nA: {}\r\n", "v".repeat(300));
         assert!(matches!(check(big.as_bytes()), Err(Error::HeadersTooLarge)));
+        // A partial head exactly as long as the limit can only end past it
+        // (the connection's buffer stops growing there).
+        assert!(matches!(
+            check(&big.as_bytes()[..256]),
+            Err(Error::HeadersTooLarge)
+        ));
         let body = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n";
         assert!(matches!(
             check(body.as_bytes()),

@@ -176,11 +176,12 @@ impl<'c> Request<'c> {
         serde_json::from_slice(&self.body_bytes()?).map_err(|e| Error::InvalidBody(e.to_string()))
     }
 
-    /// The request as an `http::Request`, its body read whole.
+    /// The request as an `http::Request`, its body read whole (so the
+    /// body is gone from `self` afterwards).
     ///
     /// # Errors
     /// As [`body_bytes`](Self::body_bytes).
-    pub fn into_http(mut self) -> Result<http::Request<Vec<u8>>, Error> {
+    pub fn to_http(&mut self) -> Result<http::Request<Vec<u8>>, Error> {
         let body = self.body_bytes()?;
         let mut builder = http::Request::builder()
             .method(self.method().clone())
@@ -268,14 +269,14 @@ mod tests {
             .header("X-Thing", "yes")
             .body("payload")
             .unwrap();
-        let req = Request::from_http(r).unwrap();
+        let mut req = Request::from_http(r).unwrap();
         assert_eq!(req.method(), Method::POST);
         assert_eq!(req.path(), "/a/b");
         assert_eq!(req.query(), Some("x=1"));
         assert_eq!(req.header("x-thing"), Some("yes"));
         assert_eq!(req.header("host"), Some("example.com"));
         assert_eq!(req.content_length(), Some(7));
-        let back = req.into_http().unwrap();
+        let back = req.to_http().unwrap();
         assert_eq!(back.body(), b"payload");
         assert_eq!(back.uri(), "/a/b?x=1");
     }

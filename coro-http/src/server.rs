@@ -14,11 +14,12 @@
 //!
 //! 1. sets the shutting-down flag and shuts the listening sockets' read
 //!    side, which wakes the acceptors: they see the flag and return;
-//! 2. closes every connection that is idle between requests. A
-//!    connection announces itself idle (`enter_idle`) before it waits for
-//!    its next request and checks the flag after (sequentially consistent
-//!    on both sides), so either it sees the flag and stops, or the shutdown
-//!    sees it idle and shuts its read side, which ends the wait;
+//! 2. closes every connection that is idle between requests, or has not
+//!    sent a byte of its first. A connection announces itself idle
+//!    (`enter_idle`) before it waits for its next request and checks the
+//!    flag after (sequentially consistent on both sides), so either it
+//!    sees the flag and stops, or the shutdown sees it idle and shuts its
+//!    read side, which ends the wait;
 //! 3. lets busy connections finish their request: their response says
 //!    `Connection: close`, and they stop instead of waiting for another;
 //! 4. after the grace period, shuts down every connection still open, so

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# HTTP load: the coro hello server (examples/examples/hello.rs) against the
+# hyper 1.x one (benches/examples/hello_hyper.rs), under wrk (installed with
+# apt-get when missing). Every run starts a fresh server on an ephemeral
+# loopback port, waits for its "listening on" line, loads it with a 1 s
+# wrk warm-up (not counted) and then SECONDS of wrk, and stops it; runs
+# alternate coro/hyper scenario by scenario, RUNS times over.
+#
+#   scenario      path       workers  pinning (server/wrk)  wrk
+#   plaintext     /plaintext 1        CPU 0 / CPU 1         -t1 -c64
+#   pipelined     /plaintext 1        CPU 0 / CPU 1         -t1 -c64, 16 a write
+#   json          /json      1        CPU 0 / CPU 1         -t1 -c64
+#   fib           /fib/25    1        CPU 0 / CPU 1         -t1 -c64
+#   fib-2w        /fib/25    2        none                  -t2 -c64
+#   plaintext-2w  /plaintext 2        none                  -t2 -c64
+#
+# Each run prints requests/s, p50 and p99 latency in µs ('-' when
+# pipelined: wrk then times whole batches), the server's CPU seconds
+# during the measured wrk run (utime + stime from /proc/PID/stat) and
+# requests per server CPU-second, plus any non-2xx responses or socket
+# errors wrk saw. At the end: a markdown table of the medians, the
+# coro/hyper ratios of requests/s and of requests per CPU-second (higher
+# wins), and the fib scaling from 1 to 2 workers.
+#
+# usage: benches/http.sh [RUNS=3] [SECONDS=10]
+#   SERVERS="coro hyper"  the servers to run (e.g. SERVERS=hyper)
+#   SCENARIOS="..."       a subset of the scenarios above, in that order
+set -euo pipefail
+
+runs="${1:-3}"
+seconds="${2:-10}"
+servers="${SERVERS:-coro hyper}"
+scenarios="${SCENARIOS:-plaintext pipelined json fib fib-2w plaintext-2w}"
+warmup=1
+conns=64
+depth=16
+fib_n=25
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$(pwd)"
+ulimit -n 4096
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "# installing wrk with apt-get" >&2
+    if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+    export DEBIAN_FRONTEND=noninteractive
+    if ! "${sudo[@]}" apt-get install -y -qq wrk >/dev/null 2>&1; then
+        "${sudo[@]}" apt-get update -qq >/dev/null
+        "${sudo[@]}" apt-get install -y -qq wrk >/dev/null
+    fi
+fi
+
+declare -A server_bin
+bin="${CARGO_TARGET_DIR:-$root/target}/release/examples"
+for server in $servers; do
+    case "$server" in
+    coro)
+        cargo build --release --quiet -p examples --example hello
+        server_bin[coro]="$bin/hello"
+        ;;
+    hyper)
+        cargo build --release --quiet -p benches --example hello_hyper
+        server_bin[hyper]="$bin/hello_hyper"
+        ;;
+    *)
+        echo "unknown server $server; SERVERS takes coro and hyper" >&2
+        exit 2
+        ;;
+    esac
+done
+
+pin_server=() pin_client=()
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc --all)" -ge 2 ]; then
+    pin_server=(taskset -c 0) pin_client=(taskset -c 1)
+fi
+clk_tck="$(getconf CLK_TCK)"
+cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "# $(date -u '+%F %H:%M UTC'), commit $commit"
+echo "# machine: $(nproc) cpus, ${cpu_model:-$(uname -m)}, Linux $(uname -r), $(uname -m)"
+echo "# $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
+echo "# SERVERS=\"$servers\" benches/http.sh $runs $seconds" \
+    "(connections=$conns pipeline=$depth fib=$fib_n pin=${pin_server[*]:-none}/${pin_client[*]:-none})"
+
+tmp="$(mktemp -d)"
+server_pid=""
+# stop_server: SIGTERM to the server, SIGKILL if it is still there 5 s on.
+stop_server() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        local waited=0
+        while kill -0 "$server_pid" 2>/dev/null && [ "$waited" -lt 100 ]; do
+            sleep 0.05
+            waited=$((waited + 1))
+        done
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+}
+trap 'stop_server; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+# field NAME LINE: the value of NAME=... in LINE.
+field() {
+    tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"
+}
+
+# median: the median of the numbers on stdin, one a line.
+median() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# cpu_ticks PID: the user + system clock ticks PID has used, all threads.
+# The fields after the ")" closing the command name start at field 3, so
+# utime (14) and stime (15) are the 12th and 13th of them.
+cpu_ticks() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# latency_us PERCENT WRK_OUTPUT: the PERCENT% line of wrk's --latency
+# distribution, in microseconds.
+latency_us() {
+    awk -v p="$1%" '$1 == p {
+        v = $2
+        if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /m$/) m = 60e6; else m = 1e6
+        sub(/[a-z]+$/, "", v)
+        printf "%.0f", v * m
+    }' <<<"$2"
+}
+
+# wrk_errors WRK_OUTPUT: wrk's socket error and non-2xx/3xx lines, if any.
+wrk_errors() {
+    sed -n 's/^ *\(Socket errors: .*\|Non-2xx or 3xx responses: .*\)$/\1/p' <<<"$1" | paste -sd ';' -
+}
+
+declare -A values
+failed=0
+# run SCENARIO SERVER: one fresh server, warm-up, measured wrk run, stop.
+run() {
+    local scenario="$1" server="$2"
+    local path=/plaintext workers=1 threads=1 pinned=1 script=()
+    case "$scenario" in
+    plaintext) ;;
+    pipelined) script=(-s benches/http/pipeline.lua) ;;
+    json) path=/json ;;
+    fib) path="/fib/$fib_n" ;;
+    fib-2w) path="/fib/$fib_n" workers=2 threads=2 pinned=0 ;;
+    plaintext-2w) workers=2 threads=2 pinned=0 ;;
+    *)
+        echo "unknown scenario $scenario" >&2
+        exit 2
+        ;;
+    esac
+    local ps=() pc=()
+    if [ "$pinned" = 1 ]; then ps=("${pin_server[@]}") pc=("${pin_client[@]}"); fi
+
+    local log="$tmp/server.log"
+    : >"$log"
+    "${ps[@]}" "${server_bin[$server]}" --port 0 --workers "$workers" >"$log" 2>&1 &
+    server_pid=$!
+    local waited=0 port=""
+    until port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")" && [ -n "$port" ]; do
+        if ! kill -0 "$server_pid" 2>/dev/null || [ "$waited" -ge 100 ]; then
+            echo "# $server server did not start:" >&2
+            cat "$log" >&2
+            exit 1
+        fi
+        sleep 0.05
+        waited=$((waited + 1))
+    done
+
+    local url="http://127.0.0.1:$port$path"
+    local wrk_args=(-t"$threads" -c"$conns" --latency "${script[@]}" "$url")
+    if [ "${#script[@]}" -gt 0 ]; then wrk_args+=(-- "$depth"); fi
+    "${pc[@]}" wrk -d"${warmup}s" "${wrk_args[@]}" >/dev/null
+    local before after out
+    before="$(cpu_ticks "$server_pid")"
+    out="$("${pc[@]}" wrk -d"${seconds}s" "${wrk_args[@]}")"
+    after="$(cpu_ticks "$server_pid")"
+    stop_server
+
+    local rps requests cpu_s per_cpu p50=- p99=- errors
+    rps="$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$out")"
+    requests="$(awk '$2 == "requests" && $3 == "in" { print $1 }' <<<"$out")"
+    cpu_s="$(awk -v t="$((after - before))" -v hz="$clk_tck" 'BEGIN { printf "%.2f", t / hz }')"
+    per_cpu="$(awk -v n="$requests" -v t="$((after - before))" -v hz="$clk_tck" \
+        'BEGIN { if (t > 0) printf "%.0f", n * hz / t; else print 0 }')"
+    if [ "${#script[@]}" -eq 0 ]; then
+        p50="$(latency_us 50 "$out")" p99="$(latency_us 99 "$out")"
+    fi
+    errors="$(wrk_errors "$out")"
+    echo "$scenario $server rps=$rps p50_us=$p50 p99_us=$p99 cpu_s=$cpu_s rps_per_cpu_s=$per_cpu${errors:+ errors=\"$errors\"}"
+    if [ -n "$errors" ]; then failed=$((failed + 1)); fi
+    local key="$scenario.$server"
+    values["$key.rps"]+="$rps "
+    values["$key.p50"]+="$p50 "
+    values["$key.p99"]+="$p99 "
+    values["$key.cpu"]+="$per_cpu "
+}
+
+for _ in $(seq "$runs"); do
+    for scenario in $scenarios; do
+        for server in $servers; do
+            run "$scenario" "$server"
+        done
+    done
+done
+
+# m KEY: the median of the figures recorded under KEY, or "-" for none
+# (latencies of pipelined runs).
+m() {
+    local v
+    v="$(tr ' ' '\n' <<<"${values[$1]:-}" | sed '/^$/d;/^-$/d')"
+    if [ -n "$v" ]; then median <<<"$v"; else echo -; fi
+}
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
+}
+int() {
+    awk -v a="$1" 'BEGIN { if (a == "-") print "-"; else printf "%.0f", a }'
+}
+title() {
+    case "$1" in
+    plaintext) echo "plaintext, 1 worker" ;;
+    pipelined) echo "plaintext pipelined x$depth, 1 worker" ;;
+    json) echo "json, 1 worker" ;;
+    fib) echo "fib($fib_n), 1 worker" ;;
+    fib-2w) echo "fib($fib_n), 2 workers, unpinned" ;;
+    plaintext-2w) echo "plaintext, 2 workers, unpinned" ;;
+    esac
+}
+
+echo
+echo "Medians of $runs runs of ${seconds} s, $conns connections; latency in µs; req/CPU-s is requests per second of server CPU time."
+echo
+echo "| scenario | coro req/s | hyper req/s | coro/hyper | coro p50 / p99 | hyper p50 / p99 | coro req/CPU-s | hyper req/CPU-s | coro/hyper |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for scenario in $scenarios; do
+    cr="$(int "$(m "$scenario.coro.rps")")" hr="$(int "$(m "$scenario.hyper.rps")")"
+    cc="$(m "$scenario.coro.cpu")" hc="$(m "$scenario.hyper.cpu")"
+    cl="$(int "$(m "$scenario.coro.p50")") / $(int "$(m "$scenario.coro.p99")")"
+    hl="$(int "$(m "$scenario.hyper.p50")") / $(int "$(m "$scenario.hyper.p99")")"
+    if [ "$cl" = "- / -" ]; then cl=-; fi
+    if [ "$hl" = "- / -" ]; then hl=-; fi
+    echo "| $(title "$scenario") | $cr | $hr | $(ratio "$cr" "$hr") | $cl | $hl |" \
+        "$(int "$cc") | $(int "$hc") | $(ratio "$cc" "$hc") |"
+done
+if [[ " $scenarios " == *" fib "* && " $scenarios " == *" fib-2w "* ]]; then
+    echo
+    echo "| fib($fib_n) scaling, 2 workers / 1 | coro | hyper |"
+    echo "|---|---|---|"
+    echo "| requests/s | $(ratio "$(m fib-2w.coro.rps)" "$(m fib.coro.rps)") |" \
+        "$(ratio "$(m fib-2w.hyper.rps)" "$(m fib.hyper.rps)") |"
+fi
+echo
+echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) after the runs (other load skews the figures)"
+if [ "$failed" -gt 0 ]; then
+    echo
+    echo "# WARNING: $failed runs saw socket errors or non-2xx responses (see errors= above)"
+fi
