@@ -5,7 +5,10 @@
 # thread, blocking std::net sockets) pinned to CPU 1 for 3 s, with 64 and
 # 1000 connections of 64-byte messages; K runs alternating coro/tokio.
 # Loopback only (127.0.0.1), ports 7100-7199. Prints every line, then the
-# median messages a second and the ratio coro/tokio (higher wins).
+# median messages a second and the ratio coro/tokio (higher wins), and the
+# median server CPU time per message (all its threads, from
+# /proc/PID/task/*/schedstat; lower wins), which holds up far better than
+# throughput when other work shares the machine.
 #
 # usage: benches/echo.sh [K=3]
 set -euo pipefail
@@ -48,7 +51,7 @@ median() {
         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-declare -A values
+declare -A values cpu
 port=7100
 # run NAME CONNS SERVER: starts SERVER on a fresh port, waits for its
 # "listening" line, runs the client with CONNS connections, stops SERVER.
@@ -73,9 +76,16 @@ run() {
     local line
     line="$("${pin_client[@]}" "$bin/echo_client" --port "$port" --conns "$conns" \
         --threads 1 --seconds "$seconds" --size 64)"
+    # Nanoseconds on CPU, summed over the server's threads, before it exits.
+    local cpu_ns
+    cpu_ns="$(cat /proc/"$server_pid"/task/*/schedstat | awk '{ s += $1 } END { print s }')"
     stop_server
-    echo "$name $line"
-    values["$name.$conns"]+="$(field msgs_per_s "$line") "
+    local rate per_msg
+    rate="$(field msgs_per_s "$line")"
+    per_msg="$(awk -v c="$cpu_ns" -v r="$rate" -v s="$seconds" 'BEGIN { printf "%.0f", c / (r * s) }')"
+    echo "$name $line server_cpu_ns_per_msg=$per_msg"
+    values["$name.$conns"]+="$rate "
+    cpu["$name.$conns"]+="$per_msg "
 }
 
 for _ in $(seq "$k"); do
@@ -89,10 +99,23 @@ m() {
     tr ' ' '\n' <<<"${values[$1]}" | sed '/^$/d' | median
 }
 
+# mc NAME: the median server CPU time per message of NAME.
+mc() {
+    tr ' ' '\n' <<<"${cpu[$1]}" | sed '/^$/d' | median
+}
+
 echo
 echo "| connections | coro msgs/s | tokio msgs/s | coro/tokio |"
 echo "|---|---|---|---|"
 for conns in 64 1000; do
     c="$(m "coro.$conns")" t="$(m "tokio.$conns")"
+    echo "| $conns | $c | $t | $(awk -v a="$c" -v b="$t" 'BEGIN { printf "%.2f", a / b }') |"
+done
+
+echo
+echo "| connections | coro server CPU ns/msg | tokio server CPU ns/msg | coro/tokio |"
+echo "|---|---|---|---|"
+for conns in 64 1000; do
+    c="$(mc "coro.$conns")" t="$(mc "tokio.$conns")"
     echo "| $conns | $c | $t | $(awk -v a="$c" -v b="$t" 'BEGIN { printf "%.2f", a / b }') |"
 done

@@ -8,10 +8,12 @@
 //! block that thread, as `std` would. `WouldBlock` never
 //! escapes a blocking call.
 //!
-//! Under the hood every socket is registered once, edge-triggered, with one
-//! epoll instance for the process (`reactor`), which idle
-//! workers wait on through coro's driver hook; the readiness protocol that
-//! keeps wake-ups from being lost is in `registration`.
+//! Under the hood every socket is registered once, edge-triggered (with
+//! `EPOLLRDHUP`), with one epoll instance for the process (`reactor`,
+//! direct `epoll_ctl`/`epoll_pwait2` through `libc`), which idle workers
+//! wait on through coro's driver hook; the readiness protocol that keeps
+//! wake-ups from being lost, and lets a short read or write skip the
+//! `WouldBlock` call before parking, is in `registration`.
 
 mod reactor;
 mod registration;

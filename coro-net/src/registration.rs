@@ -3,22 +3,35 @@
 //!
 //! # The readiness protocol
 //!
-//! `IoState::readiness` holds a READ bit, a WRITE bit, a CLOSED bit and a
-//! tick counter that every event increments. An operation ([`Registration::io`]):
+//! `IoState::readiness` holds a READ bit, a WRITE bit, a READ_CLOSED bit, a
+//! CLOSED bit and a tick counter that every event increments. Who sets
+//! them:
 //!
-//! 1. loads the readiness word and, if its direction's bit is set, tries
-//!    the system call (a new registration starts with both bits set);
+//! * READ, WRITE: the reactor, for an event in that direction (a new
+//!   registration starts with both set); cleared only by operations, as
+//!   below.
+//! * READ_CLOSED: the reactor, for an event with `EPOLLRDHUP`, `EPOLLHUP`
+//!   or `EPOLLERR` (the peer's FIN, or a dead socket). Sticky: nothing
+//!   clears it. It sets READ too.
+//! * CLOSED: [`Registration`]'s drop, which wakes every waiter.
+//!
+//! An operation ([`Registration::io`]):
+//!
+//! 1. loads the readiness word (`seen`) and, if its direction's bit is set,
+//!    tries the system call;
 //! 2. on `WouldBlock`, clears its direction's bit, but only if the word is
 //!    unchanged since step 1 (compare-and-swap); if an event arrived in
-//!    between, it tries again at once. A write shorter than its data filled
-//!    the socket's buffer, so it clears the bit the same way and returns:
-//!    the next write parks without a system call that would only say
-//!    `WouldBlock` (the kernel then owes an edge: a partial send sets the
-//!    socket's no-space flag, which makes freed space wake epoll). The same
-//!    rule is *not* applied to a short read: `polling` does not ask for
-//!    `EPOLLRDHUP`, so a FIN that arrived together with the data (one
-//!    coalesced edge) would leave a pending end-of-file that no later edge
-//!    announces;
+//!    between, it tries again at once. The *drain rule*: a call that
+//!    returned less than it was asked for emptied the socket in its
+//!    direction, so it clears the bit the same way (unless the word
+//!    changed) and returns; the next call then parks without a system call
+//!    that would only say `WouldBlock`. For writes, a short write filled the
+//!    send buffer (and set the socket's no-space flag, so freed space fires
+//!    an edge). For reads, a stream read shorter than its buffer emptied
+//!    the receive queue, *unless READ_CLOSED is in `seen`*: then the bit
+//!    stays, because the FIN (or error) is still pending for the next read
+//!    and no later edge will announce it. Datagram reads (UDP) never use
+//!    the rule: a short datagram says nothing about the queue;
 //! 3. stores its waker, then looks at the word once more: if the bit came
 //!    back (or CLOSED), it tries again;
 //! 4. parks, with its deadline if it has one, and loops.
@@ -28,6 +41,40 @@
 //! waker or the operation sees the bit: no wake-up is lost. With
 //! edge-triggered epoll an event comes only on a change of state, which is
 //! why the bit, not the event, is what an operation trusts.
+//!
+//! ## Why a short read may clear READ
+//!
+//! Clearing READ is safe when every byte and every FIN that the read did
+//! not consume will still fire an edge whose event comes *after* `seen` in
+//! the word's modification order, for then the compare-and-swap fails and
+//! READ stays. Take a stream read that returned `0 < n < len`:
+//!
+//! * Data. The kernel's stream `recvmsg` (TCP, Unix) stops short only when
+//!   it finds the receive queue (and, for TCP, the socket backlog) empty.
+//!   So any byte not consumed was queued after the read looked, and queuing
+//!   it fires the socket's wake-up, hence a new edge. Its event is
+//!   harvested and dispatched after that, and so after the read and after
+//!   `seen` was loaded (before the read): the tick changes, the clear
+//!   fails. An edge for bytes the read *did* consume can land the same way;
+//!   it only costs one extra read that says `WouldBlock`.
+//! * End-of-file. A FIN that arrives after the read fires an edge of its own
+//!   (the socket's state change), covered as data is. A FIN that arrived
+//!   before the read was collapsed into the same edge as the data, perhaps
+//!   into an event dispatched before `seen` was loaded: that is the case
+//!   the old reactor (the `polling` crate, without `EPOLLRDHUP`) could not
+//!   tell apart, and why the rule used to be for writes only. Now that
+//!   event carries `EPOLLRDHUP` (epoll reports the fd's state when the
+//!   event is harvested, so a FIN queued by then is in it), READ_CLOSED is
+//!   in `seen`, and the read leaves READ set: the next read returns 0.
+//! * Errors and resets come with `EPOLLERR`/`EPOLLHUP`: READ_CLOSED again.
+//!
+//! One kernel case breaks the rule, as it does for tokio, which clears read
+//! readiness the same way: a TCP read stops short at the urgent-data mark
+//! (out-of-band data without `SO_OOBINLINE`), with bytes left behind it.
+//!
+//! A `WouldBlock` still clears READ even with READ_CLOSED set: the kernel
+//! has just said there is nothing to read (a stream after its FIN never
+//! says that; a UDP socket whose error was reported does, and must park).
 //!
 //! On a plain thread (not a coroutine) there may be no worker waiting on the
 //! reactor, so an operation there waits with `poll(2)` on its own fd
@@ -42,13 +89,15 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::reactor::{Reactor, Token};
+use crate::reactor::{Reactor, Readiness, Token};
 
 const READ: usize = 1 << 0;
 const WRITE: usize = 1 << 1;
 const CLOSED: usize = 1 << 2;
+/// Sticky: the peer's FIN (or an error) was seen; a short read keeps READ.
+const READ_CLOSED: usize = 1 << 3;
 /// One event's increment of the tick counter above the bits.
-const TICK: usize = 1 << 3;
+const TICK: usize = 1 << 4;
 
 /// Which readiness an operation waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +148,14 @@ impl IoState {
     }
 
     /// Called by the reactor for an event: sets the bits, then wakes.
-    pub(crate) fn set_ready(&self, readable: bool, writable: bool) {
-        let bits = (if readable { READ } else { 0 }) | (if writable { WRITE } else { 0 });
+    pub(crate) fn set_ready(&self, ready: Readiness) {
+        let bits = (if ready.readable { READ } else { 0 })
+            | (if ready.writable { WRITE } else { 0 })
+            | (if ready.read_closed {
+                READ | READ_CLOSED
+            } else {
+                0
+            });
         self.readiness.fetch_add(TICK, Ordering::AcqRel);
         self.readiness.fetch_or(bits, Ordering::AcqRel);
         self.wake(bits);
@@ -168,8 +223,9 @@ impl Registration {
     }
 
     /// As [`io`](Self::io), for an `op` that also says whether it drained
-    /// the socket in `dir` (a short read or write), so that the next call
-    /// can wait without trying first.
+    /// the socket in `dir` (a short stream read or write), so that the next
+    /// call can wait without trying first. For reads, a drained flag is
+    /// ignored once the peer's FIN was seen (see the module docs).
     pub(crate) fn io_drain<R>(
         &self,
         dir: Direction,
@@ -186,7 +242,7 @@ impl Registration {
             if seen & bit != 0 || !in_coroutine {
                 match op() {
                     Ok((r, drained)) => {
-                        if drained {
+                        if drained && !(dir == Direction::Read && seen & READ_CLOSED != 0) {
                             self.clear_unless_changed(seen, bit);
                         }
                         return Ok(r);
@@ -265,6 +321,13 @@ impl Drop for Registration {
         self.state.readiness.fetch_or(CLOSED, Ordering::AcqRel);
         self.state.wake(READ | WRITE);
     }
+}
+
+/// Whether a stream read that returned `n` of `len` bytes emptied the
+/// receive queue: it returned data, but less than asked for. (End-of-file,
+/// `n == 0`, is not a drain: the next read must return 0 again at once.)
+pub(crate) fn drained_by(n: usize, len: usize) -> bool {
+    0 < n && n < len
 }
 
 fn closed() -> io::Error {

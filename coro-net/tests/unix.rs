@@ -166,6 +166,47 @@ fn unix_half_close() {
     on_runtimes(half_close);
 }
 
+/// Pairs per run of [`short_read_then_eof`].
+const SHORT_READ_ITERATIONS: usize = 300;
+
+/// The peer writes and closes while the reader is parked (on one worker the
+/// data and the hang-up then reach epoll as one event): the reader's short
+/// read must be followed by end-of-file, not a hang. A short read clears
+/// read readiness unless the hang-up was seen; see `registration`.
+fn short_read_then_eof() {
+    for i in 0..SHORT_READ_ITERATIONS {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (reading_tx, reading_rx) = coro::chan::bounded::<()>(1);
+        let writer = coro::spawn(move || {
+            reading_rx.recv().unwrap();
+            a.write_all(b"bye").unwrap();
+            if i % 2 == 0 {
+                drop(a);
+            } else {
+                a.shutdown(Shutdown::Write).unwrap();
+            }
+        });
+        reading_tx.send(()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0; 1024];
+        loop {
+            match (&b).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("iteration {i}: {e} after {got:?} (end-of-file lost?)"),
+            }
+        }
+        assert_eq!(got, b"bye", "iteration {i}");
+        writer.join().unwrap();
+    }
+}
+
+#[test]
+fn unix_short_read_then_eof() {
+    on_runtimes(short_read_then_eof);
+}
+
 fn read_times_out() {
     let (mut a, _b) = UnixStream::pair().unwrap();
     let timeout = Duration::from_millis(50);

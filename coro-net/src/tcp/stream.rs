@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::registration::{Direction, Registration};
+use crate::registration::{drained_by, Direction, Registration};
 use crate::timeout::Timeout;
 
 /// A TCP connection; see `std::net::TcpStream`. `Read` and `Write` are
@@ -174,16 +174,20 @@ impl TcpStream {
     }
 
     fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
         self.reg
-            .io(Direction::Read, self.read_timeout.deadline(), || {
-                (&self.inner).read(buf)
+            .io_drain(Direction::Read, self.read_timeout.deadline(), || {
+                (&self.inner).read(buf).map(|n| (n, drained_by(n, len)))
             })
     }
 
     fn read_vectored_with(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.reg
-            .io(Direction::Read, self.read_timeout.deadline(), || {
-                (&self.inner).read_vectored(bufs)
+            .io_drain(Direction::Read, self.read_timeout.deadline(), || {
+                (&self.inner)
+                    .read_vectored(bufs)
+                    .map(|n| (n, drained_by(n, len)))
             })
     }
 

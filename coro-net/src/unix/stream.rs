@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::registration::{Direction, Registration};
+use crate::registration::{drained_by, Direction, Registration};
 use crate::timeout::Timeout;
 
 /// First pause before retrying a connect refused with `EAGAIN` (the
@@ -187,16 +187,20 @@ impl UnixStream {
     }
 
     fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
         self.reg
-            .io(Direction::Read, self.read_timeout.deadline(), || {
-                (&self.inner).read(buf)
+            .io_drain(Direction::Read, self.read_timeout.deadline(), || {
+                (&self.inner).read(buf).map(|n| (n, drained_by(n, len)))
             })
     }
 
     fn read_vectored_with(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.reg
-            .io(Direction::Read, self.read_timeout.deadline(), || {
-                (&self.inner).read_vectored(bufs)
+            .io_drain(Direction::Read, self.read_timeout.deadline(), || {
+                (&self.inner)
+                    .read_vectored(bufs)
+                    .map(|n| (n, drained_by(n, len)))
             })
     }
 
