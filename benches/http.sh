@@ -25,6 +25,7 @@
 # usage: benches/http.sh [RUNS=3] [SECONDS=10]
 #   SERVERS="coro hyper"  the servers to run (e.g. SERVERS=hyper)
 #   SCENARIOS="..."       a subset of the scenarios above, in that order
+#   ALIGN=0               default code layout (see the build step below)
 set -euo pipefail
 
 runs="${1:-3}"
@@ -49,6 +50,15 @@ if ! command -v wrk >/dev/null 2>&1; then
     fi
 fi
 
+# Both servers are built with every function aligned to 64 bytes, in a
+# target directory of their own: where the linker happens to place the
+# handler's code (fib above all) otherwise moves the CPU-bound figures by
+# 10 to 15% from one build to the next, which would compare code layout,
+# not runtimes. ALIGN=0 builds with the default flags instead.
+if [ "${ALIGN:-1}" = 1 ]; then
+    export RUSTFLAGS="${RUSTFLAGS:-} -C llvm-args=-align-all-functions=6"
+    export CARGO_TARGET_DIR="$root/target/http-bench"
+fi
 declare -A server_bin
 bin="${CARGO_TARGET_DIR:-$root/target}/release/examples"
 for server in $servers; do
@@ -78,7 +88,7 @@ commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "# $(date -u '+%F %H:%M UTC'), commit $commit"
 echo "# machine: $(nproc) cpus, ${cpu_model:-$(uname -m)}, Linux $(uname -r), $(uname -m)"
 echo "# $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
-echo "# SERVERS=\"$servers\" benches/http.sh $runs $seconds" \
+echo "# SERVERS=\"$servers\" ALIGN=${ALIGN:-1} benches/http.sh $runs $seconds" \
     "(connections=$conns pipeline=$depth fib=$fib_n pin=${pin_server[*]:-none}/${pin_client[*]:-none})"
 
 tmp="$(mktemp -d)"

@@ -17,6 +17,9 @@
 //!
 //! An operation ([`Registration::io`]):
 //!
+//! 0. counts itself against the coroutine's cooperative budget
+//!    ([`coro::consume_budget`]), yielding first when it is spent, so a
+//!    socket that is always ready cannot keep the worker from the others;
 //! 1. loads the readiness word (`seen`) and, if its direction's bit is set,
 //!    tries the system call;
 //! 2. on `WouldBlock`, clears its direction's bit, but only if the word is
@@ -234,6 +237,11 @@ impl Registration {
     ) -> io::Result<R> {
         let bit = dir.bit();
         let in_coroutine = coro::in_coroutine();
+        if in_coroutine {
+            // An operation that never has to wait would otherwise keep the
+            // worker from every other coroutine (see `coro::consume_budget`).
+            coro::consume_budget();
+        }
         loop {
             let seen = self.state.readiness.load(Ordering::Acquire);
             if seen & CLOSED != 0 {
