@@ -1,0 +1,70 @@
+//! A socket that is always ready must not keep its worker from the other
+//! coroutines: its reads count against the coroutine's cooperative budget.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use coro_net::{TcpListener, TcpStream};
+
+/// The peer writes in chunks of this size for as long as the connection
+/// lives: far faster than one-byte reads take it, so every read finds data.
+const CHUNK: usize = 64 << 10;
+
+#[test]
+fn a_reader_that_never_waits_yields_to_others_on_its_worker() {
+    common::watchdog("always_ready_reader", || {
+        let rt = coro::runtime::Builder::new().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            // The writer is a plain thread, so it never needs the worker.
+            let writer = std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                let chunk = vec![7u8; CHUNK];
+                while s.write_all(&chunk).is_ok() {}
+            });
+            let (stream, _) = listener.accept().unwrap();
+            let mut first = [0u8; 1];
+            (&stream).read_exact(&mut first).unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let started = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let stop = Arc::clone(&stop);
+                let started = Arc::clone(&started);
+                coro::spawn(move || {
+                    started.store(true, Ordering::Release);
+                    let read = read_until_stopped(&stream, &stop);
+                    drop(stream);
+                    read
+                })
+            };
+            // Let the reader start; from then on, this coroutine and the
+            // stopper run only if it yields: there is one worker.
+            while !started.load(Ordering::Acquire) {
+                coro::yield_now();
+            }
+            let stopper = coro::spawn(move || stop.store(true, Ordering::Release));
+            stopper.join().unwrap();
+            assert!(reader.join().unwrap() > 0);
+            // The stream was dropped with the reader: the writer fails.
+            writer.join().unwrap();
+        });
+    });
+}
+
+/// Reads one byte at a time (a full read each time, so readiness is never
+/// cleared) until told to stop; returns the bytes read.
+fn read_until_stopped(stream: &TcpStream, stop: &AtomicBool) -> usize {
+    let mut read = 0;
+    let mut byte = [0u8; 1];
+    while !stop.load(Ordering::Acquire) {
+        match (&*stream).read(&mut byte) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    read
+}
