@@ -2,7 +2,7 @@
 //! instead of stalling CI, runtimes of a given size, and byte patterns that
 //! catch lost, duplicated or reordered bytes.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
