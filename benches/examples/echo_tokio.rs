@@ -8,19 +8,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() {
-    let mut port = 7000u16;
-    let mut workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--port" => port = value.parse().expect("--port is a number"),
-            "--workers" => workers = value.parse().expect("--workers is a number"),
-            other => panic!("unknown option {other}; use --port and --workers"),
-        }
-    }
+    let (port, workers) = benches::server_args(7000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_io()

@@ -129,19 +129,7 @@ async fn serve(port: u16) {
 }
 
 fn main() {
-    let mut port = 8080u16;
-    let mut workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--port" => port = value.parse().expect("--port is a number"),
-            "--workers" => workers = value.parse().expect("--workers is a number"),
-            other => panic!("unknown option {other}; use --port and --workers"),
-        }
-    }
+    let (port, workers) = benches::server_args(8080);
     let rt = if workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_io()

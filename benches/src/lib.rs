@@ -9,11 +9,16 @@
 //!   `std` and `parking_lot`) and shared by 8 coroutines (with tokio's).
 //! * `benches/chan.rs`: channel throughput, time per message, 1:1, N:1 and
 //!   N:N (with `tokio::sync::mpsc` for 1:1 and N:1).
-//! * `examples/spawn_tokio.rs` and `spawn_compare.sh`: the tokio mirror of
-//!   `examples/examples/spawn.rs` (500,000 empty tasks), and a script that
-//!   runs both alternately and prints the medians and their ratio.
+//! * Comparison programs in `examples/`: the tokio mirrors of the coro
+//!   figures programs (`spawn_tokio`, `pingpong_tokio`), a tokio echo server
+//!   and an echo load generator (`echo_tokio`, `echo_client`), and a hyper
+//!   hello server (`hello_hyper`, the same pages as the coro `hello`).
+//! * Scripts that run coro and its peers side by side and print medians and
+//!   ratios: `compare.sh` (spawn, ping-pong, parked, against Go and
+//!   tokio), `echo.sh` (TCP echo against tokio) and `http.sh` (the HTTP
+//!   scenarios under `wrk`, against hyper).
 //!
-//! Run with `cargo bench -p benches` and `benches/spawn_compare.sh`.
+//! Run with `cargo bench -p benches` and `bash benches/<script>.sh`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -176,4 +181,26 @@ where
             v
         })
         .collect()
+}
+
+/// The `--port P --workers N` options of the comparison servers, as
+/// `(port, workers)`; workers default to one per core.
+///
+/// # Panics
+/// With a usage message on an unknown option or a bad value.
+pub fn server_args(default_port: u16) -> (u16, usize) {
+    let mut port = default_port;
+    let mut workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--port" => port = value.parse().expect("--port is a number"),
+            "--workers" => workers = value.parse().expect("--workers is a number"),
+            other => panic!("unknown option {other}; use --port and --workers"),
+        }
+    }
+    (port, workers)
 }

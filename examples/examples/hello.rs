@@ -10,7 +10,7 @@
 //! Prints `listening on 127.0.0.1:PORT` once it accepts connections; stops
 //! gracefully on SIGINT or SIGTERM.
 
-use coro_http::{Request, Response, Router, Server, StatusCode};
+use coro_http::{Request, Response, Router, StatusCode};
 
 /// The largest `n` whose Fibonacci number fits a `u64`.
 const MAX_FIB: u64 = 92;
@@ -50,12 +50,5 @@ fn main() -> std::io::Result<()> {
             }
         });
 
-    let server = Server::builder()
-        .bind(("127.0.0.1", args.port))
-        .workers(args.workers)
-        .build(router)?;
-    let stop = server.shutdown_handle();
-    signals.on_signal(move || stop.shutdown());
-    println!("listening on {}", server.local_addrs()[0]);
-    server.run()
+    examples::serve(router, args, signals)
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use coro::sync::Mutex;
-use coro_http::{Error, Next, Request, Response, Router, Server, StatusCode};
+use coro_http::{Error, Next, Request, Response, Router, StatusCode};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,12 +132,5 @@ fn main() -> std::io::Result<()> {
     let args = examples::ServerArgs::parse(8081);
     let signals = examples::TerminationSignals::block();
     let store: Shared = Arc::default();
-    let server = Server::builder()
-        .bind(("127.0.0.1", args.port))
-        .workers(args.workers)
-        .build(routes(&store))?;
-    let stop = server.shutdown_handle();
-    signals.on_signal(move || stop.shutdown());
-    println!("listening on {}", server.local_addrs()[0]);
-    server.run()
+    examples::serve(routes(&store), args, signals)
 }

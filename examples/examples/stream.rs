@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use coro_http::{Request, Response, Router, Server};
+use coro_http::{Request, Response, Router};
 
 /// Ticks sent when the query gives no `count`.
 const DEFAULT_COUNT: u32 = 10;
@@ -48,12 +48,5 @@ fn main() -> std::io::Result<()> {
     let signals = examples::TerminationSignals::block();
     let mut router = Router::new();
     router.get("/ticks", ticks);
-    let server = Server::builder()
-        .bind(("127.0.0.1", args.port))
-        .workers(args.workers)
-        .build(router)?;
-    let stop = server.shutdown_handle();
-    signals.on_signal(move || stop.shutdown());
-    println!("listening on {}", server.local_addrs()[0]);
-    server.run()
+    examples::serve(router, args, signals)
 }

@@ -113,3 +113,24 @@ impl TerminationSignals {
         });
     }
 }
+
+/// Serves `router` on 127.0.0.1 at the port and with the workers of
+/// `args`: prints `listening on ADDRESS` once it accepts connections, and
+/// stops gracefully on SIGINT or SIGTERM (blocked by `signals`).
+///
+/// # Errors
+/// If the server cannot bind or start.
+pub fn serve(
+    router: coro_http::Router,
+    args: ServerArgs,
+    signals: TerminationSignals,
+) -> std::io::Result<()> {
+    let server = coro_http::Server::builder()
+        .bind(("127.0.0.1", args.port))
+        .workers(args.workers)
+        .build(router)?;
+    let stop = server.shutdown_handle();
+    signals.on_signal(move || stop.shutdown());
+    println!("listening on {}", server.local_addrs()[0]);
+    server.run()
+}
