@@ -31,6 +31,9 @@ const DRAIN_LIMIT: u64 = 256 * 1024;
 /// caller's buffer when nothing is buffered.
 const DIRECT_READ_MIN: usize = 4 * 1024;
 
+/// Most memory reserved up front for a whole body; it grows as data comes.
+const RESERVE_MAX: u64 = 64 * 1024;
+
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 #[derive(Debug)]
@@ -198,7 +201,10 @@ fn timeout_error(e: io::Error) -> Error {
 pub(crate) fn read_to_vec(io: &mut ConnIo) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     if let Remaining::Length(n) = io.body.remaining {
-        out.reserve_exact(usize::try_from(n).unwrap_or(0));
+        // What the client announced, but not more than the first read
+        // could need: a large Content-Length with no body behind it must
+        // not reserve memory.
+        out.reserve_exact(usize::try_from(n.min(RESERVE_MAX)).unwrap_or(0));
     }
     let mut chunk = [0u8; 8 * 1024];
     loop {
