@@ -18,8 +18,8 @@ pub(crate) const BUDGET: u32 = 128;
 
 /// Counts one operation that completed without suspending, yielding first
 /// if the calling coroutine has spent its budget. Outside a coroutine it
-/// does nothing. I/O libraries built on coro call it before each operation
-/// (coro-net's sockets do); code that loops on a source that is always
+/// does nothing. Blocking channel operations call it, and I/O libraries
+/// built on coro call it before each operation (coro-net's sockets do); code that loops on a source that is always
 /// ready may call it too.
 pub fn consume_budget() {
     let spent = worker::with_current(|w| w.take_budget()).unwrap_or(false);

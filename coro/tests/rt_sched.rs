@@ -373,3 +373,39 @@ rt_test! {
         }
     }
 }
+
+rt_test! {
+    fn a_coroutine_whose_channels_are_always_ready_yields(rt) {
+        // The coroutine passes one message around its own channel, so each
+        // receive and send completes at once and it never parks; the
+        // stopper, on the same worker, runs only if it yields.
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let spinner = {
+            let stop = Arc::clone(&stop);
+            let started = Arc::clone(&started);
+            coro::Builder::new()
+                .worker(0)
+                .spawn_on(&rt, move || {
+                    let (tx, rx) = coro::chan::bounded::<u64>(1);
+                    tx.send(0).unwrap();
+                    started.store(true, Ordering::Release);
+                    while !stop.load(Ordering::Acquire) {
+                        let n = rx.recv().unwrap();
+                        tx.send(n + 1).unwrap();
+                    }
+                })
+                .unwrap()
+        };
+        wait_until("the spinner runs", || started.load(Ordering::Acquire));
+        let stopper = {
+            let stop = Arc::clone(&stop);
+            coro::Builder::new()
+                .worker(0)
+                .spawn_on(&rt, move || stop.store(true, Ordering::Release))
+                .unwrap()
+        };
+        stopper.join().unwrap();
+        spinner.join().unwrap();
+    }
+}

@@ -425,6 +425,11 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
         ops.iter().any(|op| !op.is_spent()),
         "a select with no operation left to perform would wait forever"
     );
+    if !matches!(wait, Wait::Never) {
+        // A coroutine whose channels are always ready would otherwise never
+        // let the others of its worker run.
+        crate::budget::consume_budget();
+    }
     let many;
     let order: &[usize] = if n == 1 {
         &[0]
