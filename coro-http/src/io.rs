@@ -18,7 +18,10 @@ use crate::server::Config;
 
 /// Size of the first input buffer; it grows (up to the header limit) only
 /// for a head that does not fit.
-const INPUT_START: usize = 8 * 1024;
+const INPUT_START: usize = 4 * 1024;
+
+/// Capacity of the first output buffer; it grows with what is written.
+const OUTPUT_START: usize = 1024;
 
 /// Output past this size is sent before the next request is served.
 pub(crate) const FLUSH_AT: usize = 64 * 1024;
@@ -95,7 +98,7 @@ impl ConnIo {
         ConnIo {
             stream,
             input: Input::new(),
-            out: Vec::with_capacity(INPUT_START),
+            out: Vec::with_capacity(OUTPUT_START),
             body: BodyState::none(),
             config,
         }

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Memory per idle keep-alive connection of the coro HTTP server.
+
+Starts the hello example (release build), opens N connections that each
+make one request and then stay open, idle, and prints the server's resident
+set size, before and with them, per connection.
+
+usage: python3 benches/http_idle.py [N=10000] [WORKERS=2]
+"""
+import os
+import resource
+import socket
+import subprocess
+import sys
+
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+workers = sys.argv[2] if len(sys.argv) > 2 else "2"
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+limit = n + 1000
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, max(limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "examples", "--example", "hello"],
+               cwd=root, check=True)
+server = subprocess.Popen([os.path.join(root, "target/release/examples/hello"), "--port", "0",
+                           "--workers", workers], stdout=subprocess.PIPE, text=True)
+try:
+    port = int(server.stdout.readline().rsplit(":", 1)[1])
+
+    def rss_kib():
+        with open(f"/proc/{server.pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
+
+    before = rss_kib()
+    conns = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
+        conns.append(s)
+    ok = sum(1 for s in conns if s.recv(4096).startswith(b"HTTP/1.1 200"))
+    after = rss_kib()
+    print(f"connections={n} answered={ok} workers={workers} rss_before_kib={before} "
+          f"rss_after_kib={after} bytes_per_connection={(after - before) * 1024 // n}")
+finally:
+    server.terminate()
+    server.wait()
