@@ -52,7 +52,7 @@
 //! the word's modification order, for then the compare-and-swap fails and
 //! READ stays. Take a stream read that returned `0 < n < len`:
 //!
-//! * Data. The kernel's stream `recvmsg` (TCP, Unix) stops short only when
+//! * Data. The kernel's TCP `recvmsg` stops short only when
 //!   it finds the receive queue (and, for TCP, the socket backlog) empty.
 //!   So any byte not consumed was queued after the read looked, and queuing
 //!   it fires the socket's wake-up, hence a new edge. Its event is
@@ -70,6 +70,12 @@
 //!   event is harvested, so a FIN queued by then is in it), READ_CLOSED is
 //!   in `seen`, and the read leaves READ set: the next read returns 0.
 //! * Errors and resets come with `EPOLLERR`/`EPOLLHUP`: READ_CLOSED again.
+//!
+//! The rule is for TCP only. A Unix stream read also stops short at a
+//! message that carried file descriptors (`SCM_RIGHTS`) or, with
+//! `SO_PASSCRED`, where the sender's credentials change, with bytes still
+//! queued and no edge to come: Unix stream reads never clear READ after a
+//! short read.
 //!
 //! One kernel case breaks the rule, as it does for tokio, which clears read
 //! readiness the same way: a TCP read stops short at the urgent-data mark

@@ -372,3 +372,65 @@ fn connect_with_full_backlog() {
 fn unix_connect_full_backlog() {
     on_runtimes(connect_with_full_backlog);
 }
+
+/// Sends `data` with `fd` attached (`SCM_RIGHTS`).
+fn send_with_fd(sock: &std::os::unix::net::UnixStream, data: &[u8], fd: i32) {
+    use std::os::fd::AsRawFd;
+    let space = {
+        // SAFETY: CMSG_SPACE only computes a size.
+        unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize }
+    };
+    let mut control = vec![0u8; space];
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut _,
+        iov_len: data.len(),
+    };
+    // SAFETY: the msghdr points at `iov` and `control`, which outlive the
+    // call; the control buffer has room for one header and one fd, written
+    // through the CMSG macros within it.
+    let sent = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let header = libc::CMSG_FIRSTHDR(&msg);
+        (*header).cmsg_level = libc::SOL_SOCKET;
+        (*header).cmsg_type = libc::SCM_RIGHTS;
+        (*header).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
+        std::ptr::copy_nonoverlapping(
+            (&fd as *const i32).cast::<u8>(),
+            libc::CMSG_DATA(header),
+            std::mem::size_of::<i32>(),
+        );
+        libc::sendmsg(sock.as_raw_fd(), &msg, 0)
+    };
+    assert_eq!(sent, data.len() as isize);
+}
+
+fn read_after_a_read_stopped_at_passed_fds() {
+    use std::os::fd::AsRawFd;
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let b = UnixStream::from_std(b).unwrap();
+    let devnull = std::fs::File::open("/dev/null").unwrap();
+    // The kernel stops a read at the message that carried the fd, with the
+    // bytes behind it still queued and no new edge to come.
+    send_with_fd(&a, b"AAAA", devnull.as_raw_fd());
+    (&a).write_all(b"BBBB").unwrap();
+    // Let the reactor deliver the edge for all of it before the first read,
+    // so that no later event could set read readiness again.
+    coro::sleep(Duration::from_millis(50));
+    let mut buf = [0u8; 100];
+    let mut got = 0;
+    while got < 8 {
+        let n = (&b).read(&mut buf[got..]).unwrap();
+        assert!(n > 0, "end of stream before the queued bytes");
+        got += n;
+    }
+    assert_eq!(&buf[..8], b"AAAABBBB");
+}
+
+#[test]
+fn unix_read_after_a_read_stopped_at_passed_fds() {
+    on_runtimes(read_after_a_read_stopped_at_passed_fds);
+}
