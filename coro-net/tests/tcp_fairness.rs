@@ -68,3 +68,38 @@ fn read_until_stopped(stream: &TcpStream, stop: &AtomicBool) -> usize {
     }
     read
 }
+
+/// Dropping a runtime unwinds its parked coroutines; a destructor that then
+/// writes to a socket must not yield because the budget happens to be
+/// spent (a yield during that unwind cannot be resumed and aborts).
+#[test]
+fn a_destructor_that_writes_during_runtime_drop_does_not_yield() {
+    use std::io::BufWriter;
+    common::watchdog("write_in_drop_during_unwind", || {
+        let rt = coro::runtime::Builder::new().workers(1).build().unwrap();
+        let (a, _a_peer) = coro_net::UnixStream::pair().unwrap();
+        let (b, _b_peer) = coro_net::UnixStream::pair().unwrap();
+        let (_keep_parked_1, parked_1) = coro::chan::bounded::<()>(1);
+        let (_keep_parked_2, parked_2) = coro::chan::bounded::<()>(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let ready = ready_tx.clone();
+        rt.spawn(move || {
+            // Flushes to `b` when unwound.
+            let mut w = BufWriter::new(&b);
+            w.write_all(b"pending").unwrap();
+            ready.send(()).unwrap();
+            let _ = parked_2.recv();
+        });
+        ready_rx.recv().unwrap();
+        rt.spawn(move || {
+            // Spends the worker's budget to the last unit, then parks.
+            for _ in 0..127 {
+                (&a).write_all(b"x").unwrap();
+            }
+            ready_tx.send(()).unwrap();
+            let _ = parked_1.recv();
+        });
+        ready_rx.recv().unwrap();
+        drop(rt);
+    });
+}

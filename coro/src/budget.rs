@@ -6,9 +6,11 @@
 //! is never empty) would keep its worker for as long as that lasts, and the
 //! coroutines queued behind it would starve. So, as tokio does, every resume
 //! of a coroutine starts a budget of [`BUDGET`] operations; each operation
-//! that could have suspended but completed at once calls
-//! [`consume_budget`], and once the budget is spent that call yields first
-//! (to the back of the worker's queue), which starts a fresh budget.
+//! that may suspend (a socket operation, a blocking channel operation)
+//! calls [`consume_budget`] before it starts, and once the budget is spent
+//! that call yields first (to the back of the worker's queue), which starts
+//! a fresh budget. A coroutine that is unwinding (a panic, or a runtime
+//! being dropped) never yields there.
 
 use crate::scheduler::worker;
 

@@ -311,7 +311,10 @@ impl WorkerCtx {
     /// Takes one unit of the running coroutine's budget; true when there
     /// was none left (the caller yields, which refills it).
     pub(crate) fn take_budget(&self) -> bool {
-        if crate::switch::current().is_none() {
+        // No yield from a coroutine that is unwinding: a destructor that
+        // suspended there could not be resumed (shutdown) or would leave
+        // the thread's panic count raised while others run.
+        if crate::switch::current().is_none() || std::thread::panicking() {
             return false;
         }
         match self.budget.get() {
@@ -479,6 +482,8 @@ impl WorkerCtx {
                     continue;
                 }
                 task.set_running();
+                // Destructors that run during the unwind must not yield.
+                self.budget.set(crate::budget::BUDGET);
                 cs.force_unwind();
                 task.store_cancelled_after_unwind(true);
                 self.finish(&task, coro);
