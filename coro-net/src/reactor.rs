@@ -27,7 +27,8 @@
 //! [`Driver::wait`](coro::driver::Driver::wait) is one system call:
 //! `epoll_pwait2`, whose `timespec` timeout keeps a timer due in 1 µs from
 //! being rounded up to a whole millisecond. On a kernel without it (before
-//! 5.11, `ENOSYS`) the reactor falls back, once and for good, to
+//! 5.11, `ENOSYS`), or under a seccomp filter that refuses it (`EPERM`), the
+//! reactor falls back, once and for good, to
 //! `epoll_wait`, rounding the timeout *up* to milliseconds so that a wait
 //! never ends before a timer is due.
 //!
@@ -84,7 +85,8 @@ const PWAIT2_POSSIBLE: bool = cfg!(target_pointer_width = "64");
 pub(crate) struct Reactor {
     epoll: OwnedFd,
     notify: OwnedFd,
-    /// Cleared, for good, when the kernel says `ENOSYS` to `epoll_pwait2`.
+    /// Cleared, for good, when the kernel (or a seccomp filter) refuses
+    /// `epoll_pwait2` (`ENOSYS`, `EPERM`).
     pwait2: AtomicBool,
     events: Mutex<Vec<libc::epoll_event>>,
     slots: Mutex<Slots>,
@@ -316,7 +318,10 @@ impl Reactor {
                 return Ok(r as usize);
             }
             let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ENOSYS) {
+            // ENOSYS: an older kernel. EPERM: a seccomp filter (older
+            // container runtimes, systemd's SystemCallFilter) that refuses
+            // system calls it does not know. Both for good.
+            if !matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
                 return Err(e);
             }
             self.pwait2.store(false, Ordering::Relaxed);
