@@ -345,10 +345,14 @@ impl Facts {
 
     fn observe_codings(&mut self, value: &[u8]) -> Result<(), Error> {
         let c = &mut self.codings;
+        // The field counts even when it names no coding: `Transfer-Encoding: ,`
+        // next to a Content-Length must not leave the length in charge.
+        c.any = true;
+        let mut items = 0;
         for coding in list_items(value) {
+            items += 1;
             // Parameters (`;q=...`) do not change which coding it is.
             let name = trim(coding.split(|&b| b == b';').next().unwrap_or(b""));
-            c.any = true;
             if name.eq_ignore_ascii_case(b"chunked") {
                 c.chunked_count += 1;
                 c.last_is_chunked = true;
@@ -369,7 +373,7 @@ impl Facts {
                 c.unknown = true;
             }
         }
-        if trim(value).is_empty() {
+        if items == 0 {
             return Err(Error::BadRequest("empty Transfer-Encoding"));
         }
         Ok(())
@@ -515,7 +519,7 @@ mod tests {
 
     #[test]
     fn smuggling_shapes_are_refused() {
-        let cases: [(&[u8], u16); 12] = [
+        let cases: [(&[u8], u16); 14] = [
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n", 400),
@@ -528,6 +532,8 @@ mod tests {
             (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
             (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", 200),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nContent-Length: 5\r\n\r\n", 400),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: , ,\r\nContent-Length: 5\r\n\r\n", 400),
         ];
         for (input, want) in cases {
             assert_eq!(status(input), want, "{:?}", String::from_utf8_lossy(input));

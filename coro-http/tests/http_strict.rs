@@ -404,6 +404,14 @@ fn an_empty_transfer_encoding_is_400() {
 }
 
 #[test]
+fn a_transfer_encoding_naming_no_coding_is_400_even_with_a_length() {
+    assert_refused(
+        "POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: ,\r\nContent-Length: 5\r\n\r\nhello",
+        400,
+    );
+}
+
+#[test]
 fn an_unknown_transfer_coding_is_501() {
     assert_refused(
         "POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: bogus, chunked\r\n\r\n0\r\n\r\n",
