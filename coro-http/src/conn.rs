@@ -35,7 +35,7 @@ use crate::body::{self, BodyState, Finish};
 use crate::encode::{write_response, After};
 use crate::error::Error;
 use crate::io::ConnIo;
-use crate::parse::{parse_head, Head};
+use crate::parse::{parse_head, worth_parsing, Head};
 use crate::request::Request;
 use crate::response::Response;
 use crate::server::{ConnEntry, Shared};
@@ -143,11 +143,14 @@ impl Conn<'_> {
     /// one with its error.
     fn next_head(&mut self, head: &mut Head, head_deadline: &mut Option<Instant>) -> Next {
         let config = Arc::clone(&self.io.config);
+        // Buffered bytes already known not to end a head.
+        let mut checked = 0;
         loop {
-            if !self.io.input.is_empty() {
-                match parse_head(self.io.input.filled(), &config.limits, head) {
+            let input = self.io.input.filled();
+            if !input.is_empty() && worth_parsing(input, checked, &config.limits) {
+                match parse_head(input, &config.limits, head) {
                     Ok(Some(len)) => return Next::Head(len),
-                    Ok(None) => {}
+                    Ok(None) => checked = self.io.input.len(),
                     Err(e) => {
                         self.refuse(&e);
                         return Next::Stop;

@@ -251,6 +251,24 @@ fn absolute_prefix(target: &str) -> Option<usize> {
     (target.len() > scheme).then_some(scheme)
 }
 
+/// Whether `input`, of which the first `checked` bytes were already seen
+/// not to end a head, may now hold a whole head or break a limit. Parsing
+/// only then keeps a head that trickles in byte by byte from costing a
+/// parse of the whole buffer per byte (quadratic in the head's size).
+pub(crate) fn worth_parsing(input: &[u8], checked: usize, limits: &Limits) -> bool {
+    // A head ends with an empty line: `\n\r\n` or, with bare line feeds,
+    // `\n\n`; look from just before the new bytes.
+    // Also when the request line has just completed, so that a malformed
+    // one is refused at once rather than when the head would have ended.
+    let new = &input[checked.saturating_sub(2).min(input.len())..];
+    let first_line_end = memchr::memchr(b'\n', input);
+    memchr::memmem::find(new, b"\n\r\n").is_some()
+        || memchr::memmem::find(new, b"\n\n").is_some()
+        || first_line_end.is_some_and(|at| at >= checked)
+        || input.len() >= limits.max_header_bytes
+        || (input.len() > limits.max_request_line && first_line_end.is_none())
+}
+
 /// 505 for a well-formed `HTTP/x.y` this server does not speak, 400 for
 /// anything else where the version should be.
 fn version_error(input: &[u8]) -> Error {
@@ -572,6 +590,24 @@ mod tests {
             check(body.as_bytes()),
             Err(Error::PayloadTooLarge)
         ));
+    }
+
+    #[test]
+    fn parsing_waits_for_the_end_of_the_head_or_a_limit() {
+        let limits = Limits::default();
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let line_end = 15; // the request line's `\n`
+        for end in 1..head.len() {
+            let worth = worth_parsing(&head[..end], end - 1, &limits);
+            assert_eq!(worth, end == line_end + 1, "at {end}");
+        }
+        assert!(worth_parsing(head, head.len() - 1, &limits));
+        assert!(worth_parsing(b"GET / HTTP/1.1\nHost: x\n\n", 24, &limits));
+        let long_line = vec![b'a'; limits.max_request_line + 1];
+        assert!(worth_parsing(&long_line, long_line.len() - 1, &limits));
+        let mut full = b"GET / HTTP/1.1\r\n".to_vec();
+        full.resize(limits.max_header_bytes, b'a');
+        assert!(worth_parsing(&full, full.len() - 1, &limits));
     }
 
     #[test]
