@@ -236,6 +236,15 @@ pub(crate) fn clone_error(e: &Error) -> Error {
     }
 }
 
+/// Ends the body of a request whose connection closes anyway: only a
+/// framing error the handler ran into matters (it replaces the response).
+pub(crate) fn abandon(io: &mut ConnIo) -> Finish {
+    match io.body.failed.take() {
+        Some(e) => Finish::Failed(e),
+        None => Finish::Close,
+    }
+}
+
 /// Ends the body after the handler: drains what it left unread, if that is
 /// small enough, so the connection can go on.
 pub(crate) fn finish(io: &mut ConnIo) -> Finish {

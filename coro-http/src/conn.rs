@@ -99,6 +99,17 @@ impl Conn<'_> {
             params = std::mem::take(&mut req.params);
             drop(req);
             let (mut response, mut close) = match answer {
+                Ok(r) if r.status.is_informational() => {
+                    // A 1xx is never a final answer; sent as one, the
+                    // client would take the next response for this one.
+                    log::error!(
+                        "a handler answered {} {} with {}; sending 500",
+                        head.method,
+                        head.str(&head.target),
+                        r.status
+                    );
+                    (Response::new(StatusCode::INTERNAL_SERVER_ERROR), true)
+                }
                 Ok(r) => (r, !head.keep_alive),
                 Err(_) => {
                     log::error!(
@@ -109,7 +120,13 @@ impl Conn<'_> {
                     (Response::new(StatusCode::INTERNAL_SERVER_ERROR), true)
                 }
             };
-            match body::finish(self.io) {
+            // A connection that closes anyway does not drain the body.
+            let end = if close {
+                body::abandon(self.io)
+            } else {
+                body::finish(self.io)
+            };
+            match end {
                 Finish::Complete => {}
                 Finish::Close => close = true,
                 Finish::Failed(Error::Io(_)) => return,

@@ -54,7 +54,10 @@ pub(crate) fn write_response(
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let length = body.len();
+    // 205 tells the client to reset its view: no content, whatever the
+    // handler gave, and a length of 0 to say so.
+    let reset = status == StatusCode::RESET_CONTENT;
+    let length = if reset { Some(0) } else { body.len() };
     let chunked = !bodiless && length.is_none() && head.version == Version::HTTP_11;
     if !bodiless && length.is_none() && !chunked {
         close = true;
@@ -107,7 +110,7 @@ pub(crate) fn write_response(
     out.extend_from_slice(b"\r\n");
 
     let after = if close { After::Close } else { After::KeepOpen };
-    if bodiless || head.method == Method::HEAD {
+    if bodiless || reset || head.method == Method::HEAD {
         return Ok(after);
     }
     match body.kind {

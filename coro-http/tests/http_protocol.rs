@@ -923,3 +923,33 @@ fn a_thousand_requests_on_one_connection() {
     }
     client.assert_serves();
 }
+
+#[test]
+fn a_205_carries_no_content_whatever_the_handler_gave() {
+    let mut r = router();
+    r.get("/reset", |_: &mut Request<'_>| {
+        Response::text("dropped").status(StatusCode::RESET_CONTENT)
+    });
+    let server = serve(r);
+    let mut client = server.connect();
+    // The GET behind it parses only if the 205 had no content.
+    client.send(format!("{}{}", get("/reset"), get("/path/after")));
+    let reset = client.response();
+    assert_eq!(reset.status, 205);
+    assert_eq!(reset.header("content-length"), Some("0"));
+    assert_eq!(reset.text(), "");
+    let after = client.response();
+    assert_eq!((after.status, after.text()), (200, "/path/after"));
+}
+
+#[test]
+fn a_1xx_from_a_handler_is_not_sent_as_the_final_answer() {
+    let mut r = router();
+    r.get("/early", |_: &mut Request<'_>| StatusCode::CONTINUE);
+    let server = serve(r);
+    let mut client = server.connect();
+    let answer = client.request(get("/early"));
+    assert_eq!(answer.status, 500);
+    assert!(answer.says_close());
+    client.assert_closed();
+}
