@@ -136,6 +136,10 @@ impl ChunkedDecoder {
                     }
                 },
                 State::Extension => match b {
+                    // Whitespace after the size may only lead to a `;`.
+                    b'\r' if !self.in_extension && self.extension_bytes > 0 => {
+                        return Err(Error::BadRequest("invalid chunk size"));
+                    }
                     b'\r' => self.state = State::SizeLf,
                     b' ' | b'\t' | b'!'..=b'~' => {
                         if !self.in_extension && b == b';' {
@@ -286,6 +290,7 @@ mod tests {
             b"5\r\nhello\n0\r\n\r\n",
             b"5\r\nhello\r\n0\r\n\n",
             b"5 x\r\nhello\r\n0\r\n\r\n",
+            b"5 \r\nhello\r\n0\r\n\r\n",
         ] {
             let r = decode_all(input, input.len(), 64);
             assert!(

@@ -18,6 +18,11 @@
 //! * A well-formed version other than 1.0 or 1.1 is 505; a malformed one,
 //!   400.
 //!
+//! Line endings: the head may end its lines with a bare LF, which RFC 9112
+//! §2.2 lets a recipient accept (`httparse` does) and which cannot change
+//! where the head ends; chunked framing, where a lenient reading could
+//! change where the body ends, requires CRLF (see `chunked`).
+//!
 //! The parsed head is copied into a [`Head`] owned by the connection and
 //! reused for its next request, so the input buffer is free to move on.
 
