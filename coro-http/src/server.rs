@@ -19,7 +19,11 @@
 //!    (`enter_idle`) before it waits for its next request and checks the
 //!    flag after (sequentially consistent on both sides), so either it
 //!    sees the flag and stops, or the shutdown sees it idle and shuts its
-//!    read side, which ends the wait;
+//!    read side, which ends the wait. (A request that arrives just as its
+//!    read side is shut may still be read and answered with `Connection:
+//!    close`; one that needs more of its body than was read with it gets
+//!    400. That is the race any server has when it closes idle keep-alive
+//!    connections; clients retry such requests.)
 //! 3. lets busy connections finish their request: their response says
 //!    `Connection: close`, and they stop instead of waiting for another;
 //! 4. after the grace period, shuts down every connection still open, so
