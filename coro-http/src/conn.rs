@@ -164,7 +164,10 @@ impl Conn<'_> {
         let mut checked = 0;
         loop {
             let input = self.io.input.filled();
-            if !input.is_empty() && worth_parsing(input, checked, &config.limits) {
+            // The first look parses at once: a whole request usually
+            // arrives in one read.
+            if !input.is_empty() && (checked == 0 || worth_parsing(input, checked, &config.limits))
+            {
                 match parse_head(input, &config.limits, head) {
                     Ok(Some(len)) => return Next::Head(len),
                     Ok(None) => checked = self.io.input.len(),

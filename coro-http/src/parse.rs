@@ -262,13 +262,16 @@ fn absolute_prefix(target: &str) -> Option<usize> {
 /// parse of the whole buffer per byte (quadratic in the head's size).
 pub(crate) fn worth_parsing(input: &[u8], checked: usize, limits: &Limits) -> bool {
     // A head ends with an empty line: `\n\r\n` or, with bare line feeds,
-    // `\n\n`; look from just before the new bytes.
-    // Also when the request line has just completed, so that a malformed
-    // one is refused at once rather than when the head would have ended.
-    let new = &input[checked.saturating_sub(2).min(input.len())..];
+    // `\n\n`; look from just before the new bytes. Also parse when the
+    // request line has just completed, so that a malformed one is refused
+    // at once rather than when the head would have ended.
+    let from = checked.saturating_sub(2).min(input.len());
+    let ends_head = memchr::memchr_iter(b'\n', &input[from..]).any(|i| {
+        let rest = &input[from + i + 1..];
+        rest.first() == Some(&b'\n') || rest.starts_with(b"\r\n")
+    });
     let first_line_end = memchr::memchr(b'\n', input);
-    memchr::memmem::find(new, b"\n\r\n").is_some()
-        || memchr::memmem::find(new, b"\n\n").is_some()
+    ends_head
         || first_line_end.is_some_and(|at| at >= checked)
         || input.len() >= limits.max_header_bytes
         || (input.len() > limits.max_request_line && first_line_end.is_none())
