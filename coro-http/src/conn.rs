@@ -79,7 +79,10 @@ enum Next {
 
 impl Conn<'_> {
     fn run(&mut self) {
-        let config = Arc::clone(&self.io.config);
+        // Borrowed from the server, not from `self`: no reference count
+        // touched per request.
+        let shared = self.shared;
+        let config = &*shared.config;
         let mut head = Head::default();
         let mut params = Vec::new();
         // The first request must arrive within the header timeout of the
@@ -159,7 +162,8 @@ impl Conn<'_> {
     /// Waits until a whole request head is buffered, answering a refused
     /// one with its error.
     fn next_head(&mut self, head: &mut Head, head_deadline: &mut Option<Instant>) -> Next {
-        let config = Arc::clone(&self.io.config);
+        let shared = self.shared;
+        let config = &*shared.config;
         // Buffered bytes already known not to end a head.
         let mut checked = 0;
         loop {
