@@ -117,7 +117,7 @@ impl ChunkedDecoder {
                     }
                     continue;
                 }
-                State::Size => match hex_value(b) {
+                State::Size => match char::from(b).to_digit(16) {
                     Some(v) => {
                         if self.digits == MAX_SIZE_DIGITS {
                             return Err(Error::BadRequest("chunk size has too many digits"));
@@ -219,15 +219,6 @@ impl ChunkedDecoder {
             consumed: i,
             produced,
         })
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

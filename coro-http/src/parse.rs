@@ -38,10 +38,6 @@ use crate::error::Error;
 /// allows) takes a heap array.
 const STACK_HEADERS: usize = 100;
 
-/// Longest `Content-Length` value accepted: 19 digits always fit a `u64`;
-/// 20 may, and are checked for overflow.
-const MAX_LENGTH_DIGITS: usize = 20;
-
 /// How the body of a request is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framing {
@@ -360,7 +356,7 @@ impl Facts {
                 }
             }
         } else if name.eq_ignore_ascii_case(b"expect") {
-            if trim(value).eq_ignore_ascii_case(b"100-continue") {
+            if value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
                 self.expect_continue = true;
             } else {
                 return Err(Error::ExpectationFailed);
@@ -378,7 +374,11 @@ impl Facts {
         for coding in list_items(value) {
             items += 1;
             // Parameters (`;q=...`) do not change which coding it is.
-            let name = trim(coding.split(|&b| b == b';').next().unwrap_or(b""));
+            let name = coding
+                .split(|&b| b == b';')
+                .next()
+                .unwrap_or(b"")
+                .trim_ascii();
             if name.eq_ignore_ascii_case(b"chunked") {
                 c.chunked_count += 1;
                 c.last_is_chunked = true;
@@ -441,36 +441,23 @@ impl Facts {
 /// A `Content-Length` value: one or more digits and nothing else (no sign,
 /// no spaces inside, no list), fitting a `u64`.
 fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
-    let digits = trim(value);
-    if digits.is_empty()
-        || digits.len() > MAX_LENGTH_DIGITS
-        || !digits.iter().all(u8::is_ascii_digit)
-    {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return Err(Error::BadRequest("invalid Content-Length"));
     }
-    digits.iter().try_fold(0u64, |n, &d| {
-        n.checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(d - b'0')))
-            .ok_or(Error::BadRequest("Content-Length overflows"))
-    })
+    // Plain ASCII digits, so UTF-8; `parse` now only fails on overflow.
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or(Error::BadRequest("Content-Length overflows"))
 }
 
 /// The items of a comma-separated field value, trimmed, empty ones skipped.
 fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
-        .map(trim)
+        .map(<[u8]>::trim_ascii)
         .filter(|item| !item.is_empty())
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t'));
-    let Some(start) = start else { return &[] };
-    let end = bytes
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(start);
-    &bytes[start..=end]
 }
 
 #[cfg(test)]
