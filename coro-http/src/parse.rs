@@ -38,6 +38,10 @@ use crate::error::Error;
 /// allows) takes a heap array.
 const STACK_HEADERS: usize = 100;
 
+/// Longest `Content-Length` value accepted: `u64::MAX` has 20 digits, so
+/// more (leading zeros included) are refused rather than read.
+const MAX_LENGTH_DIGITS: usize = 20;
+
 /// How the body of a request is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framing {
@@ -442,7 +446,10 @@ impl Facts {
 /// no spaces inside, no list), fitting a `u64`.
 fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
     let digits = value.trim_ascii();
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty()
+        || digits.len() > MAX_LENGTH_DIGITS
+        || !digits.iter().all(u8::is_ascii_digit)
+    {
         return Err(Error::BadRequest("invalid Content-Length"));
     }
     // Plain ASCII digits, so UTF-8; `parse` now only fails on overflow.
