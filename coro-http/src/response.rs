@@ -177,17 +177,8 @@ impl<B: Into<Body>> From<http::Response<B>> for Response {
     fn from(response: http::Response<B>) -> Response {
         let (parts, body) = response.into_parts();
         let mut out = Response::new(parts.status).body(body);
-        let mut last_name = None;
-        for (name, value) in parts.headers {
-            // `HeaderMap::into_iter` names only the first value of a run.
-            let name = match name {
-                Some(n) => {
-                    last_name = Some(n.clone());
-                    n
-                }
-                None => last_name.clone().expect("a run starts with its name"),
-            };
-            out = out.header(name, value);
+        for (name, value) in &parts.headers {
+            out = out.header(name.clone(), value.clone());
         }
         out
     }
