@@ -37,3 +37,52 @@ impl Timeout {
         self.get().and_then(|d| Instant::now().checked_add(d))
     }
 }
+
+/// Implements `set_read_timeout`, `set_write_timeout`, `read_timeout` and
+/// `write_timeout`, as `std`'s sockets have them, for a socket type with
+/// `read_timeout` and `write_timeout` fields of type [`Timeout`].
+macro_rules! impl_timeouts {
+    ($ty:ty) => {
+        impl $ty {
+            /// Sets the read timeout; `None` waits forever.
+            ///
+            /// # Errors
+            /// A zero duration.
+            pub fn set_read_timeout(
+                &self,
+                timeout: Option<std::time::Duration>,
+            ) -> std::io::Result<()> {
+                self.read_timeout.set(timeout)
+            }
+
+            /// Sets the write timeout; `None` waits forever.
+            ///
+            /// # Errors
+            /// A zero duration.
+            pub fn set_write_timeout(
+                &self,
+                timeout: Option<std::time::Duration>,
+            ) -> std::io::Result<()> {
+                self.write_timeout.set(timeout)
+            }
+
+            /// The read timeout.
+            ///
+            /// # Errors
+            /// Never; `io::Result` as in `std`.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.read_timeout.get())
+            }
+
+            /// The write timeout.
+            ///
+            /// # Errors
+            /// Never; `io::Result` as in `std`.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.write_timeout.get())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_timeouts;

@@ -8,7 +8,6 @@
 use std::io;
 use std::net::{self, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Duration;
 
 use crate::registration::{Direction, Registration};
 use crate::timeout::Timeout;
@@ -157,38 +156,6 @@ impl UdpSocket {
         self.inner.peer_addr()
     }
 
-    /// Sets the read timeout; `None` waits forever.
-    ///
-    /// # Errors
-    /// A zero duration.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.read_timeout.set(timeout)
-    }
-
-    /// Sets the write timeout; `None` waits forever.
-    ///
-    /// # Errors
-    /// A zero duration.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.write_timeout.set(timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// # Errors
-    /// Never; `io::Result` as in `std`.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.read_timeout.get())
-    }
-
-    /// The write timeout.
-    ///
-    /// # Errors
-    /// Never; `io::Result` as in `std`.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.write_timeout.get())
-    }
-
     /// Sets `SO_BROADCAST`.
     ///
     /// # Errors
@@ -265,3 +232,5 @@ impl AsRawFd for UdpSocket {
         self.inner.as_raw_fd()
     }
 }
+
+crate::timeout::impl_timeouts!(UdpSocket);

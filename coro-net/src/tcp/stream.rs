@@ -56,38 +56,6 @@ impl TcpStream {
         })
     }
 
-    /// Sets the read timeout; `None` waits forever.
-    ///
-    /// # Errors
-    /// A zero duration.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.read_timeout.set(timeout)
-    }
-
-    /// Sets the write timeout; `None` waits forever.
-    ///
-    /// # Errors
-    /// A zero duration.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.write_timeout.set(timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// # Errors
-    /// Never; `io::Result` as in `std`.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.read_timeout.get())
-    }
-
-    /// The write timeout.
-    ///
-    /// # Errors
-    /// Never; `io::Result` as in `std`.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.write_timeout.get())
-    }
-
     /// Receives data without removing it from the queue.
     ///
     /// # Errors
@@ -274,3 +242,5 @@ impl AsRawFd for TcpStream {
         self.inner.as_raw_fd()
     }
 }
+
+crate::timeout::impl_timeouts!(TcpStream);

@@ -112,38 +112,6 @@ impl UnixStream {
         })
     }
 
-    /// Sets the read timeout; `None` waits forever.
-    ///
-    /// # Errors
-    /// A zero duration.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.read_timeout.set(timeout)
-    }
-
-    /// Sets the write timeout; `None` waits forever.
-    ///
-    /// # Errors
-    /// A zero duration.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.write_timeout.set(timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// # Errors
-    /// Never; `io::Result` as in `std`.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.read_timeout.get())
-    }
-
-    /// The write timeout.
-    ///
-    /// # Errors
-    /// Never; `io::Result` as in `std`.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.write_timeout.get())
-    }
-
     /// Shuts down the read half, the write half, or both.
     ///
     /// # Errors
@@ -237,3 +205,5 @@ impl AsRawFd for UnixStream {
         self.inner.as_raw_fd()
     }
 }
+
+crate::timeout::impl_timeouts!(UnixStream);
