@@ -21,11 +21,7 @@ fn main() {
     let mut threads = 1usize;
     let mut seconds = 3.0f64;
     let mut size = 64usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| panic!("{flag} needs a value"));
+    for (flag, value) in examples::flags() {
         match flag.as_str() {
             "--port" => port = value.parse().expect("--port is a number"),
             "--conns" => conns = value.parse().expect("--conns is a number"),

@@ -52,7 +52,7 @@ fn main() {
     println!(
         "spawn_tokio n={n} workers={workers} spawn_s={spawn_s:.3} run_s={run_s:.3} total_s={:.3} peak_rss_kib={}{}",
         spawn_s + run_s,
-        benches::peak_rss_kib(),
+        examples::peak_rss_kib(),
         if from_task { " from=task" } else { "" }
     );
 }

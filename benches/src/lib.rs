@@ -46,20 +46,6 @@ pub fn tokio_runtime(workers: usize) -> tokio::runtime::Runtime {
         .expect("tokio runtime starts")
 }
 
-/// The process's peak resident set size in KiB (`VmHWM` in
-/// `/proc/self/status`), or 0 if unknown.
-pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// From the earliest start to the latest end of several timed loops that
 /// ran at once, each given as `(start, end)`; zero if there are none.
 pub fn span(times: impl IntoIterator<Item = (Instant, Instant)>) -> Duration {
@@ -181,26 +167,4 @@ where
             v
         })
         .collect()
-}
-
-/// The `--port P --workers N` options of the comparison servers, as
-/// `(port, workers)`; workers default to one per core.
-///
-/// # Panics
-/// With a usage message on an unknown option or a bad value.
-pub fn server_args(default_port: u16) -> (u16, usize) {
-    let mut port = default_port;
-    let mut workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--port" => port = value.parse().expect("--port is a number"),
-            "--workers" => workers = value.parse().expect("--workers is a number"),
-            other => panic!("unknown option {other}; use --port and --workers"),
-        }
-    }
-    (port, workers)
 }

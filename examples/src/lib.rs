@@ -36,6 +36,21 @@ pub fn arg<T: std::str::FromStr>(index: usize, name: &str, default: T) -> T {
     }
 }
 
+/// The command line's `--flag value` pairs, in order.
+///
+/// # Panics
+/// If the last flag has no value.
+pub fn flags() -> impl Iterator<Item = (String, String)> {
+    let mut args = std::env::args().skip(1);
+    std::iter::from_fn(move || {
+        let flag = args.next()?;
+        let value = args
+            .next()
+            .unwrap_or_else(|| panic!("{flag} needs a value"));
+        Some((flag, value))
+    })
+}
+
 /// The `--port P --workers N` options of the server examples.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerArgs {
@@ -55,11 +70,7 @@ impl ServerArgs {
             port,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let mut args = std::env::args().skip(1);
-        while let Some(flag) = args.next() {
-            let value = args
-                .next()
-                .unwrap_or_else(|| panic!("{flag} needs a value"));
+        for (flag, value) in flags() {
             match flag.as_str() {
                 "--port" => parsed.port = value.parse().expect("--port is a number"),
                 "--workers" => parsed.workers = value.parse().expect("--workers is a number"),
