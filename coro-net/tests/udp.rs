@@ -3,47 +3,14 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use coro_net::UdpSocket;
 
-/// How long a test may run before it counts as hung.
-const WATCHDOG: Duration = Duration::from_secs(30);
+mod common;
 
-/// Runs `body` on its own thread and fails if it is not done in time.
-fn watchdog(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(WATCHDOG) {
-        Ok(()) => worker.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            // The body panicked: surface its panic.
-            if let Err(p) = worker.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {WATCHDOG:?}"),
-    }
-}
-
-/// Runs `body` as a coroutine on a 1-worker runtime, then on a 4-worker
-/// one, under the watchdog.
-fn on_runtimes(body: fn()) {
-    watchdog(move || {
-        for workers in [1, 4] {
-            let rt = coro::runtime::Builder::new()
-                .workers(workers)
-                .build()
-                .unwrap();
-            rt.block_on(body);
-        }
-    });
-}
+use common::{on_runtimes, watchdog};
 
 fn send_to_recv_from() {
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -185,7 +152,7 @@ fn udp_try_clone() {
 /// Outside any coroutine the calls block the thread, as `std`'s do.
 #[test]
 fn udp_plain_thread() {
-    watchdog(|| {
+    watchdog("udp", || {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b_addr = b.local_addr().unwrap();

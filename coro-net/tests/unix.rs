@@ -6,47 +6,14 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use coro_net::{UnixListener, UnixStream};
 
-/// How long a test may run before it counts as hung.
-const WATCHDOG: Duration = Duration::from_secs(30);
+mod common;
 
-/// Runs `body` on its own thread and fails if it is not done in time.
-fn watchdog(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(WATCHDOG) {
-        Ok(()) => worker.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            // The body panicked: surface its panic.
-            if let Err(p) = worker.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {WATCHDOG:?}"),
-    }
-}
-
-/// Runs `body` as a coroutine on a 1-worker runtime, then on a 4-worker
-/// one, under the watchdog.
-fn on_runtimes(body: fn()) {
-    watchdog(move || {
-        for workers in [1, 4] {
-            let rt = coro::runtime::Builder::new()
-                .workers(workers)
-                .build()
-                .unwrap();
-            rt.block_on(body);
-        }
-    });
-}
+use common::{on_runtimes, watchdog};
 
 /// A socket path unique to this process and call, removed on drop.
 struct SocketPath(PathBuf);
@@ -271,7 +238,7 @@ fn unix_accept_under_load() {
 /// Outside any coroutine the calls block the thread, as `std`'s do.
 #[test]
 fn unix_plain_threads() {
-    watchdog(|| {
+    watchdog("unix", || {
         let path = SocketPath::new("thread");
         let listener = UnixListener::bind(&path.0).unwrap();
         let server = thread::spawn(move || {

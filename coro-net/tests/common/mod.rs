@@ -60,6 +60,20 @@ pub fn on_runtime(name: &str, workers: usize, body: fn()) {
     });
 }
 
+/// Runs `body` as a coroutine on a 1-worker runtime, then on a 4-worker
+/// one, under the watchdog.
+pub fn on_runtimes(body: fn()) {
+    watchdog("on 1 and 4 workers", move || {
+        for workers in [1, 4] {
+            let rt = coro::runtime::Builder::new()
+                .workers(workers)
+                .build()
+                .expect("build runtime");
+            rt.block_on(body);
+        }
+    });
+}
+
 /// Declares `#[test] fn one_worker` and `#[test] fn four_workers` in a module
 /// named after each given function, running that function (a `fn()`) on a
 /// runtime with 1 and with 4 workers, under the watchdog.
