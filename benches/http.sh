@@ -23,7 +23,9 @@
 # wins), and the fib scaling from 1 to 2 workers.
 #
 # usage: benches/http.sh [RUNS=3] [SECONDS=10]
-#   SERVERS="coro hyper"  the servers to run (e.g. SERVERS=hyper)
+#   SERVERS="coro hyper"  the servers to run (e.g. SERVERS=hyper); add
+#                         "bare" for the floor server (benches/examples/
+#                         hello_bare.rs) in the plaintext scenarios
 #   SCENARIOS="..."       a subset of the scenarios above, in that order
 #   ALIGN=0               default code layout (see the build step below)
 set -euo pipefail
@@ -71,8 +73,12 @@ for server in $servers; do
         cargo build --release --quiet -p benches --example hello_hyper
         server_bin[hyper]="$bin/hello_hyper"
         ;;
+    bare)
+        cargo build --release --quiet -p benches --example hello_bare
+        server_bin[bare]="$bin/hello_bare"
+        ;;
     *)
-        echo "unknown server $server; SERVERS takes coro and hyper" >&2
+        echo "unknown server $server; SERVERS takes coro, hyper and bare" >&2
         exit 2
         ;;
     esac
@@ -144,6 +150,14 @@ wrk_errors() {
     sed -n 's/^ *\(Socket errors: .*\|Non-2xx or 3xx responses: .*\)$/\1/p' <<<"$1" | paste -sd ';' -
 }
 
+# floor_scenario SCENARIO: whether the bare floor server takes part.
+floor_scenario() {
+    case "$1" in
+    plaintext | pipelined | plaintext-2w) return 0 ;;
+    *) return 1 ;;
+    esac
+}
+
 declare -A values
 failed=0
 # run SCENARIO SERVER: one fresh server, warm-up, measured wrk run, stop.
@@ -212,6 +226,8 @@ run() {
 for _ in $(seq "$runs"); do
     for scenario in $scenarios; do
         for server in $servers; do
+            # The floor server answers plaintext only.
+            if [ "$server" = bare ] && ! floor_scenario "$scenario"; then continue; fi
             run "$scenario" "$server"
         done
     done
@@ -262,6 +278,20 @@ if [[ " $scenarios " == *" fib "* && " $scenarios " == *" fib-2w "* ]]; then
     echo "|---|---|---|"
     echo "| requests/s | $(ratio "$(m fib-2w.coro.rps)" "$(m fib.coro.rps)") |" \
         "$(ratio "$(m fib-2w.hyper.rps)" "$(m fib.hyper.rps)") |"
+fi
+if [[ " $servers " == *" bare "* ]]; then
+    echo
+    echo "Against the floor (hello_bare: the system calls alone, no HTTP work); the last column is the most any server could beat hyper by here."
+    echo
+    echo "| scenario | bare req/s | bare req/CPU-s | coro / bare | hyper / bare | bare / hyper |"
+    echo "|---|---|---|---|---|---|"
+    for scenario in $scenarios; do
+        floor_scenario "$scenario" || continue
+        br="$(int "$(m "$scenario.bare.rps")")" bc="$(m "$scenario.bare.cpu")"
+        cc="$(m "$scenario.coro.cpu")" hc="$(m "$scenario.hyper.cpu")"
+        echo "| $(title "$scenario") | $br | $(int "$bc") | $(ratio "$cc" "$bc") |" \
+            "$(ratio "$hc" "$bc") | $(ratio "$bc" "$hc") |"
+    done
 fi
 echo
 echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) after the runs (other load skews the figures)"

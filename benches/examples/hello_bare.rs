@@ -1,0 +1,252 @@
+//! The floor under every plaintext figure: a server that does nothing but
+//! the system calls an HTTP/1.1 keep-alive server cannot avoid, for
+//! `benches/http.sh` (`SERVERS="coro hyper bare"`).
+//!
+//! It is not an HTTP server. It answers every request it sees, whatever
+//! its path, with the same bytes the coro hello server sends for
+//! `GET /plaintext`, and recognises a request only by the blank line that
+//! ends its head (it must have no body). No parsing, no routing, no
+//! allocation per request, no coroutines: one thread per worker, each with
+//! its own epoll instance (edge-triggered) watching the shared listener
+//! (`EPOLLEXCLUSIVE`) and its own connections. Per readable connection it
+//! reads until a short read, then writes every answer due in one `write`.
+//!
+//! What it measures is what is left when user space costs nothing: the
+//! kernel's share of a request (`recv`, `send`, loopback delivery, epoll).
+//! A real server's requests per CPU-second divided by this one's is the
+//! fraction of the machine it gets out of its kernel; hyper's per-CPU
+//! figure divided by this one's bounds how far any server can beat hyper
+//! here.
+//!
+//! `cargo run --release -p benches --example hello_bare -- --port 8080 --workers N`
+//!
+//! Prints `listening on 127.0.0.1:PORT` once it accepts connections.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The head ahead of the `Date` value, as the coro hello server sends it.
+const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: coro\r\nDate: ";
+/// The rest of the response after the `Date` value.
+const TAIL: &[u8] =
+    b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\r\nHello, World!";
+/// The blank line that ends a request head.
+const END_OF_HEAD: &[u8] = b"\r\n\r\n";
+/// Bytes read per `read` call.
+const READ_SIZE: usize = 16 * 1024;
+/// Events taken per `epoll_wait`.
+const MAX_EVENTS: usize = 256;
+/// The epoll token of the listener; connections use their fd.
+const LISTENER: u64 = u64::MAX;
+/// How often the `Date` value is renewed.
+const DATE_EVERY: Duration = Duration::from_secs(1);
+
+/// One accepted connection.
+struct Conn {
+    stream: TcpStream,
+    /// How many bytes of [`END_OF_HEAD`] the bytes read so far end with.
+    matched: usize,
+    /// Answers not yet written (the socket was full).
+    pending: Vec<u8>,
+}
+
+impl Conn {
+    /// Counts the request heads that `bytes` completes.
+    fn heads_in(&mut self, bytes: &[u8]) -> usize {
+        let mut heads = 0;
+        for &b in bytes {
+            self.matched = if b == END_OF_HEAD[self.matched] {
+                self.matched + 1
+            } else if b == END_OF_HEAD[0] {
+                1
+            } else {
+                0
+            };
+            if self.matched == END_OF_HEAD.len() {
+                heads += 1;
+                self.matched = 0;
+            }
+        }
+        heads
+    }
+
+    /// Writes what is pending until done or the socket is full.
+    fn flush(&mut self) -> io::Result<()> {
+        while !self.pending.is_empty() {
+            match self.stream.write(&self.pending) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until a short read and answers each complete head. `Ok(false)`
+    /// when the peer closed.
+    fn serve(&mut self, buf: &mut [u8], response: &[u8]) -> io::Result<bool> {
+        self.flush()?;
+        loop {
+            let n = match self.stream.read(buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let heads = self.heads_in(&buf[..n]);
+            for _ in 0..heads {
+                self.pending.extend_from_slice(response);
+            }
+            self.flush()?;
+            if n < buf.len() {
+                // A short read took everything queued; the next arrival is
+                // a new edge.
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// An epoll instance, closed on drop.
+struct Epoll(RawFd);
+
+impl Epoll {
+    fn new() -> io::Result<Epoll> {
+        // SAFETY: no pointers; the returned fd is owned by the `Epoll`.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Epoll(fd))
+    }
+
+    fn add(&self, fd: RawFd, events: i32, token: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event {
+            events: events as u32,
+            u64: token,
+        };
+        // SAFETY: `event` is a valid epoll_event for the call's duration;
+        // both fds are open.
+        if unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_ADD, fd, &mut event) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Waits for events into `events`; returns how many arrived.
+    fn wait(&self, events: &mut [libc::epoll_event]) -> io::Result<usize> {
+        // SAFETY: the kernel writes at most `events.len()` entries into
+        // the slice, which lives through the call.
+        let n = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, -1) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            // A signal (a tracer attaching) is no reason to stop.
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(0)
+            } else {
+                Err(e)
+            };
+        }
+        Ok(n as usize)
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: the fd is owned by this `Epoll` and closed once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// The full plaintext response with the current `Date`.
+fn response_now() -> Vec<u8> {
+    let date = httpdate::fmt_http_date(SystemTime::now());
+    [HEAD, date.as_bytes(), TAIL].concat()
+}
+
+/// One worker: accepts what it can and serves its own connections forever.
+fn worker(listener: &TcpListener) -> io::Result<()> {
+    let epoll = Epoll::new()?;
+    epoll.add(
+        listener.as_raw_fd(),
+        libc::EPOLLIN | libc::EPOLLEXCLUSIVE,
+        LISTENER,
+    )?;
+    let mut conns: HashMap<RawFd, Conn> = HashMap::new();
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut response = response_now();
+    let mut dated = Instant::now();
+    loop {
+        let n = epoll.wait(&mut events)?;
+        if dated.elapsed() >= DATE_EVERY {
+            response = response_now();
+            dated = Instant::now();
+        }
+        for event in &events[..n] {
+            let token = event.u64;
+            if token == LISTENER {
+                loop {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            stream.set_nonblocking(true)?;
+                            stream.set_nodelay(true)?;
+                            let fd = stream.as_raw_fd();
+                            let interest =
+                                libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+                            epoll.add(fd, interest, fd as u64)?;
+                            conns.insert(
+                                fd,
+                                Conn {
+                                    stream,
+                                    matched: 0,
+                                    pending: Vec::new(),
+                                },
+                            );
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        // Another worker took it, or the client gave up.
+                        Err(_) => break,
+                    }
+                }
+                continue;
+            }
+            let fd = token as RawFd;
+            let open = match conns.get_mut(&fd) {
+                Some(conn) => matches!(conn.serve(&mut buf, &response), Ok(true)),
+                None => continue,
+            };
+            if !open {
+                // Dropping the stream closes it, which also removes it from
+                // the epoll set.
+                conns.remove(&fd);
+            }
+        }
+    }
+}
+
+fn main() -> io::Result<()> {
+    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(8080);
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
+    listener.set_nonblocking(true)?;
+    let mut stdout = io::stdout();
+    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..workers.max(1))
+            .map(|_| scope.spawn(|| worker(&listener)))
+            .collect();
+        for w in workers {
+            w.join().expect("worker panicked")?;
+        }
+        Ok(())
+    })
+}
