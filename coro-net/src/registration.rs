@@ -37,7 +37,9 @@
 //!    the rule: a short datagram says nothing about the queue;
 //! 3. stores its waker, then looks at the word once more: if the bit came
 //!    back (or CLOSED), it tries again;
-//! 4. parks, with its deadline if it has one, and loops.
+//! 4. parks, with its deadline if it has one, and loops. A timeout becomes
+//!    a deadline here, at the first wait, so an operation that never waits
+//!    never reads the clock ([`Deadline`]).
 //!
 //! The reactor sets the bits *before* it takes the wakers, and an operation
 //! stores its waker *before* its last look, so either the reactor finds the
@@ -93,12 +95,12 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::Waker;
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
 use crate::reactor::{Reactor, Readiness, Token};
+use crate::timeout::Deadline;
 
 const READ: usize = 1 << 0;
 const WRITE: usize = 1 << 1;
@@ -135,8 +137,8 @@ impl Direction {
 #[derive(Debug)]
 pub(crate) struct IoState {
     readiness: AtomicUsize,
-    readers: Mutex<Option<Waker>>,
-    writers: Mutex<Option<Waker>>,
+    readers: Mutex<Option<coro::Unparker>>,
+    writers: Mutex<Option<coro::Unparker>>,
 }
 
 impl IoState {
@@ -173,17 +175,17 @@ impl IoState {
     fn wake(&self, bits: usize) {
         if bits & READ != 0 {
             if let Some(w) = self.readers.lock().take() {
-                w.wake();
+                w.unpark();
             }
         }
         if bits & WRITE != 0 {
             if let Some(w) = self.writers.lock().take() {
-                w.wake();
+                w.unpark();
             }
         }
     }
 
-    fn waiter(&self, dir: Direction) -> &Mutex<Option<Waker>> {
+    fn waiter(&self, dir: Direction) -> &Mutex<Option<coro::Unparker>> {
         match dir {
             Direction::Read => &self.readers,
             Direction::Write => &self.writers,
@@ -225,7 +227,7 @@ impl Registration {
     pub(crate) fn io<R>(
         &self,
         dir: Direction,
-        deadline: Option<Instant>,
+        deadline: impl Into<Deadline>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         self.io_drain(dir, deadline, || op().map(|r| (r, false)))
@@ -238,9 +240,10 @@ impl Registration {
     pub(crate) fn io_drain<R>(
         &self,
         dir: Direction,
-        deadline: Option<Instant>,
+        deadline: impl Into<Deadline>,
         mut op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> io::Result<R> {
+        let mut deadline = deadline.into();
         let bit = dir.bit();
         let in_coroutine = coro::in_coroutine();
         if in_coroutine {
@@ -266,25 +269,32 @@ impl Registration {
                     Err(e) => return Err(e),
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the socket operation timed out",
-                ));
-            }
+            let until = match deadline {
+                Deadline::Never => None,
+                // The first wait: the clock starts now, so it has not run
+                // out yet.
+                Deadline::After(_) => deadline.resolve(),
+                Deadline::At(at) if Instant::now() >= at => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the socket operation timed out",
+                    ));
+                }
+                Deadline::At(at) => Some(at),
+            };
             if !in_coroutine {
-                self.poll_fd(dir, deadline)?;
+                self.poll_fd(dir, until)?;
                 continue;
             }
             if seen & bit != 0 && !self.clear_unless_changed(seen, bit) {
                 continue;
             }
-            *self.state.waiter(dir).lock() = Some(coro::current_waker());
+            *self.state.waiter(dir).lock() = Some(coro::current_unparker());
             if self.state.readiness.load(Ordering::Acquire) & (bit | CLOSED) != 0 {
                 continue;
             }
-            match deadline {
-                Some(d) => coro::park_until(d),
+            match until {
+                Some(at) => coro::park_until(at),
                 None => coro::park(),
             }
         }

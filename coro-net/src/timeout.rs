@@ -32,9 +32,52 @@ impl Timeout {
         }
     }
 
-    /// The deadline for an operation starting now.
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.get().and_then(|d| Instant::now().checked_add(d))
+    /// The deadline of an operation starting now, read from the clock only
+    /// if the operation has to wait (see [`Deadline`]).
+    pub(crate) fn deadline(&self) -> Deadline {
+        match self.get() {
+            None => Deadline::Never,
+            Some(d) => Deadline::After(d),
+        }
+    }
+}
+
+/// When a socket operation gives up waiting.
+///
+/// A timeout becomes an instant only when the operation first has to wait:
+/// most operations complete at once, and reading the clock for them would
+/// cost more than the system call's share of a small request. The timeout
+/// so runs from the first wait rather than the call, microseconds later;
+/// `std` measures `SO_RCVTIMEO` from the block as well.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Deadline {
+    /// Wait as long as it takes.
+    Never,
+    /// Give up at this instant.
+    At(Instant),
+    /// Give up this long after the first wait starts.
+    After(Duration),
+}
+
+impl Deadline {
+    /// The instant, fixing it from now if it was still a duration.
+    pub(crate) fn resolve(&mut self) -> Option<Instant> {
+        match *self {
+            Deadline::Never => None,
+            Deadline::At(at) => Some(at),
+            Deadline::After(d) => {
+                let at = Instant::now().checked_add(d);
+                // Too far to represent is the same as never.
+                *self = at.map_or(Deadline::Never, Deadline::At);
+                at
+            }
+        }
+    }
+}
+
+impl From<Option<Instant>> for Deadline {
+    fn from(at: Option<Instant>) -> Deadline {
+        at.map_or(Deadline::Never, Deadline::At)
     }
 }
 
