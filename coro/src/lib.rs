@@ -94,7 +94,7 @@ pub use coroutine::{
     current, in_coroutine, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,
     JoinError, JoinHandle,
 };
-pub use parking::{current_waker, park, park_until};
+pub use parking::{current_unparker, current_waker, park, park_until, Unparker};
 pub use runtime::Runtime;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use stack::DEFAULT_STACK_SIZE;

@@ -3,8 +3,8 @@
 //!
 //! The protocol is the one every primitive of this crate follows:
 //!
-//! 1. make a waker with [`current_waker`] and hand it to whoever will
-//!    signal the event;
+//! 1. make an [`Unparker`] with [`current_unparker`] (or a `std` waker with
+//!    [`current_waker`]) and hand it to whoever will signal the event;
 //! 2. check once more whether the event already happened;
 //! 3. [`park`] (or [`park_until`]), then check again: `park` may return
 //!    without the event (a stale or early wake), so loop.
@@ -13,6 +13,10 @@
 //! after it was made; once the coroutine has parked and resumed, older
 //! wakers of it do nothing. On a plain thread, the waker unparks the thread
 //! and `park` is `std::thread::park`.
+//!
+//! An [`Unparker`] is the waker without the `std::task::Waker` clothing:
+//! making one counts a reference to the task instead of allocating, which
+//! matters to a socket that parks once per message.
 
 use std::sync::Arc;
 use std::task::{Wake, Waker};
@@ -34,7 +38,32 @@ impl Wake for WaiterWake {
 
 /// A waker for the caller's next [`park`]; see the module docs.
 pub fn current_waker() -> Waker {
-    Waker::from(Arc::new(WaiterWake(Waiter::current())))
+    Waker::from(current_unparker())
+}
+
+/// Wakes the caller's next [`park`] (see the module docs), from any thread;
+/// made by [`current_unparker`].
+#[derive(Debug, Clone)]
+pub struct Unparker(Waiter);
+
+impl Unparker {
+    /// Wakes the coroutine or thread that made this, if it has not moved
+    /// past the `park` it was made for.
+    pub fn unpark(&self) {
+        self.0.wake_by_ref();
+    }
+}
+
+impl From<Unparker> for Waker {
+    fn from(unparker: Unparker) -> Waker {
+        Waker::from(Arc::new(WaiterWake(unparker.0)))
+    }
+}
+
+/// An [`Unparker`] for the caller's next [`park`]: as [`current_waker`],
+/// without allocating.
+pub fn current_unparker() -> Unparker {
+    Unparker(Waiter::current())
 }
 
 /// Suspends the current coroutine (or parks the thread) until a waker from
