@@ -38,7 +38,8 @@
 //!
 //! # Protocol
 //!
-//! HTTP/1.1 and 1.0: persistent connections (1.0 only when asked),
+//! HTTP/1.1 and 1.0 (a later 1.x, such as `HTTP/1.2`, is served as 1.1,
+//! as RFC 9110 §2.5 asks): persistent connections (1.0 only when asked),
 //! pipelining (every buffered request is answered, then one write sends
 //! all the answers), `HEAD`, `Expect: 100-continue`, request bodies by
 //! length or chunked, responses with a fixed, streamed (chunked) or file

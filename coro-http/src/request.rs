@@ -80,7 +80,8 @@ impl<'c> Request<'c> {
         self.head.str(&self.head.target)
     }
 
-    /// The HTTP version (1.0 or 1.1).
+    /// The HTTP version: 1.0 or 1.1. A request sent as `HTTP/1.2` to
+    /// `HTTP/1.9` is served as 1.1 (RFC 9110 §2.5) and reports 1.1.
     pub fn version(&self) -> Version {
         self.head.version
     }

@@ -121,6 +121,79 @@ fn http_1_0_keeps_alive_when_asked() {
 }
 
 // ---------------------------------------------------------------------------
+// Later minor versions: `HTTP/1.2` to `HTTP/1.9` are served as 1.1 (RFC 9110
+// §2.5).
+
+/// `router()` with `/version`, which answers the version the handler sees.
+fn versioned() -> Router {
+    let mut r = router();
+    r.get("/version", |req: &mut Request<'_>| {
+        format!("{:?}", req.version())
+    });
+    r
+}
+
+#[test]
+fn http_1_2_to_1_9_are_served_as_1_1() {
+    let server = serve(versioned());
+    let mut client = server.connect();
+    for minor in 2..=9 {
+        // The client checks that the status line says HTTP/1.1.
+        let response = client.request(format!("GET /version HTTP/1.{minor}\r\nHost: test\r\n\r\n"));
+        assert_eq!(
+            (response.status, response.text()),
+            (200, "HTTP/1.1"),
+            "HTTP/1.{minor}"
+        );
+        // Persistent by default, as in 1.1.
+        assert_eq!(response.header("connection"), None, "HTTP/1.{minor}");
+    }
+    client.assert_serves();
+}
+
+#[test]
+fn http_1_2_connection_close_is_honoured() {
+    let server = serve(versioned());
+    let mut client = server.connect();
+    let response =
+        client.request("GET /version HTTP/1.2\r\nHost: test\r\nConnection: close\r\n\r\n");
+    assert_eq!((response.status, response.text()), (200, "HTTP/1.1"));
+    assert!(response.says_close());
+    client.assert_closed();
+}
+
+#[test]
+fn a_chunked_http_1_2_request_and_the_one_behind_it_are_served() {
+    let server = serve(versioned());
+    let mut client = server.connect();
+    client.send(format!(
+        "POST /echo HTTP/1.2\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n{}",
+        get("/path/behind")
+    ));
+    let first = client.response();
+    assert_eq!((first.status, first.text()), (200, "hello"));
+    let second = client.response();
+    assert_eq!((second.status, second.text()), (200, "/path/behind"));
+    client.assert_serves();
+}
+
+#[test]
+fn a_streamed_response_to_http_1_2_is_chunked() {
+    let mut r = versioned();
+    r.get("/stream", |_: &mut Request<'_>| {
+        Response::stream(|w: &mut dyn Write| w.write_all(b"streamed"))
+    });
+    let server = serve(r);
+    let mut client = server.connect();
+    // HTTP/1.0 would get the body until the close; 1.2 is 1.1 here.
+    let response = client.request("GET /stream HTTP/1.2\r\nHost: test\r\n\r\n");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(response.text(), "streamed");
+    client.assert_serves();
+}
+
+// ---------------------------------------------------------------------------
 // Pipelining.
 
 #[test]
