@@ -35,6 +35,7 @@ use crate::body::{self, BodyState, Finish};
 use crate::encode::{write_response, After};
 use crate::error::Error;
 use crate::io::ConnIo;
+use crate::params::Params;
 use crate::parse::{parse_head, worth_parsing, Head};
 use crate::request::Request;
 use crate::response::Response;
@@ -84,7 +85,8 @@ impl Conn<'_> {
         let shared = self.shared;
         let config = &*shared.config;
         let mut head = Head::default();
-        let mut params = Vec::new();
+        // Path parameters, their memory reused from request to request.
+        let mut params = Params::default();
         // The first request must arrive within the header timeout of the
         // accept.
         let mut head_deadline = Some(Instant::now() + config.timeouts.header);

@@ -30,7 +30,8 @@ pub enum Error {
     /// A transfer coding the server does not implement. 501.
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
-    /// An HTTP version other than 1.0 and 1.1. 505.
+    /// An HTTP version other than 1.x (`HTTP/2.0`, `HTTP/0.9`); `HTTP/1.2`
+    /// to `HTTP/1.9` are served as 1.1. 505.
     #[error("the HTTP version is not supported")]
     VersionNotSupported,
     /// An `Expect` other than `100-continue`. 417.

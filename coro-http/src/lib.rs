@@ -32,13 +32,16 @@
 //! [`Response`], a string, a status, a `Result` of them, an
 //! `http::Response`). It runs in its connection's coroutine, so it may
 //! block on coro channels, locks, sleeps and sockets; only its own
-//! connection waits. The request body is read on demand
+//! connection waits. Path parameters ([`Request::param`]) come
+//! percent-decoded (`/users/J%C3%BCrgen` binds `Jürgen`); the path itself
+//! ([`Request::path`]) stays as sent. The request body is read on demand
 //! ([`Request::body`], [`Request::body_bytes`]); reading it sends
 //! `100 Continue` when the client asked for one.
 //!
 //! # Protocol
 //!
-//! HTTP/1.1 and 1.0: persistent connections (1.0 only when asked),
+//! HTTP/1.1 and 1.0 (a later 1.x, such as `HTTP/1.2`, is served as 1.1,
+//! as RFC 9110 §2.5 asks): persistent connections (1.0 only when asked),
 //! pipelining (every buffered request is answered, then one write sends
 //! all the answers), `HEAD`, `Expect: 100-continue`, request bodies by
 //! length or chunked, responses with a fixed, streamed (chunked) or file
@@ -48,7 +51,10 @@
 //! Parsing is strict (RFC 9112): a malformed request line or field, a
 //! missing or repeated `Host`, and every framing ambiguity used for request
 //! smuggling are refused with the RFC's status (400, 413, 414, 431, 501,
-//! 505) and the connection closes, so nothing after them is served. See
+//! 505) and the connection closes, so nothing after them is served. A
+//! request that is well framed but cannot be routed is answered and the
+//! connection stays open: 404, 405, and 400 for a path parameter that does
+//! not percent-decode, as for an error a handler returns. See
 //! [`Limits`] and [`Timeouts`] for the bounds on what a client may send
 //! and how slowly. A handler that panics answers 500 and closes only its
 //! connection.
@@ -57,8 +63,9 @@
 //!
 //! `server` (listeners, acceptors, shutdown), `conn` (the per-connection
 //! loop), `parse` (strict head parsing), `chunked` (the chunked decoder),
-//! `body` (request bodies), `request`, `response`, `encode` (writing
-//! responses), `router`, `date`, `config`, `error`.
+//! `body` (request bodies), `request`, `params` (percent-decoded path
+//! parameters), `response`, `encode` (writing responses), `router`,
+//! `date`, `config`, `error`.
 
 mod body;
 mod chunked;
@@ -68,6 +75,7 @@ mod date;
 mod encode;
 mod error;
 mod io;
+mod params;
 mod parse;
 mod request;
 mod response;

@@ -15,8 +15,17 @@
 //!   version.
 //! * Limits: a request line past `max_request_line` is 414, a head past
 //!   `max_header_bytes` or with more than `max_headers` fields is 431.
-//! * A well-formed version other than 1.0 or 1.1 is 505; a malformed one,
-//!   400.
+//! * Versions: 1.0 and 1.1 are served. `HTTP/1.2` to `HTTP/1.9` are served
+//!   as 1.1, every rule above included, as RFC 9110 §2.5 asks of a
+//!   recipient that implements the major version but not the minor one.
+//!   Any other well-formed `HTTP/x.y` (`HTTP/2.0`, `HTTP/0.9`) is 505; a
+//!   malformed version (`HTTP/1.`, `HTTP/1.10`, `http/1.1`), 400.
+//!
+//! Later minor versions: `httparse` knows only 1.0 and 1.1 and refuses any
+//! other version. Only on that refusal is the version token looked at; when
+//! it is `HTTP/1.<digit>`, the input is copied with the digit made `1` and
+//! parsed again, and the head keeps the bytes as sent (the digit put back).
+//! So a 1.1 or 1.0 request pays nothing for it.
 //!
 //! Line endings: the head may end its lines with a bare LF, which RFC 9112
 //! §2.2 lets a recipient accept (`httparse` does) and which cannot change
@@ -123,6 +132,50 @@ pub(crate) fn parse_head(
     if memchr::memchr(b'\n', line_window).is_none() && input.len() > limits.max_request_line {
         return Err(Error::UriTooLong);
     }
+    match parse_with_fields(input, limits, head)? {
+        Parsed::Head(len) => Ok(len),
+        Parsed::LaterMinor { digit_at } => parse_as_1_1(input, digit_at, limits, head),
+    }
+}
+
+/// What one parse of the input came to, short of an error.
+enum Parsed {
+    /// As [`parse_head`] returns: the head's length, or `None` for more.
+    Head(Option<usize>),
+    /// The version is `HTTP/1.<digit>` with a digit past 1, which is at
+    /// this offset of the input; see [`parse_as_1_1`].
+    LaterMinor { digit_at: usize },
+}
+
+/// Parses `input`, sent as `HTTP/1.2` to `HTTP/1.9`, as HTTP/1.1: a copy
+/// with the minor digit (at `digit_at`) made `1` is parsed, and the head
+/// gets the digit back, so its bytes are the ones sent while its version
+/// is 1.1.
+fn parse_as_1_1(
+    input: &[u8],
+    digit_at: usize,
+    limits: &Limits,
+    head: &mut Head,
+) -> Result<Option<usize>, Error> {
+    // A connection's input buffer grows no larger than the head limit (or
+    // its first size), so neither does the copy.
+    let mut copy = input.to_vec();
+    copy[digit_at] = b'1';
+    match parse_with_fields(&copy, limits, head)? {
+        Parsed::Head(Some(len)) => {
+            // The digit lies on the request line, so inside the head.
+            head.bytes[digit_at] = input[digit_at];
+            Ok(Some(len))
+        }
+        Parsed::Head(None) => Ok(None),
+        // The copy's version is `HTTP/1.1`, which httparse accepts.
+        Parsed::LaterMinor { .. } => Err(Error::BadRequest("invalid HTTP version")),
+    }
+}
+
+/// [`parse_into`] with a field array sized by the limit: on the stack
+/// while it is small, else on the heap.
+fn parse_with_fields(input: &[u8], limits: &Limits, head: &mut Head) -> Result<Parsed, Error> {
     let max_headers = limits.max_headers;
     if max_headers <= STACK_HEADERS {
         let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
@@ -139,7 +192,7 @@ fn parse_into<'b>(
     limits: &Limits,
     head: &mut Head,
     fields: &mut [MaybeUninit<httparse::Header<'b>>],
-) -> Result<Option<usize>, Error> {
+) -> Result<Parsed, Error> {
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(input, fields) {
         Ok(httparse::Status::Complete(len)) => len,
@@ -148,10 +201,10 @@ fn parse_into<'b>(
             if input.len() >= limits.max_header_bytes {
                 return Err(Error::HeadersTooLarge);
             }
-            return Ok(None);
+            return Ok(Parsed::Head(None));
         }
         Err(httparse::Error::TooManyHeaders) => return Err(Error::HeadersTooLarge),
-        Err(httparse::Error::Version) => return Err(version_error(input)),
+        Err(httparse::Error::Version) => return unknown_version(input),
         Err(e) => return Err(Error::BadRequest(parse_error_text(e))),
     };
     if len > limits.max_header_bytes {
@@ -205,7 +258,7 @@ fn parse_into<'b>(
         _ => !facts.close,
     };
     head.expect_continue = facts.expect_continue;
-    Ok(Some(len))
+    Ok(Parsed::Head(Some(len)))
 }
 
 /// Splits a request target into path and query (RFC 9112 §3.2): origin
@@ -277,29 +330,38 @@ pub(crate) fn worth_parsing(input: &[u8], checked: usize, limits: &Limits) -> bo
         || (input.len() > limits.max_request_line && first_line_end.is_none())
 }
 
-/// 505 for a well-formed `HTTP/x.y` this server does not speak, 400 for
-/// anything else where the version should be.
-fn version_error(input: &[u8]) -> Error {
+/// The version httparse refused: `HTTP/1.2` to `HTTP/1.9` is served as
+/// 1.1 ([`Parsed::LaterMinor`]); another well-formed `HTTP/x.y` this server
+/// does not speak is 505; anything else where the version should be, 400.
+fn unknown_version(input: &[u8]) -> Result<Parsed, Error> {
     let line_end = memchr::memchr(b'\n', input).unwrap_or(input.len());
     let line = &input[..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     // Only the third of exactly three parts is a version: "GET /a b
     // HTTP/1.1" is a malformed request line, not an unsupported version.
+    // httparse reached the version, so the method and the target before
+    // it were each followed by one space, and the third part starts where
+    // httparse looked for the version.
     let mut parts = line.split(|&b| b == b' ');
     let version = match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(_), Some(_), Some(version), None) => version,
-        _ => return Error::BadRequest("invalid request line"),
+        _ => return Err(Error::BadRequest("invalid request line")),
     };
     match version {
+        // 1.0 and 1.1 never get here: httparse accepts them.
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Ok(Parsed::LaterMinor {
+            // The version ends the line.
+            digit_at: line.len() - 1,
+        }),
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
-            Error::VersionNotSupported
+            Err(Error::VersionNotSupported)
         }
         [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => {
-            Error::VersionNotSupported
+            Err(Error::VersionNotSupported)
         }
-        _ => Error::BadRequest("invalid HTTP version"),
+        _ => Err(Error::BadRequest("invalid HTTP version")),
     }
 }
 
@@ -538,6 +600,69 @@ mod tests {
     }
 
     #[test]
+    fn a_later_minor_version_parses_as_1_1_and_keeps_its_bytes() {
+        for minor in b'2'..=b'9' {
+            let mut input = b"GET /a?b HTTP/1.0\r\nHost: x\r\nX-A: y\r\n\r\nnext".to_vec();
+            input[16] = minor;
+            let (len, head) = parse(&input).unwrap().unwrap();
+            assert_eq!(len, input.len() - 4);
+            assert_eq!(head.version, Version::HTTP_11);
+            assert!(head.keep_alive);
+            assert_eq!(head.bytes, &input[..len], "the head keeps the bytes sent");
+            assert_eq!(head.str(&head.path), "/a");
+            assert_eq!(head.field("x-a"), Some(&b"y"[..]));
+        }
+        // Bare line feeds, and a head still arriving.
+        assert!(parse(b"GET / HTTP/1.9\nHost: x\n\n").unwrap().is_some());
+        assert!(parse(b"GET / HTTP/1.2\r\nHost: x\r\n").unwrap().is_none());
+        assert!(parse(b"GET / HTTP/1.2").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_later_minor_version_follows_the_rules_of_1_1() {
+        assert_eq!(status(b"GET / HTTP/1.2\r\n\r\n"), 400, "Host is required");
+        let (_, head) = parse(b"POST / HTTP/1.5\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            head.framing,
+            Framing::Chunked,
+            "chunked is allowed, as in 1.1"
+        );
+        assert_eq!(
+            status(b"POST / HTTP/1.2\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400
+        );
+        let (_, head) = parse(b"GET / HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!head.keep_alive);
+    }
+
+    #[test]
+    fn other_versions_are_505_and_malformed_ones_400() {
+        for version in ["HTTP/2.0", "HTTP/0.9", "HTTP/3.0", "HTTP/2.1"] {
+            let input = format!("GET / {version}\r\nHost: x\r\n\r\n");
+            assert_eq!(status(input.as_bytes()), 505, "{version}");
+        }
+        for version in [
+            "HTTP/1.",
+            "HTTP/1.10",
+            "HTTP/1.20",
+            "HTTP/1.1x",
+            "HTTP/1.2x",
+            "http/1.1",
+            "http/1.2",
+            "HTTP/1.x",
+            "HTTP/11.1",
+        ] {
+            let input = format!("GET / {version}\r\nHost: x\r\n\r\n");
+            assert_eq!(status(input.as_bytes()), 400, "{version}");
+        }
+        assert_eq!(status(b"GET /a b HTTP/1.2\r\nHost: x\r\n\r\n"), 400);
+    }
+
+    #[test]
     fn smuggling_shapes_are_refused() {
         let cases: [(&[u8], u16); 14] = [
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
@@ -662,6 +787,23 @@ mod tests {
             let at = at % input.len();
             input[at] = byte;
             let _ = parse(&input);
+        }
+
+        /// The same for a request sent as HTTP/1.2 (parsed again as 1.1),
+        /// cut anywhere: a complete head keeps exactly the bytes sent.
+        #[test]
+        fn mutated_later_minor_requests_never_panic(
+            at in 0usize..80,
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0usize..80,
+        ) {
+            let mut input = b"POST /a?b=c HTTP/1.2\r\nHost: h\r\nContent-Length: 5\r\nX: y\r\n\r\nhello".to_vec();
+            let at = at % input.len();
+            input[at] = byte;
+            input.truncate(input.len() - cut % input.len());
+            if let Ok(Some((len, head))) = parse(&input) {
+                proptest::prop_assert_eq!(&head.bytes[..], &input[..len]);
+            }
         }
     }
 }

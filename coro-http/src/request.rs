@@ -1,5 +1,6 @@
 //! A request as a handler sees it: the parsed head, the route's path
-//! parameters, and the body, read on demand.
+//! parameters (percent-decoded, see `params`), and the body, read on
+//! demand.
 //!
 //! A `Request` borrows its connection while the handler runs, so reading
 //! the body reads the socket directly, with no copy into an intermediate
@@ -10,8 +11,6 @@
 use std::borrow::Cow;
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::ops::Range;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Version};
@@ -20,13 +19,14 @@ use crate::body;
 use crate::config::Limits;
 use crate::error::Error;
 use crate::io::ConnIo;
+use crate::params::Params;
 use crate::parse::{parse_head, Head};
 
 /// An HTTP request being served.
 #[derive(Debug)]
 pub struct Request<'c> {
     head: Cow<'c, Head>,
-    pub(crate) params: Vec<(Arc<str>, Range<usize>)>,
+    pub(crate) params: Params,
     source: Source<'c>,
     remote_addr: Option<SocketAddr>,
     max_body_bytes: u64,
@@ -41,7 +41,7 @@ enum Source<'c> {
 impl<'c> Request<'c> {
     pub(crate) fn on_connection(
         head: &'c Head,
-        params: Vec<(Arc<str>, Range<usize>)>,
+        params: Params,
         io: &'c mut ConnIo,
         remote_addr: Option<SocketAddr>,
     ) -> Request<'c> {
@@ -80,7 +80,8 @@ impl<'c> Request<'c> {
         self.head.str(&self.head.target)
     }
 
-    /// The HTTP version (1.0 or 1.1).
+    /// The HTTP version: 1.0 or 1.1. A request sent as `HTTP/1.2` to
+    /// `HTTP/1.9` is served as 1.1 (RFC 9110 §2.5) and reports 1.1.
     pub fn version(&self) -> Version {
         self.head.version
     }
@@ -106,17 +107,27 @@ impl<'c> Request<'c> {
     }
 
     /// The path parameter `name` of the route that matched (`{id}` in
-    /// `/users/{id}`), as sent (percent-encoding is kept).
+    /// `/users/{id}`, `{*path}` in `/static/{*path}`), percent-decoded:
+    /// `/users/J%C3%BCrgen` gives `Jürgen`, `/static/a%2Fb` gives `a/b`.
+    /// A `+` stays a `+` (it is a space only in form-encoded queries). A
+    /// value without a `%` is the sent text itself, not a copy. A decoded
+    /// value may hold any character, `/`, `..` and NUL included: check it
+    /// before using it as a file path.
+    ///
+    /// A request with a parameter that does not decode (a `%` not followed
+    /// by two hex digits, or bytes that are not UTF-8 once decoded) is
+    /// answered `400 Bad Request` before its handler runs, and the
+    /// connection stays open; middleware around that answer sees no
+    /// parameters. [`path`](Self::path) stays as sent.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| &**k == name)
-            .map(|(_, v)| self.head.str(v))
+        self.params.get(name, &self.head.bytes)
     }
 
-    /// Every path parameter, as name and value.
+    /// Every path parameter, as name and value, in the order of the
+    /// route's pattern; each value percent-decoded as for
+    /// [`param`](Self::param).
     pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.params.iter().map(|(k, v)| (&**k, self.head.str(v)))
+        self.params.iter(&self.head.bytes)
     }
 
     /// The client's address.
@@ -234,7 +245,7 @@ impl<'c> Request<'c> {
         match parse_head(&text, &limits, &mut head)? {
             Some(_) => Ok(Request {
                 head: Cow::Owned(head),
-                params: Vec::new(),
+                params: Params::default(),
                 source: Source::Bytes(io::Cursor::new(body)),
                 remote_addr: None,
                 max_body_bytes: limits.max_body_bytes,

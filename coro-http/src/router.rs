@@ -8,6 +8,17 @@
 //! handler (the connection drops the body). Middleware wraps every request,
 //! the 404s and 405s included, outermost first: each gets the request and a
 //! [`Next`] that runs the rest of the chain.
+//!
+//! Path parameters are bound percent-decoded (see `params`): matching uses
+//! the path as sent, so `%2F` inside a segment never splits it, and then
+//! each captured value with a `%` is decoded. A value that does not decode
+//! (a malformed escape, or bytes that are not UTF-8) answers `400 Bad
+//! Request` in place of the handler, the way axum's `Path` rejects it: the
+//! 405 of a route without the method comes first, since no handler would
+//! have run, and middleware wraps the 400 as it wraps a 404. The request
+//! is well framed, so the connection stays open, as it does after a 404 or
+//! a handler's own 400 (a malformed head, by contrast, closes it: see
+//! `parse` and `conn`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,6 +26,7 @@ use std::sync::Arc;
 use http::header::{HeaderValue, ALLOW};
 use http::{Method, StatusCode};
 
+use crate::error::Error;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
@@ -70,6 +82,8 @@ enum Endpoint<'a> {
     Handler(&'a dyn Handler),
     NotFound,
     MethodNotAllowed(HeaderValue),
+    /// The route and method match, but a path parameter does not decode.
+    BadParam(Error),
 }
 
 impl Next<'_> {
@@ -89,6 +103,7 @@ impl Next<'_> {
                 Endpoint::MethodNotAllowed(allow) => Response::text("method not allowed\n")
                     .status(StatusCode::METHOD_NOT_ALLOWED)
                     .header(ALLOW, allow),
+                Endpoint::BadParam(error) => Response::for_error(&error),
             },
         }
     }
@@ -208,7 +223,8 @@ impl Router {
         self
     }
 
-    /// Answers `req`: finds its route, binds the path parameters, and runs
+    /// Answers `req`: finds its route, binds the path parameters
+    /// (percent-decoded; one that does not decode answers 400), and runs
     /// the middleware and the handler.
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
         let endpoint = self.endpoint(req);
@@ -224,6 +240,7 @@ impl Router {
         params.clear();
         let path = req.path();
         let path_at = req.path_range_start();
+        let mut bad_param = None;
         let route = match self.tree.at(path) {
             Ok(m) => {
                 let route = &self.routes[*m.value];
@@ -232,8 +249,13 @@ impl Router {
                     let Some(name) = route.names.iter().find(|n| ***n == *name) else {
                         continue;
                     };
-                    let start = path_at + (value.as_ptr() as usize - base);
-                    params.push((Arc::clone(name), start..start + value.len()));
+                    let at = path_at + (value.as_ptr() as usize - base);
+                    if let Err(e) = params.bind(name, value, at) {
+                        // A request refused for a parameter has none.
+                        params.clear();
+                        bad_param = Some(e);
+                        break;
+                    }
                 }
                 Some(route)
             }
@@ -250,9 +272,10 @@ impl Router {
                 .then(|| find(&Method::GET))
                 .flatten()
         });
-        match found {
-            Some((_, h)) => Endpoint::Handler(&**h),
-            None => Endpoint::MethodNotAllowed(allow_value(route)),
+        match (found, bad_param) {
+            (Some(_), Some(error)) => Endpoint::BadParam(error),
+            (Some((_, h)), None) => Endpoint::Handler(&**h),
+            (None, _) => Endpoint::MethodNotAllowed(allow_value(route)),
         }
     }
 }
@@ -334,6 +357,83 @@ mod tests {
         assert_eq!(answer(&r, "GET", "/").1, "root");
         assert_eq!(answer(&r, "POST", "/users/1").0, 201);
         assert_eq!(answer(&r, "HEAD", "/users/7").1, "user 7");
+    }
+
+    #[test]
+    fn parameters_and_catch_alls_are_percent_decoded() {
+        let r = router();
+        assert_eq!(answer(&r, "GET", "/users/J%C3%BCrgen").1, "user Jürgen");
+        assert_eq!(answer(&r, "GET", "/users/j%c3%bcrgen").1, "user jürgen");
+        assert_eq!(answer(&r, "GET", "/users/a%2Fb").1, "user a/b");
+        assert_eq!(answer(&r, "GET", "/users/a+b%20c").1, "user a+b c");
+        assert_eq!(answer(&r, "GET", "/static/a%2Fb").1, "file a/b");
+        assert_eq!(
+            answer(&r, "GET", "/static/my%20docs/r%C3%A9sum%C3%A9.pdf").1,
+            "file my docs/résumé.pdf"
+        );
+        assert_eq!(
+            answer(&r, "GET", "/static/plain/file.txt").1,
+            "file plain/file.txt"
+        );
+    }
+
+    #[test]
+    fn params_decode_every_value_and_the_path_stays_as_sent() {
+        let mut r = Router::new();
+        r.get("/{a}/{b}/{*rest}", |req: &mut Request<'_>| {
+            let params: Vec<String> = req.params().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{} {}", req.path(), params.join("&"))
+        });
+        assert_eq!(
+            answer(&r, "GET", "/x%41/plain/c%2Fd/e").1,
+            "/x%41/plain/c%2Fd/e a=xA&b=plain&rest=c/d/e"
+        );
+    }
+
+    #[test]
+    fn a_parameter_that_does_not_decode_is_400_before_the_handler_runs() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut r = router();
+        let counted = Arc::clone(&calls);
+        r.get("/count/{x}", move |_: &mut Request<'_>| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            "ran"
+        });
+        for uri in [
+            "/count/%zz",
+            "/count/%4",
+            "/count/a%",
+            "/count/%%41",
+            "/count/%FF",
+            "/count/%C3",
+            "/users/%C3%28",
+            "/static/ok/%E2%82",
+        ] {
+            let (status, body, _) = answer(&r, "GET", uri);
+            assert_eq!(status, 400, "{uri}");
+            assert!(body.contains("path parameter"), "{uri}: {body}");
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // No handler for the method: 405 wins, as no handler would run.
+        assert_eq!(answer(&r, "DELETE", "/users/%zz").0, 405);
+        // No route: 404.
+        assert_eq!(answer(&r, "GET", "/nope/%zz").0, 404);
+    }
+
+    #[test]
+    fn middleware_wraps_a_bad_parameter_and_sees_no_parameters() {
+        let mut r = router();
+        r.wrap(|req: &mut Request<'_>, next: Next<'_>| {
+            let seen = req.params().count().to_string();
+            next.run(req).header(
+                http::header::HeaderName::from_static("x-params"),
+                HeaderValue::from_str(&seen).unwrap(),
+            )
+        });
+        let resp = r.handle(&mut request("GET", "/users/%FF"));
+        assert_eq!(resp.status_code(), 400);
+        let seen = resp.header_value(&http::header::HeaderName::from_static("x-params"));
+        assert_eq!(seen.map(|v| v.to_str().unwrap()), Some("0"));
     }
 
     #[test]

@@ -121,6 +121,79 @@ fn http_1_0_keeps_alive_when_asked() {
 }
 
 // ---------------------------------------------------------------------------
+// Later minor versions: `HTTP/1.2` to `HTTP/1.9` are served as 1.1 (RFC 9110
+// §2.5).
+
+/// `router()` with `/version`, which answers the version the handler sees.
+fn versioned() -> Router {
+    let mut r = router();
+    r.get("/version", |req: &mut Request<'_>| {
+        format!("{:?}", req.version())
+    });
+    r
+}
+
+#[test]
+fn http_1_2_to_1_9_are_served_as_1_1() {
+    let server = serve(versioned());
+    let mut client = server.connect();
+    for minor in 2..=9 {
+        // The client checks that the status line says HTTP/1.1.
+        let response = client.request(format!("GET /version HTTP/1.{minor}\r\nHost: test\r\n\r\n"));
+        assert_eq!(
+            (response.status, response.text()),
+            (200, "HTTP/1.1"),
+            "HTTP/1.{minor}"
+        );
+        // Persistent by default, as in 1.1.
+        assert_eq!(response.header("connection"), None, "HTTP/1.{minor}");
+    }
+    client.assert_serves();
+}
+
+#[test]
+fn http_1_2_connection_close_is_honoured() {
+    let server = serve(versioned());
+    let mut client = server.connect();
+    let response =
+        client.request("GET /version HTTP/1.2\r\nHost: test\r\nConnection: close\r\n\r\n");
+    assert_eq!((response.status, response.text()), (200, "HTTP/1.1"));
+    assert!(response.says_close());
+    client.assert_closed();
+}
+
+#[test]
+fn a_chunked_http_1_2_request_and_the_one_behind_it_are_served() {
+    let server = serve(versioned());
+    let mut client = server.connect();
+    client.send(format!(
+        "POST /echo HTTP/1.2\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n{}",
+        get("/path/behind")
+    ));
+    let first = client.response();
+    assert_eq!((first.status, first.text()), (200, "hello"));
+    let second = client.response();
+    assert_eq!((second.status, second.text()), (200, "/path/behind"));
+    client.assert_serves();
+}
+
+#[test]
+fn a_streamed_response_to_http_1_2_is_chunked() {
+    let mut r = versioned();
+    r.get("/stream", |_: &mut Request<'_>| {
+        Response::stream(|w: &mut dyn Write| w.write_all(b"streamed"))
+    });
+    let server = serve(r);
+    let mut client = server.connect();
+    // HTTP/1.0 would get the body until the close; 1.2 is 1.1 here.
+    let response = client.request("GET /stream HTTP/1.2\r\nHost: test\r\n\r\n");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(response.text(), "streamed");
+    client.assert_serves();
+}
+
+// ---------------------------------------------------------------------------
 // Pipelining.
 
 #[test]
@@ -807,6 +880,113 @@ fn a_catch_all_binds_the_rest_of_the_path() {
         (response.status, response.text()),
         (200, "file css/site.css")
     );
+    client.assert_serves();
+}
+
+#[test]
+fn path_parameters_are_percent_decoded() {
+    let server = serve(routed());
+    let mut client = server.connect();
+    let response = client.request(get("/users/J%C3%BCrgen"));
+    assert_eq!((response.status, response.text()), (200, "user Jürgen"));
+    let response = client.request(get("/users/a%2Fb"));
+    assert_eq!((response.status, response.text()), (200, "user a/b"));
+    let response = client.request(get("/users/7/posts/hello%20world?x=%41"));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "id=7&post=hello world")
+    );
+    // `+` is a space only in form-encoded queries, not in a path.
+    let response = client.request(get("/users/a+b"));
+    assert_eq!((response.status, response.text()), (200, "user a+b"));
+    client.assert_serves();
+}
+
+#[test]
+fn a_catch_all_is_percent_decoded() {
+    let server = serve(routed());
+    let mut client = server.connect();
+    let response = client.request(get("/static/a%2Fb"));
+    assert_eq!((response.status, response.text()), (200, "file a/b"));
+    let response = client.request(get("/static/my%20docs/r%C3%A9sum%C3%A9.pdf"));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "file my docs/résumé.pdf")
+    );
+    client.assert_serves();
+}
+
+#[test]
+fn the_path_stays_as_sent_while_its_parameter_decodes() {
+    let mut r = routed();
+    r.get("/raw/{x}", |req: &mut Request<'_>| {
+        format!("{} {}", req.path(), req.param("x").unwrap())
+    });
+    let server = serve(r);
+    let mut client = server.connect();
+    let response = client.request(get("/raw/J%C3%BCrgen"));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "/raw/J%C3%BCrgen Jürgen")
+    );
+    client.assert_serves();
+}
+
+/// `routed()` with `/count/{x}`, whose handler counts its calls.
+fn counting(calls: &Arc<AtomicUsize>) -> Router {
+    let calls = Arc::clone(calls);
+    let mut r = routed();
+    r.get("/count/{x}", move |_: &mut Request<'_>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        "counted"
+    });
+    r
+}
+
+#[test]
+fn a_path_parameter_that_does_not_decode_is_400_and_the_connection_stays_open() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = serve(counting(&calls));
+    let mut client = server.connect();
+    for path in [
+        "/count/%zz",
+        "/count/%4",
+        "/count/a%",
+        "/count/%FF",
+        "/count/%C3%28",
+        "/static/a/%E2%82",
+    ] {
+        let response = client.request(get(path));
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
+        assert!(
+            response.text().contains("path parameter"),
+            "{path}: the reason is missing from {:?}",
+            response.text()
+        );
+        // The request was well framed: no close.
+        assert!(!response.says_close(), "{path}");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "a handler ran");
+    let response = client.request(get("/count/fine"));
+    assert_eq!((response.status, response.text()), (200, "counted"));
+    client.assert_serves();
+}
+
+#[test]
+fn a_bad_path_parameter_with_a_body_leaves_the_next_request_intact() {
+    let server = serve(routed());
+    let mut client = server.connect();
+    // The body of the refused request is drained, not read as a request.
+    client.send(format!(
+        "{}{}",
+        post("/users/%FF", "GET /users/smuggled HTTP/1.1\r\n\r\n"),
+        get("/users/next")
+    ));
+    let first = client.response();
+    assert_eq!(first.status, 400);
+    assert!(!first.says_close());
+    let second = client.response();
+    assert_eq!((second.status, second.text()), (200, "user next"));
     client.assert_serves();
 }
 

@@ -160,6 +160,43 @@ fn http_3_0_is_505() {
 }
 
 #[test]
+fn http_0_9_is_505() {
+    assert_refused("GET / HTTP/0.9\r\nHost: test\r\n\r\n", 505);
+}
+
+#[test]
+fn a_version_cut_after_the_dot_is_400() {
+    assert_refused("GET / HTTP/1.\r\nHost: test\r\n\r\n", 400);
+}
+
+#[test]
+fn a_version_with_a_two_digit_minor_is_400() {
+    assert_refused("GET / HTTP/1.10\r\nHost: test\r\n\r\n", 400);
+    assert_refused("GET / HTTP/1.20\r\nHost: test\r\n\r\n", 400);
+}
+
+#[test]
+fn a_version_with_a_letter_after_the_minor_is_400() {
+    assert_refused("GET / HTTP/1.1x\r\nHost: test\r\n\r\n", 400);
+    assert_refused("GET / HTTP/1.2x\r\nHost: test\r\n\r\n", 400);
+}
+
+/// `HTTP/1.2` is served as 1.1 (RFC 9110 §2.5), so 1.1's rules hold: the
+/// `Host` field is required.
+#[test]
+fn http_1_2_without_host_is_400() {
+    assert_refused("GET / HTTP/1.2\r\n\r\n", 400);
+}
+
+#[test]
+fn http_1_2_with_content_length_and_chunked_is_400() {
+    assert_refused(
+        "POST / HTTP/1.2\r\nHost: test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    );
+}
+
+#[test]
 fn a_lowercase_version_is_400() {
     assert_refused("GET / http/1.1\r\nHost: test\r\n\r\n", 400);
 }
