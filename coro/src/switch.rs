@@ -41,6 +41,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crate::scope::ScopeShared;
 use crate::stack::{SlotStack, StackImage, StackMem};
 use crate::task::{Slot, TaskRef};
+use crate::time::timers::TimerKey;
 
 /// Why a coroutine suspended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +77,9 @@ pub(crate) struct CoroState {
     /// Guard page and size of the stack, for the overflow report.
     pub(crate) guard_bottom: usize,
     pub(crate) stack_size: usize,
+    /// The coroutine's entry in its worker's timers, once it has made a
+    /// timed wait; released by the worker when the coroutine ends.
+    pub(crate) timer: Option<TimerKey>,
 }
 
 impl Default for CoroState {
@@ -90,6 +94,7 @@ impl Default for CoroState {
             scopes: Vec::new(),
             guard_bottom: 0,
             stack_size: 0,
+            timer: None,
         }
     }
 }
@@ -189,6 +194,7 @@ impl CoroState {
     pub(crate) fn clear(&mut self) {
         debug_assert!(self.coroutine.is_none());
         debug_assert_eq!(self.image.pins, 0);
+        debug_assert!(self.timer.is_none(), "the worker releases the timer");
         self.task = ptr::null();
         self.yielder = ptr::null();
         self.scopes.clear();

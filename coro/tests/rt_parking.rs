@@ -139,3 +139,60 @@ fn an_unparker_made_on_a_thread_unparks_it() {
         }
     });
 }
+
+rt_test! {
+    fn a_timed_park_rearmed_for_later_lasts_until_the_later_deadline(rt) {
+        rt.block_on(|| {
+            // A timed park with an early deadline, ended by a wake...
+            let unparker = coro::current_unparker();
+            let waker = thread::spawn(move || unparker.unpark());
+            coro::park_until(Instant::now() + Duration::from_millis(10));
+            waker.join().unwrap();
+            // ...leaves the coroutine's timer due at 10 ms; the next park,
+            // with a later deadline and no waker, must last until that one.
+            let deadline = Instant::now() + Duration::from_millis(60);
+            coro::park_until(deadline);
+            assert!(Instant::now() >= deadline, "the park ended at the old deadline");
+            // And an earlier deadline than the one still queued is kept.
+            let long = Instant::now() + Duration::from_secs(30);
+            let unparker = coro::current_unparker();
+            let waker = thread::spawn(move || unparker.unpark());
+            coro::park_until(long);
+            waker.join().unwrap();
+            let start = Instant::now();
+            let short = start + Duration::from_millis(20);
+            coro::park_until(short);
+            assert!(Instant::now() >= short);
+            assert!(start.elapsed() < Duration::from_secs(20), "the earlier deadline was lost");
+        });
+    }
+}
+
+rt_test! {
+    fn many_coroutines_time_out_after_early_wakes(rt) {
+        // Each coroutine alternates woken and timed-out parks, so entries
+        // are re-armed earlier and later, fire, and are released at the end.
+        let handles: Vec<_> = (0..64u64)
+            .map(|i| {
+                rt.spawn(move || {
+                    for round in 0..20u64 {
+                        let d = Duration::from_millis(1 + (i + round) % 7);
+                        if round % 2 == 0 {
+                            let unparker = coro::current_unparker();
+                            let waker = coro::spawn(move || unparker.unpark());
+                            coro::park_until(Instant::now() + 100 * d);
+                            waker.join().unwrap();
+                        } else {
+                            let deadline = Instant::now() + d;
+                            coro::park_until(deadline);
+                            assert!(Instant::now() >= deadline);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+}

@@ -431,6 +431,9 @@ impl WorkerCtx {
         debug_assert!(ours == *task);
         task.set_coro(None);
         task.clear_home();
+        if let Some(key) = cs.timer.take() {
+            self.timers.borrow_mut().release(key);
+        }
         cs.clear();
         {
             let mut pool = self.coro_pool.borrow_mut();

@@ -100,10 +100,14 @@ pub(crate) fn park() {
 /// As [`park`], but returns by `deadline` at the latest (a coroutine gets a
 /// timer on its worker for it).
 pub(crate) fn park_until(deadline: Instant) {
-    if crate::scheduler::in_coroutine() {
-        let key = crate::scheduler::with_timers(|t| t.insert(deadline, Waiter::current()));
+    if let Some(cs) = crate::switch::current() {
+        // The coroutine's own timer entry, kept from one park to the next
+        // (see `time::timers`); the worker releases it when the coroutine
+        // ends. `cs` is not used past the suspension.
+        let key = crate::scheduler::with_timers(|t| t.arm(cs.timer, deadline, Waiter::current()));
+        cs.timer = Some(key);
         crate::switch::suspend_park();
-        crate::scheduler::with_timers(|t| t.cancel(key));
+        crate::scheduler::with_timers(|t| t.disarm(key));
     } else {
         let now = Instant::now();
         if deadline > now {
