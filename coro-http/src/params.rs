@@ -106,8 +106,10 @@ impl Params {
             Value::Sent(r) => &head[r.clone()],
             Value::Decoded(r) => &self.decoded[r.clone()],
         };
-        // A sent value is part of a path httparse checked to be visible
-        // ASCII; a decoded one was checked when it was decoded.
+        // A sent value is a piece of the path that matchit cut at `/`, and
+        // the router only sees a path that is UTF-8 (httparse lets bytes
+        // past 0x7F into a target), so the piece is UTF-8 too; a decoded
+        // one was checked when it was decoded.
         std::str::from_utf8(bytes).unwrap_or("")
     }
 }

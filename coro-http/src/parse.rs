@@ -157,9 +157,8 @@ fn parse_as_1_1(
     limits: &Limits,
     head: &mut Head,
 ) -> Result<Option<usize>, Error> {
-    // A connection's input buffer grows no larger than the head limit (or
-    // its first size), so neither does the copy.
-    let mut copy = input.to_vec();
+    // Only the head is copied, not the pipelined requests behind it.
+    let mut copy = input[..later_minor_extent(input, digit_at, limits)].to_vec();
     copy[digit_at] = b'1';
     match parse_with_fields(&copy, limits, head)? {
         Parsed::Head(Some(len)) => {
@@ -171,6 +170,23 @@ fn parse_as_1_1(
         // The copy's version is `HTTP/1.1`, which httparse accepts.
         Parsed::LaterMinor { .. } => Err(Error::BadRequest("invalid HTTP version")),
     }
+}
+
+/// How much of `input` a head whose version digit is at `digit_at` can
+/// span: through its blank line when that has arrived, else up to the head
+/// limit (a head longer than that is 431 whether it is all there or not).
+fn later_minor_extent(input: &[u8], digit_at: usize, limits: &Limits) -> usize {
+    let cap = input.len().min(limits.max_header_bytes);
+    // The blank line comes after the request line, which the digit ends.
+    let end = memchr::memchr_iter(b'\n', &input[digit_at..]).find_map(|i| {
+        let after = digit_at + i + 1;
+        match &input[after..] {
+            [b'\n', ..] => Some(after + 1),
+            [b'\r', b'\n', ..] => Some(after + 2),
+            _ => None,
+        }
+    });
+    end.map_or(cap, |end| end.min(cap)).max(digit_at + 1)
 }
 
 /// [`parse_into`] with a field array sized by the limit: on the stack
@@ -334,8 +350,17 @@ pub(crate) fn worth_parsing(input: &[u8], checked: usize, limits: &Limits) -> bo
 /// 1.1 ([`Parsed::LaterMinor`]); another well-formed `HTTP/x.y` this server
 /// does not speak is 505; anything else where the version should be, 400.
 fn unknown_version(input: &[u8]) -> Result<Parsed, Error> {
-    let line_end = memchr::memchr(b'\n', input).unwrap_or(input.len());
-    let line = &input[..line_end];
+    // httparse skips empty lines ahead of the request line (RFC 9112 §2.2).
+    let mut start = 0;
+    loop {
+        match &input[start..] {
+            [b'\r', b'\n', ..] => start += 2,
+            [b'\n', ..] => start += 1,
+            _ => break,
+        }
+    }
+    let line_end = memchr::memchr(b'\n', &input[start..]).map_or(input.len(), |i| start + i);
+    let line = &input[start..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     // Only the third of exactly three parts is a version: "GET /a b
     // HTTP/1.1" is a malformed request line, not an unsupported version.
@@ -351,7 +376,7 @@ fn unknown_version(input: &[u8]) -> Result<Parsed, Error> {
         // 1.0 and 1.1 never get here: httparse accepts them.
         [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Ok(Parsed::LaterMinor {
             // The version ends the line.
-            digit_at: line.len() - 1,
+            digit_at: start + line.len() - 1,
         }),
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
@@ -616,6 +641,42 @@ mod tests {
         assert!(parse(b"GET / HTTP/1.9\nHost: x\n\n").unwrap().is_some());
         assert!(parse(b"GET / HTTP/1.2\r\nHost: x\r\n").unwrap().is_none());
         assert!(parse(b"GET / HTTP/1.2").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_later_minor_head_is_parsed_alone_and_its_limit_holds() {
+        // Only the head is copied for the second parse, whatever is
+        // pipelined behind it, and with leading empty lines and bare LFs.
+        for (head, tail) in [
+            (&b"GET / HTTP/1.2\r\nHost: x\r\n\r\n"[..], 0),
+            (b"\r\n\r\nGET / HTTP/1.2\r\nHost: x\r\n\r\n", 0),
+            (b"GET / HTTP/1.2\nHost: x\n\n", 0),
+            (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 10_000),
+        ] {
+            let mut input = head.to_vec();
+            input.extend(std::iter::repeat_n(b'G', tail));
+            let digit_at = head.iter().position(|&b| b == b'2').unwrap();
+            assert_eq!(
+                later_minor_extent(&input, digit_at, &Limits::default()),
+                head.len()
+            );
+            let (len, parsed) = parse(&input).unwrap().unwrap();
+            assert_eq!((len, &parsed.bytes[..]), (head.len(), head));
+        }
+        // A head past the limit is 431 with or without its end.
+        let limits = Limits::default();
+        let long = "a".repeat(limits.max_header_bytes);
+        let partial = format!("GET / HTTP/1.2\r\nHost: x\r\nX-Long: {long}");
+        assert_eq!(status(partial.as_bytes()), 431);
+        assert_eq!(status(format!("{partial}\r\n\r\n").as_bytes()), 431);
+    }
+
+    /// httparse skips empty lines before the request line (RFC 9112 §2.2),
+    /// and 1.1 is served after one; so is 1.2.
+    #[test]
+    fn a_later_minor_version_after_an_empty_line_is_served() {
+        assert_eq!(status(b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+        assert_eq!(status(b"\r\nGET / HTTP/1.2\r\nHost: x\r\n\r\n"), 200);
     }
 
     #[test]

@@ -1133,3 +1133,30 @@ fn a_1xx_from_a_handler_is_not_sent_as_the_final_answer() {
     assert!(answer.says_close());
     client.assert_closed();
 }
+
+/// A stray CRLF after a request body (RFC 9112 §2.2: a server SHOULD
+/// ignore at least one empty line before a request line) is ignored in
+/// front of an HTTP/1.2 request as in front of an HTTP/1.1 one.
+#[test]
+fn an_empty_line_before_an_http_1_2_request_is_ignored() {
+    let server = serve(versioned());
+    let mut client = server.connect();
+    client.send(format!(
+        "{}\r\nGET /version HTTP/1.1\r\nHost: test\r\n\r\n",
+        post("/echo", "hi")
+    ));
+    assert_eq!(client.response().text(), "hi");
+    assert_eq!(client.response().status, 200, "1.1 after an empty line");
+    client.send(format!(
+        "{}\r\nGET /version HTTP/1.2\r\nHost: test\r\n\r\n",
+        post("/echo", "hi")
+    ));
+    assert_eq!(client.response().text(), "hi");
+    let second = client.response();
+    assert_eq!(
+        (second.status, second.text()),
+        (200, "HTTP/1.1"),
+        "1.2 after an empty line"
+    );
+    client.assert_serves();
+}
