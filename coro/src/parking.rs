@@ -47,8 +47,10 @@ pub fn current_waker() -> Waker {
 pub struct Unparker(Waiter);
 
 impl Unparker {
-    /// Wakes the coroutine or thread that made this, if it has not moved
-    /// past the `park` it was made for.
+    /// Wakes the coroutine or thread that made this. A coroutine is woken
+    /// only if it has not moved past the `park` it was made for; a thread
+    /// keeps the token, so its next `park` returns at once (as with
+    /// `std::thread::Thread::unpark`).
     pub fn unpark(&self) {
         self.0.wake_by_ref();
     }

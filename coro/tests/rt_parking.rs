@@ -1,11 +1,13 @@
 //! The public parking API (`current_unparker`, `current_waker`, `park`,
 //! `park_until`) that primitives outside the crate block with: an event
 //! signalled from another thread, or from another coroutine, is never
-//! missed, and a stale unparker does not end a later park.
+//! missed, a stale unparker does not end a later park of a coroutine, and
+//! timed parks neither end early nor outlive their deadline, through the
+//! reuse of each coroutine's timer entry and a runtime dropped mid-park.
 
 mod util;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -194,5 +196,58 @@ rt_test! {
         for h in handles {
             h.join().unwrap();
         }
+    }
+}
+
+rt_test! {
+    fn timers_fire_for_the_right_coroutine_through_entry_reuse(rt) {
+        // Short-lived coroutines arm long timers, are woken early and end
+        // (entry released with a node queued); new ones reuse the index.
+        let late = Arc::new(AtomicUsize::new(0));
+        let early = Arc::new(AtomicUsize::new(0));
+        for round in 0..30u64 {
+            let hs: Vec<_> = (0..32u64).map(|i| {
+                let late = Arc::clone(&late);
+                let early = Arc::clone(&early);
+                rt.spawn(move || {
+                    // a long timed park ended early by a wake
+                    let u = coro::current_unparker();
+                    let w = coro::spawn(move || u.unpark());
+                    coro::park_until(Instant::now() + Duration::from_secs(5 + i));
+                    w.join().unwrap();
+                    if (i + round) % 3 == 0 {
+                        return; // released with the 5 s node queued
+                    }
+                    let d = Duration::from_millis(1 + (i * 7 + round) % 11);
+                    let deadline = Instant::now() + d;
+                    coro::park_until(deadline);
+                    let now = Instant::now();
+                    if now < deadline { early.fetch_add(1, Ordering::Relaxed); }
+                    if now > deadline + Duration::from_millis(500) { late.fetch_add(1, Ordering::Relaxed); }
+                })
+            }).collect();
+            for h in hs { h.join().unwrap(); }
+        }
+        assert_eq!(early.load(Ordering::Relaxed), 0, "a park ended before its deadline");
+        assert_eq!(late.load(Ordering::Relaxed), 0, "a timer fired very late");
+    }
+}
+
+rt_test! {
+    fn dropping_the_runtime_while_coroutines_sit_in_park_until(rt) {
+        for _ in 0..16 {
+            rt.spawn(|| loop {
+                coro::park_until(Instant::now() + Duration::from_secs(3600));
+            });
+        }
+        rt.spawn(|| {
+            let u = coro::current_unparker();
+            let w = coro::spawn(move || u.unpark());
+            coro::park_until(Instant::now() + Duration::from_secs(3600));
+            w.join().unwrap();
+            coro::park_until(Instant::now() + Duration::from_secs(3600));
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        drop(rt);
     }
 }

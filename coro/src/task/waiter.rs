@@ -100,11 +100,14 @@ pub(crate) fn park() {
 /// As [`park`], but returns by `deadline` at the latest (a coroutine gets a
 /// timer on its worker for it).
 pub(crate) fn park_until(deadline: Instant) {
-    if let Some(cs) = crate::switch::current() {
+    if crate::scheduler::in_coroutine() {
         // The coroutine's own timer entry, kept from one park to the next
         // (see `time::timers`); the worker releases it when the coroutine
-        // ends. `cs` is not used past the suspension.
-        let key = crate::scheduler::with_timers(|t| t.arm(cs.timer, deadline, Waiter::current()));
+        // ends. The waiter is made before the coroutine's state is
+        // borrowed, and the borrow ends before the suspension.
+        let waiter = Waiter::current();
+        let cs = crate::switch::current().expect("in a coroutine");
+        let key = crate::scheduler::with_timers(|t| t.arm(cs.timer, deadline, waiter));
         cs.timer = Some(key);
         crate::switch::suspend_park();
         crate::scheduler::with_timers(|t| t.disarm(key));

@@ -358,3 +358,140 @@ mod tests {
         assert_eq!(t.fire(now), 1);
     }
 }
+
+#[cfg(test)]
+mod model_tests {
+    //! Random operations, seeded, against a naive model: nothing fires
+    //! early or never, `next_deadline` is never past an armed deadline, a
+    //! fired worker is not left with a due deadline (no busy loop), and the
+    //! heap stays bounded.
+    use super::*;
+    use std::time::Duration;
+
+    fn tw() -> Waiter {
+        Waiter::Thread(std::thread::current())
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    #[test]
+    fn random_operations_match_a_naive_model() {
+        for seed in 1..400u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut t = Timers::default();
+            let base = Instant::now();
+            let ms = Duration::from_millis(1);
+            let mut now = 0u32; // in ms since base
+                                // owners: (key, armed deadline in ms)
+            let mut owners: Vec<(Option<TimerKey>, Option<u32>)> = Vec::new();
+            for step in 0..3000 {
+                match rng.below(10) {
+                    0 => owners.push((None, None)),
+                    1..=3 => {
+                        if owners.is_empty() {
+                            continue;
+                        }
+                        let i = rng.below(owners.len() as u64) as usize;
+                        let d = now + rng.below(200) as u32;
+                        let k = t.arm(owners[i].0, base + d * ms, tw());
+                        owners[i] = (Some(k), Some(d));
+                    }
+                    4 | 5 => {
+                        if owners.is_empty() {
+                            continue;
+                        }
+                        let i = rng.below(owners.len() as u64) as usize;
+                        if let Some(k) = owners[i].0 {
+                            t.disarm(k);
+                        }
+                        owners[i].1 = None;
+                    }
+                    6 => {
+                        if owners.is_empty() {
+                            continue;
+                        }
+                        let i = rng.below(owners.len() as u64) as usize;
+                        if let Some(k) = owners[i].0 {
+                            t.release(k);
+                        }
+                        owners.swap_remove(i);
+                    }
+                    7 | 8 => {
+                        now += rng.below(50) as u32;
+                        let want = owners
+                            .iter()
+                            .filter(|o| o.1.is_some_and(|d| d <= now))
+                            .count();
+                        let skip = t.is_empty();
+                        let got = if skip { 0 } else { t.fire(base + now * ms) };
+                        assert_eq!(got, want, "seed {seed} step {step}: fired");
+                        for o in owners.iter_mut() {
+                            if o.1.is_some_and(|d| d <= now) {
+                                let k = o.0.unwrap();
+                                assert!(
+                                    t.entries[k.index as usize].waiter.is_none(),
+                                    "seed {seed} step {step}: not fired"
+                                );
+                                o.1 = None;
+                            } else if o.1.is_some() {
+                                let k = o.0.unwrap();
+                                assert!(
+                                    t.entries[k.index as usize].waiter.is_some(),
+                                    "seed {seed} step {step}: fired early"
+                                );
+                            }
+                        }
+                    }
+                    _ => {
+                        let min = owners.iter().filter_map(|o| o.1).min();
+                        let nd = t.next_deadline();
+                        match (min, nd) {
+                            (None, None) => {}
+                            (Some(m), Some(n)) => assert!(
+                                n <= base + m * ms,
+                                "seed {seed} step {step}: next_deadline past a deadline"
+                            ),
+                            other => panic!("seed {seed} step {step}: {other:?}"),
+                        }
+                    }
+                }
+                assert_eq!(
+                    t.is_empty(),
+                    owners.iter().all(|o| o.1.is_none()),
+                    "seed {seed} step {step}: is_empty"
+                );
+                let reserved = owners.iter().filter(|o| o.0.is_some()).count();
+                assert_eq!(t.reserved, reserved, "seed {seed} step {step}");
+                assert!(
+                    t.heap.len() <= (2 * reserved).max(COMPACT_MIN) + 1,
+                    "seed {seed} step {step}: heap {}",
+                    t.heap.len()
+                );
+                // liveness: after fire(now), next deadline is in the future
+                let n = base + now * ms;
+                if !t.is_empty() && rng.below(8) == 0 {
+                    t.fire(n);
+                    for o in owners.iter_mut() {
+                        if o.1.is_some_and(|d| d <= now) {
+                            o.1 = None;
+                        }
+                    }
+                    if let Some(d) = t.next_deadline() {
+                        assert!(d > n, "seed {seed} step {step}: busy loop");
+                    }
+                }
+            }
+        }
+    }
+}
