@@ -9,7 +9,10 @@
 //! allocation per request, no coroutines: one thread per worker, each with
 //! its own epoll instance (edge-triggered) watching the shared listener
 //! (`EPOLLEXCLUSIVE`) and its own connections. Per readable connection it
-//! reads until a short read, then writes every answer due in one `write`.
+//! reads until a short read, writing the answers due after each read in one
+//! `write` (what is left when the socket is full waits for `EPOLLOUT`; a
+//! client that never reads makes it buffer without bound, which a load
+//! generator does not do).
 //!
 //! What it measures is what is left when user space costs nothing: the
 //! kernel's share of a request (`recv`, `send`, loopback delivery, epoll).

@@ -47,8 +47,10 @@ impl Timeout {
 /// A timeout becomes an instant only when the operation first has to wait:
 /// most operations complete at once, and reading the clock for them would
 /// cost more than the system call's share of a small request. The timeout
-/// so runs from the first wait rather than the call, microseconds later;
-/// `std` measures `SO_RCVTIMEO` from the block as well.
+/// so runs from the first wait rather than the call: later by one attempt
+/// of the operation, and by a turn of the scheduler when the coroutine's
+/// budget made it yield first. `std` measures `SO_RCVTIMEO` from the block
+/// as well.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Deadline {
     /// Wait as long as it takes.
