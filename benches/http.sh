@@ -24,8 +24,10 @@
 #
 # usage: benches/http.sh [RUNS=3] [SECONDS=10]
 #   SERVERS="coro hyper"  the servers to run (e.g. SERVERS=hyper); add
-#                         "bare" for the floor server (benches/examples/
-#                         hello_bare.rs) in the plaintext scenarios
+#                         "bare" and "bare-uring" for the floor servers
+#                         (benches/examples/hello_bare.rs on epoll,
+#                         hello_bare_uring.rs on io_uring) in the
+#                         plaintext scenarios
 #   SCENARIOS="..."       a subset of the scenarios above, in that order
 #   ALIGN=0               default code layout (see the build step below)
 set -euo pipefail
@@ -77,8 +79,12 @@ for server in $servers; do
         cargo build --release --quiet -p benches --example hello_bare
         server_bin[bare]="$bin/hello_bare"
         ;;
+    bare-uring)
+        cargo build --release --quiet -p benches --example hello_bare_uring
+        server_bin[bare-uring]="$bin/hello_bare_uring"
+        ;;
     *)
-        echo "unknown server $server; SERVERS takes coro, hyper and bare" >&2
+        echo "unknown server $server; SERVERS takes coro, hyper, bare and bare-uring" >&2
         exit 2
         ;;
     esac
@@ -226,8 +232,8 @@ run() {
 for _ in $(seq "$runs"); do
     for scenario in $scenarios; do
         for server in $servers; do
-            # The floor server answers plaintext only.
-            if [ "$server" = bare ] && ! floor_scenario "$scenario"; then continue; fi
+            # The floor servers answer plaintext only.
+            if [[ "$server" == bare* ]] && ! floor_scenario "$scenario"; then continue; fi
             run "$scenario" "$server"
         done
     done
@@ -279,18 +285,24 @@ if [[ " $scenarios " == *" fib "* && " $scenarios " == *" fib-2w "* ]]; then
     echo "| requests/s | $(ratio "$(m fib-2w.coro.rps)" "$(m fib.coro.rps)") |" \
         "$(ratio "$(m fib-2w.hyper.rps)" "$(m fib.hyper.rps)") |"
 fi
-if [[ " $servers " == *" bare "* ]]; then
+floors=""
+for server in $servers; do
+    if [[ "$server" == bare* ]]; then floors+="$server "; fi
+done
+if [ -n "$floors" ]; then
     echo
-    echo "Against the floor (hello_bare: the system calls alone, no HTTP work); the last column is the most any server could beat hyper by here."
+    echo "Against the floor (bare: hello_bare on epoll, bare-uring: hello_bare_uring on io_uring; the system calls alone, no HTTP work); the last column is the most any server could beat hyper by here."
     echo
-    echo "| scenario | bare req/s | bare req/CPU-s | coro / bare | hyper / bare | bare / hyper |"
-    echo "|---|---|---|---|---|---|"
+    echo "| scenario | floor | floor req/s | floor req/CPU-s | coro / floor | hyper / floor | floor / hyper |"
+    echo "|---|---|---|---|---|---|---|"
     for scenario in $scenarios; do
         floor_scenario "$scenario" || continue
-        br="$(int "$(m "$scenario.bare.rps")")" bc="$(m "$scenario.bare.cpu")"
-        cc="$(m "$scenario.coro.cpu")" hc="$(m "$scenario.hyper.cpu")"
-        echo "| $(title "$scenario") | $br | $(int "$bc") | $(ratio "$cc" "$bc") |" \
-            "$(ratio "$hc" "$bc") | $(ratio "$bc" "$hc") |"
+        for floor in $floors; do
+            fr="$(int "$(m "$scenario.$floor.rps")")" fc="$(m "$scenario.$floor.cpu")"
+            cc="$(m "$scenario.coro.cpu")" hc="$(m "$scenario.hyper.cpu")"
+            echo "| $(title "$scenario") | $floor | $fr | $(int "$fc") | $(ratio "$cc" "$fc") |" \
+                "$(ratio "$hc" "$fc") | $(ratio "$fc" "$hc") |"
+        done
     done
 fi
 echo

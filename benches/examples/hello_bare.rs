@@ -2,12 +2,10 @@
 //! the system calls an HTTP/1.1 keep-alive server cannot avoid, for
 //! `benches/http.sh` (`SERVERS="coro hyper bare"`).
 //!
-//! It is not an HTTP server. It answers every request it sees, whatever
-//! its path, with the same bytes the coro hello server sends for
-//! `GET /plaintext`, and recognises a request only by the blank line that
-//! ends its head (it must have no body). No parsing, no routing, no
-//! allocation per request, no coroutines: one thread per worker, each with
-//! its own epoll instance (edge-triggered) watching the shared listener
+//! What it answers, and how it finds requests, is in `benches/src/floor.rs`.
+//! No parsing, no routing, no allocation per request, no coroutines: one
+//! thread per worker, each with its own epoll instance (edge-triggered)
+//! watching the shared listener
 //! (`EPOLLEXCLUSIVE`) and its own connections. Per readable connection it
 //! reads until a short read, writing the answers due after each read in one
 //! `write` (what is left when the socket is full waits for `EPOLLOUT`; a
@@ -29,15 +27,10 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-/// The head ahead of the `Date` value, as the coro hello server sends it.
-const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: coro\r\nDate: ";
-/// The rest of the response after the `Date` value.
-const TAIL: &[u8] =
-    b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\r\nHello, World!";
-/// The blank line that ends a request head.
-const END_OF_HEAD: &[u8] = b"\r\n\r\n";
+use benches::floor::{response_now, HeadEnds};
+
 /// Bytes read per `read` call.
 const READ_SIZE: usize = 16 * 1024;
 /// Events taken per `epoll_wait`.
@@ -50,32 +43,12 @@ const DATE_EVERY: Duration = Duration::from_secs(1);
 /// One accepted connection.
 struct Conn {
     stream: TcpStream,
-    /// How many bytes of [`END_OF_HEAD`] the bytes read so far end with.
-    matched: usize,
+    heads: HeadEnds,
     /// Answers not yet written (the socket was full).
     pending: Vec<u8>,
 }
 
 impl Conn {
-    /// Counts the request heads that `bytes` completes.
-    fn heads_in(&mut self, bytes: &[u8]) -> usize {
-        let mut heads = 0;
-        for &b in bytes {
-            self.matched = if b == END_OF_HEAD[self.matched] {
-                self.matched + 1
-            } else if b == END_OF_HEAD[0] {
-                1
-            } else {
-                0
-            };
-            if self.matched == END_OF_HEAD.len() {
-                heads += 1;
-                self.matched = 0;
-            }
-        }
-        heads
-    }
-
     /// Writes what is pending until done or the socket is full.
     fn flush(&mut self) -> io::Result<()> {
         while !self.pending.is_empty() {
@@ -103,7 +76,7 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            let heads = self.heads_in(&buf[..n]);
+            let heads = self.heads.count(&buf[..n]);
             for _ in 0..heads {
                 self.pending.extend_from_slice(response);
             }
@@ -168,12 +141,6 @@ impl Drop for Epoll {
     }
 }
 
-/// The full plaintext response with the current `Date`.
-fn response_now() -> Vec<u8> {
-    let date = httpdate::fmt_http_date(SystemTime::now());
-    [HEAD, date.as_bytes(), TAIL].concat()
-}
-
 /// One worker: accepts what it can and serves its own connections forever.
 fn worker(listener: &TcpListener) -> io::Result<()> {
     let epoll = Epoll::new()?;
@@ -209,7 +176,7 @@ fn worker(listener: &TcpListener) -> io::Result<()> {
                                 fd,
                                 Conn {
                                     stream,
-                                    matched: 0,
+                                    heads: HeadEnds::default(),
                                     pending: Vec::new(),
                                 },
                             );

@@ -18,7 +18,13 @@
 //!   tokio), `echo.sh` (TCP echo against tokio) and `http.sh` (the HTTP
 //!   scenarios under `wrk`, against hyper).
 //!
+//! * The floor servers (`hello_bare` on epoll, `hello_bare_uring` on
+//!   io_uring): the system calls of a plaintext server and nothing else,
+//!   the ceiling `http.sh` measures beside coro and hyper ([`floor`]).
+//!
 //! Run with `cargo bench -p benches` and `bash benches/<script>.sh`.
+
+pub mod floor;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

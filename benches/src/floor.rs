@@ -1,0 +1,77 @@
+//! What the floor servers (`examples/hello_bare.rs` on epoll,
+//! `examples/hello_bare_uring.rs` on io_uring) share: the response they
+//! send and how they tell where a request ends.
+//!
+//! A floor server is not an HTTP server. It answers every request it sees,
+//! whatever its path, with the bytes the coro hello server sends for
+//! `GET /plaintext`, and recognises a request only by the blank line that
+//! ends its head (it must have no body). It measures what is left of a
+//! server's cost when user space costs nothing.
+
+use std::time::SystemTime;
+
+/// The head ahead of the `Date` value, as the coro hello server sends it.
+const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: coro\r\nDate: ";
+/// The rest of the response after the `Date` value.
+const TAIL: &[u8] =
+    b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\r\nHello, World!";
+/// The blank line that ends a request head.
+const END_OF_HEAD: &[u8] = b"\r\n\r\n";
+
+/// The whole plaintext response, dated now.
+pub fn response_now() -> Vec<u8> {
+    let date = httpdate::fmt_http_date(SystemTime::now());
+    [HEAD, date.as_bytes(), TAIL].concat()
+}
+
+/// Finds the ends of request heads in a connection's bytes, which may
+/// split a head (or its blank line) anywhere.
+#[derive(Debug, Default)]
+pub struct HeadEnds {
+    /// How many bytes of [`END_OF_HEAD`] the bytes seen so far end with.
+    matched: usize,
+}
+
+impl HeadEnds {
+    /// Counts the heads that `bytes`, the next bytes of the connection,
+    /// complete.
+    pub fn count(&mut self, bytes: &[u8]) -> usize {
+        let mut heads = 0;
+        for &b in bytes {
+            self.matched = if b == END_OF_HEAD[self.matched] {
+                self.matched + 1
+            } else if b == END_OF_HEAD[0] {
+                1
+            } else {
+                0
+            };
+            if self.matched == END_OF_HEAD.len() {
+                heads += 1;
+                self.matched = 0;
+            }
+        }
+        heads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_split_anywhere_are_counted_once() {
+        let stream = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n\r\n\r\r\n\r\n";
+        for cut in 0..stream.len() {
+            let mut ends = HeadEnds::default();
+            let n = ends.count(&stream[..cut]) + ends.count(&stream[cut..]);
+            assert_eq!(n, 3, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn the_response_is_the_hello_plaintext_one() {
+        let r = String::from_utf8(response_now()).unwrap();
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\nServer: coro\r\nDate: "));
+        assert!(r.ends_with("\r\nContent-Length: 13\r\n\r\nHello, World!"));
+    }
+}
