@@ -23,13 +23,11 @@
 //!
 //! Prints `listening on 127.0.0.1:PORT` once it accepts connections.
 
+use benches::floor::{self, HeadEnds};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
-
-use benches::floor::{response_now, HeadEnds};
 
 /// Bytes read per `read` call.
 const READ_SIZE: usize = 16 * 1024;
@@ -37,8 +35,6 @@ const READ_SIZE: usize = 16 * 1024;
 const MAX_EVENTS: usize = 256;
 /// The epoll token of the listener; connections use their fd.
 const LISTENER: u64 = u64::MAX;
-/// How often the `Date` value is renewed.
-const DATE_EVERY: Duration = Duration::from_secs(1);
 
 /// One accepted connection.
 struct Conn {
@@ -152,14 +148,10 @@ fn worker(listener: &TcpListener) -> io::Result<()> {
     let mut conns: HashMap<RawFd, Conn> = HashMap::new();
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
     let mut buf = vec![0u8; READ_SIZE];
-    let mut response = response_now();
-    let mut dated = Instant::now();
+    let mut response = floor::Response::default();
     loop {
         let n = epoll.wait(&mut events)?;
-        if dated.elapsed() >= DATE_EVERY {
-            response = response_now();
-            dated = Instant::now();
-        }
+        let response = response.current();
         for event in &events[..n] {
             let token = event.u64;
             if token == LISTENER {
@@ -191,7 +183,7 @@ fn worker(listener: &TcpListener) -> io::Result<()> {
             }
             let fd = token as RawFd;
             let open = match conns.get_mut(&fd) {
-                Some(conn) => matches!(conn.serve(&mut buf, &response), Ok(true)),
+                Some(conn) => matches!(conn.serve(&mut buf, response), Ok(true)),
                 None => continue,
             };
             if !open {
@@ -204,19 +196,5 @@ fn worker(listener: &TcpListener) -> io::Result<()> {
 }
 
 fn main() -> io::Result<()> {
-    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(8080);
-    let listener = TcpListener::bind(("127.0.0.1", port))?;
-    listener.set_nonblocking(true)?;
-    let mut stdout = io::stdout();
-    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
-    stdout.flush()?;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..workers.max(1))
-            .map(|_| scope.spawn(|| worker(&listener)))
-            .collect();
-        for w in workers {
-            w.join().expect("worker panicked")?;
-        }
-        Ok(())
-    })
+    floor::serve(true, worker)
 }

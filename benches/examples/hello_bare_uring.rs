@@ -15,13 +15,11 @@
 //!
 //! Prints `listening on 127.0.0.1:PORT` once it accepts connections.
 
-use std::io::{self, Write};
+use benches::floor::{self, HeadEnds};
+use io_uring::{opcode, squeue, types, IoUring};
+use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::time::{Duration, Instant};
-
-use benches::floor::{response_now, HeadEnds};
-use io_uring::{opcode, squeue, types, IoUring};
 
 /// Bytes a `recv` may take.
 const RECV_SIZE: usize = 16 * 1024;
@@ -29,8 +27,6 @@ const RECV_SIZE: usize = 16 * 1024;
 const RING_ENTRIES: u32 = 4096;
 /// The user data of the pending accept.
 const ACCEPT: u64 = u64::MAX;
-/// How often the `Date` value is renewed.
-const DATE_EVERY: Duration = Duration::from_secs(1);
 
 /// One connection. Its buffers are heap allocations that stay put while the
 /// kernel uses them: `buf` while a `recv` is pending, `sending` while a
@@ -196,8 +192,7 @@ fn worker(listener: &TcpListener) -> io::Result<()> {
         free: Vec::new(),
         to_submit: vec![accept.clone()],
     };
-    let mut response = response_now();
-    let mut dated = Instant::now();
+    let mut response = floor::Response::default();
     let mut completions = Vec::new();
     loop {
         for entry in w.to_submit.drain(..) {
@@ -214,10 +209,7 @@ fn worker(listener: &TcpListener) -> io::Result<()> {
             Err(e) => return Err(e),
         }
         completions.extend(ring.completion().map(|c| (c.user_data(), c.result())));
-        if dated.elapsed() >= DATE_EVERY {
-            response = response_now();
-            dated = Instant::now();
-        }
+        let response = response.current();
         for (data, result) in completions.drain(..) {
             if data == ACCEPT {
                 if result >= 0 {
@@ -227,24 +219,11 @@ fn worker(listener: &TcpListener) -> io::Result<()> {
                 continue;
             }
             let op = if data & 1 == 0 { Op::Recv } else { Op::Send };
-            w.completed((data >> 1) as usize, op, result, &response);
+            w.completed((data >> 1) as usize, op, result, response);
         }
     }
 }
 
 fn main() -> io::Result<()> {
-    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(8080);
-    let listener = TcpListener::bind(("127.0.0.1", port))?;
-    let mut stdout = io::stdout();
-    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
-    stdout.flush()?;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..workers.max(1))
-            .map(|_| scope.spawn(|| worker(&listener)))
-            .collect();
-        for w in workers {
-            w.join().expect("worker panicked")?;
-        }
-        Ok(())
-    })
+    floor::serve(false, worker)
 }

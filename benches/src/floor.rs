@@ -1,6 +1,6 @@
 //! What the floor servers (`examples/hello_bare.rs` on epoll,
 //! `examples/hello_bare_uring.rs` on io_uring) share: the response they
-//! send and how they tell where a request ends.
+//! send, how they tell where a request ends, and their `main`.
 //!
 //! A floor server is not an HTTP server. It answers every request it sees,
 //! whatever its path, with the bytes the coro hello server sends for
@@ -8,7 +8,9 @@
 //! ends its head (it must have no body). It measures what is left of a
 //! server's cost when user space costs nothing.
 
-use std::time::SystemTime;
+use std::io::{self, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant, SystemTime};
 
 /// The head ahead of the `Date` value, as the coro hello server sends it.
 const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: coro\r\nDate: ";
@@ -18,10 +20,67 @@ const TAIL: &[u8] =
 /// The blank line that ends a request head.
 const END_OF_HEAD: &[u8] = b"\r\n\r\n";
 
+/// How often the `Date` value is renewed.
+const DATE_EVERY: Duration = Duration::from_secs(1);
+
 /// The whole plaintext response, dated now.
-pub fn response_now() -> Vec<u8> {
+fn response_now() -> Vec<u8> {
     let date = httpdate::fmt_http_date(SystemTime::now());
     [HEAD, date.as_bytes(), TAIL].concat()
+}
+
+/// The plaintext response, its `Date` renewed once a second.
+#[derive(Debug)]
+pub struct Response {
+    bytes: Vec<u8>,
+    dated: Instant,
+}
+
+impl Default for Response {
+    fn default() -> Response {
+        Response {
+            bytes: response_now(),
+            dated: Instant::now(),
+        }
+    }
+}
+
+impl Response {
+    /// The response, renewed first if its date is a second old.
+    pub fn current(&mut self) -> &[u8] {
+        if self.dated.elapsed() >= DATE_EVERY {
+            self.bytes = response_now();
+            self.dated = Instant::now();
+        }
+        &self.bytes
+    }
+}
+
+/// A floor server's `main`: binds `127.0.0.1:--port` (nonblocking or
+/// not), prints `listening on ADDRESS`, and runs `worker` on `--workers`
+/// threads sharing the listener until one fails.
+///
+/// # Errors
+/// The first worker's error, or a failure to bind or to announce.
+pub fn serve(
+    nonblocking: bool,
+    worker: impl Fn(&TcpListener) -> io::Result<()> + Sync,
+) -> io::Result<()> {
+    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(8080);
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
+    listener.set_nonblocking(nonblocking)?;
+    let mut stdout = io::stdout();
+    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..workers.max(1))
+            .map(|_| scope.spawn(|| worker(&listener)))
+            .collect();
+        for w in workers {
+            w.join().expect("worker panicked")?;
+        }
+        Ok(())
+    })
 }
 
 /// Finds the ends of request heads in a connection's bytes, which may
@@ -70,7 +129,7 @@ mod tests {
 
     #[test]
     fn the_response_is_the_hello_plaintext_one() {
-        let r = String::from_utf8(response_now()).unwrap();
+        let r = String::from_utf8(Response::default().current().to_vec()).unwrap();
         assert!(r.starts_with("HTTP/1.1 200 OK\r\nServer: coro\r\nDate: "));
         assert!(r.ends_with("\r\nContent-Length: 13\r\n\r\nHello, World!"));
     }

@@ -47,19 +47,22 @@ impl Event {
     }
 }
 
+/// `rounds` times: a new thread sets an event the caller waits for.
+fn hand_offs_from_threads(rounds: usize) {
+    for _ in 0..rounds {
+        let event = Arc::new(Event::default());
+        let setter = {
+            let event = Arc::clone(&event);
+            thread::spawn(move || event.set())
+        };
+        event.wait();
+        setter.join().unwrap();
+    }
+}
+
 rt_test! {
     fn an_unparker_handed_to_a_thread_ends_the_park(rt) {
-        rt.block_on(|| {
-            for _ in 0..ROUNDS {
-                let event = Arc::new(Event::default());
-                let setter = {
-                    let event = Arc::clone(&event);
-                    thread::spawn(move || event.set())
-                };
-                event.wait();
-                setter.join().unwrap();
-            }
-        });
+        rt.block_on(|| hand_offs_from_threads(ROUNDS));
     }
 }
 
@@ -130,15 +133,7 @@ rt_test! {
 #[test]
 fn an_unparker_made_on_a_thread_unparks_it() {
     util::watchdog("thread unparker", util::WATCHDOG, || {
-        for _ in 0..ROUNDS / 10 {
-            let event = Arc::new(Event::default());
-            let setter = {
-                let event = Arc::clone(&event);
-                thread::spawn(move || event.set())
-            };
-            event.wait();
-            setter.join().unwrap();
-        }
+        hand_offs_from_threads(ROUNDS / 10);
     });
 }
 
