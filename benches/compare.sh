@@ -19,12 +19,10 @@ k="${1:-5}"
 workers=2
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
+source benches/lib.sh
 
 if ! command -v go >/dev/null 2>&1; then
-    echo "# installing Go (golang-go) with apt-get" >&2
-    if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
-    "${sudo[@]}" apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq golang-go >/dev/null
+    apt_install golang-go
 fi
 
 cargo build --release --quiet -p examples --example spawn --example pingpong --example parked
@@ -41,17 +39,6 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc --all)" -ge 2 ]; then
     pin=(taskset -c 0,1)
 fi
 echo "# k=$k workers=$workers pin=${pin[*]:-none} $(uname -m) $(nproc) cpus $(go version | cut -d' ' -f3) $(date -u +%F)"
-
-# field NAME LINE: the value of NAME=... in LINE.
-field() {
-    tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"
-}
-
-# median: the median of the numbers on stdin, one a line.
-median() {
-    sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 declare -A values
 # run KEY FIELD... -- COMMAND...: runs COMMAND once, prints its line, and
@@ -86,9 +73,6 @@ done
 
 m() {
     tr ' ' '\n' <<<"${values[$1]}" | sed '/^$/d' | median
-}
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
 echo

@@ -4,11 +4,11 @@
 # process with one worker pinned to CPU 0, loaded by echo_client (one OS
 # thread, blocking std::net sockets) pinned to CPU 1 for 3 s, with 64 and
 # 1000 connections of 64-byte messages; K runs alternating coro/tokio.
-# Loopback only (127.0.0.1), ports 7100-7199. Prints every line, then the
-# median messages a second and the ratio coro/tokio (higher wins), and the
-# median server CPU time per message (all its threads, from
-# /proc/PID/task/*/schedstat; lower wins), which holds up far better than
-# throughput when other work shares the machine.
+# Loopback only (127.0.0.1), on ports the servers pick. Prints every
+# line, then the median messages a second and the ratio coro/tokio
+# (higher wins), and the median server CPU time per message (all its
+# threads, from /proc/PID/task/*/schedstat; lower wins), which holds up
+# far better than throughput when other work shares the machine.
 #
 # usage: benches/echo.sh [K=3]
 set -euo pipefail
@@ -17,64 +17,27 @@ k="${1:-3}"
 seconds=3
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
+source benches/lib.sh
 ulimit -n 4096
 
 cargo build --release --quiet -p examples --example echo
 cargo build --release --quiet -p benches --example echo_tokio --example echo_client
 bin="${CARGO_TARGET_DIR:-$root/target}/release/examples"
 
-pin_server=() pin_client=()
-if command -v taskset >/dev/null 2>&1 && [ "$(nproc --all)" -ge 2 ]; then
-    pin_server=(taskset -c 0) pin_client=(taskset -c 1)
-fi
+pinning 0 1
 echo "# k=$k seconds=$seconds workers=1 pin=${pin_server[*]:-none}/${pin_client[*]:-none} $(uname -m) $(nproc) cpus $(date -u +%F)"
 
 tmp="$(mktemp -d)"
-server_pid=""
-stop_server() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=""
-    fi
-}
 trap 'stop_server; rm -rf "$tmp"' EXIT
 
-# field NAME LINE: the value of NAME=... in LINE.
-field() {
-    tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"
-}
-
-# median: the median of the numbers on stdin, one a line.
-median() {
-    sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 declare -A values cpu
-port=7100
-# run NAME CONNS SERVER: starts SERVER on a fresh port, waits for its
+# run NAME CONNS SERVER: starts SERVER on a free port, waits for its
 # "listening" line, runs the client with CONNS connections, stops SERVER.
 run() {
     local name="$1" conns="$2" server="$3"
-    port=$((port + 1))
-    if [ "$port" -gt 7199 ]; then port=7100; fi
-    local log="$tmp/server.$port"
-    : >"$log"
-    "${pin_server[@]}" "$server" --port "$port" --workers 1 >"$log" 2>&1 &
-    server_pid=$!
-    local waited=0
-    until grep -q "^listening on 127.0.0.1:$port" "$log"; do
-        if ! kill -0 "$server_pid" 2>/dev/null || [ "$waited" -ge 100 ]; then
-            echo "# $name server did not start:" >&2
-            cat "$log" >&2
-            exit 1
-        fi
-        sleep 0.05
-        waited=$((waited + 1))
-    done
+    start_server "$tmp/server.log" "$name" "${pin_server[@]}" "$server" --port 0 --workers 1
     local line
-    line="$("${pin_client[@]}" "$bin/echo_client" --port "$port" --conns "$conns" \
+    line="$("${pin_client[@]}" "$bin/echo_client" --port "$server_port" --conns "$conns" \
         --threads 1 --seconds "$seconds" --size 64)"
     # Nanoseconds on CPU, summed over the server's threads, before it exits.
     local cpu_ns
@@ -109,7 +72,7 @@ echo "| connections | coro msgs/s | tokio msgs/s | coro/tokio |"
 echo "|---|---|---|---|"
 for conns in 64 1000; do
     c="$(m "coro.$conns")" t="$(m "tokio.$conns")"
-    echo "| $conns | $c | $t | $(awk -v a="$c" -v b="$t" 'BEGIN { printf "%.2f", a / b }') |"
+    echo "| $conns | $c | $t | $(ratio "$c" "$t") |"
 done
 
 echo
@@ -117,5 +80,5 @@ echo "| connections | coro server CPU ns/msg | tokio server CPU ns/msg | coro/to
 echo "|---|---|---|---|"
 for conns in 64 1000; do
     c="$(mc "coro.$conns")" t="$(mc "tokio.$conns")"
-    echo "| $conns | $c | $t | $(awk -v a="$c" -v b="$t" 'BEGIN { printf "%.2f", a / b }') |"
+    echo "| $conns | $c | $t | $(ratio "$c" "$t") |"
 done

@@ -42,16 +42,11 @@ depth=16
 fib_n=25
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
+source benches/lib.sh
 ulimit -n 4096
 
 if ! command -v wrk >/dev/null 2>&1; then
-    echo "# installing wrk with apt-get" >&2
-    if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
-    export DEBIAN_FRONTEND=noninteractive
-    if ! "${sudo[@]}" apt-get install -y -qq wrk >/dev/null 2>&1; then
-        "${sudo[@]}" apt-get update -qq >/dev/null
-        "${sudo[@]}" apt-get install -y -qq wrk >/dev/null
-    fi
+    apt_install wrk
 fi
 
 # Both servers are built with every function aligned to 64 bytes, in a
@@ -90,10 +85,7 @@ for server in $servers; do
     esac
 done
 
-pin_server=() pin_client=()
-if command -v taskset >/dev/null 2>&1 && [ "$(nproc --all)" -ge 2 ]; then
-    pin_server=(taskset -c 0) pin_client=(taskset -c 1)
-fi
+pinning 0 1
 clk_tck="$(getconf CLK_TCK)"
 cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -104,34 +96,8 @@ echo "# SERVERS=\"$servers\" ALIGN=${ALIGN:-1} benches/http.sh $runs $seconds" \
     "(connections=$conns pipeline=$depth fib=$fib_n pin=${pin_server[*]:-none}/${pin_client[*]:-none})"
 
 tmp="$(mktemp -d)"
-server_pid=""
-# stop_server: SIGTERM to the server, SIGKILL if it is still there 5 s on.
-stop_server() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        local waited=0
-        while kill -0 "$server_pid" 2>/dev/null && [ "$waited" -lt 100 ]; do
-            sleep 0.05
-            waited=$((waited + 1))
-        done
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=""
-    fi
-}
 trap 'stop_server; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
-
-# field NAME LINE: the value of NAME=... in LINE.
-field() {
-    tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"
-}
-
-# median: the median of the numbers on stdin, one a line.
-median() {
-    sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # cpu_ticks PID: the user + system clock ticks PID has used, all threads.
 # The fields after the ")" closing the command name start at field 3, so
@@ -185,22 +151,10 @@ run() {
     local ps=() pc=()
     if [ "$pinned" = 1 ]; then ps=("${pin_server[@]}") pc=("${pin_client[@]}"); fi
 
-    local log="$tmp/server.log"
-    : >"$log"
-    "${ps[@]}" "${server_bin[$server]}" --port 0 --workers "$workers" >"$log" 2>&1 &
-    server_pid=$!
-    local waited=0 port=""
-    until port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")" && [ -n "$port" ]; do
-        if ! kill -0 "$server_pid" 2>/dev/null || [ "$waited" -ge 100 ]; then
-            echo "# $server server did not start:" >&2
-            cat "$log" >&2
-            exit 1
-        fi
-        sleep 0.05
-        waited=$((waited + 1))
-    done
+    start_server "$tmp/server.log" "$server" \
+        "${ps[@]}" "${server_bin[$server]}" --port 0 --workers "$workers"
 
-    local url="http://127.0.0.1:$port$path"
+    local url="http://127.0.0.1:$server_port$path"
     local wrk_args=(-t"$threads" -c"$conns" --latency "${script[@]}" "$url")
     if [ "${#script[@]}" -gt 0 ]; then wrk_args+=(-- "$depth"); fi
     "${pc[@]}" wrk -d"${warmup}s" "${wrk_args[@]}" >/dev/null
@@ -245,9 +199,6 @@ m() {
     local v
     v="$(tr ' ' '\n' <<<"${values[$1]:-}" | sed '/^$/d;/^-$/d')"
     if [ -n "$v" ]; then median <<<"$v"; else echo -; fi
-}
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
 }
 int() {
     awk -v a="$1" 'BEGIN { if (a == "-") print "-"; else printf "%.0f", a }'
