@@ -1,12 +1,20 @@
 //! The server: listeners, a runtime, one coroutine per connection, and a
 //! graceful shutdown.
 //!
-//! [`Server::run`] starts one acceptor coroutine per listener on the
-//! server's own coro runtime. An acceptor spawns a coroutine per accepted
-//! connection, placing them on the workers in turn
-//! ([`coro::Builder::worker`]): a started coroutine never changes worker,
-//! so placement at the accept is what spreads the connections (and so the
-//! load of a CPU-bound handler) over the cores.
+//! [`Server::run`] starts, on the server's own coro runtime, one acceptor
+//! coroutine per listener *and worker*, each on its worker
+//! ([`coro::Builder::worker`]) with a descriptor of its own for the
+//! listener ([`TcpListener::try_clone`]). The kernel wakes the acceptor of
+//! one idle worker per new connection and passes over workers that are
+//! busy or blocked (`EPOLLEXCLUSIVE`, see coro-net's reactor), so a worker
+//! stuck in a long handler never stops the server from accepting.
+//!
+//! An acceptor spawns a coroutine per accepted connection as an ordinary
+//! spawn: it runs next on the acceptor's worker, and the spawns it
+//! displaces are stolen by idle workers. A started coroutine never changes
+//! worker, so where a connection's coroutine starts is where the
+//! connection is served; its socket is registered with that worker's
+//! reactor when it first waits.
 //!
 //! # Shutdown
 //!
@@ -33,7 +41,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,8 +79,6 @@ pub(crate) struct Shared {
     listeners: Vec<Arc<TcpListener>>,
     shutting_down: AtomicBool,
     wake_run: Sender<()>,
-    /// Round-robin placement of connections on workers.
-    next_worker: AtomicUsize,
 }
 
 impl Shared {
@@ -256,7 +262,6 @@ impl Builder {
             listeners,
             shutting_down: AtomicBool::new(false),
             wake_run,
-            next_worker: AtomicUsize::new(0),
         });
         Ok(Server {
             runtime,
@@ -316,16 +321,16 @@ impl Server {
             shared,
             run_woken,
         } = self;
+        let workers = runtime.workers();
         runtime.block_on(|| {
-            let acceptors: Vec<_> = shared
-                .listeners
-                .iter()
-                .map(|l| {
-                    let listener = Arc::clone(l);
-                    let shared = Arc::clone(&shared);
-                    coro::spawn(move || accept_loop(&listener, &shared))
-                })
-                .collect();
+            let mut acceptors = Vec::new();
+            for listener in &shared.listeners {
+                for worker in 0..workers {
+                    if let Some(a) = start_acceptor(listener, worker, &shared) {
+                        acceptors.push(a);
+                    }
+                }
+            }
             let _ = run_woken.recv();
             for a in acceptors {
                 let _ = a.join();
@@ -337,6 +342,34 @@ impl Server {
     }
 }
 
+/// Starts the acceptor of `listener` on `worker`, with a descriptor of its
+/// own (the first worker's uses the listener itself). A worker whose
+/// acceptor cannot start (out of descriptors) still serves connections
+/// that others accept.
+fn start_acceptor(
+    listener: &Arc<TcpListener>,
+    worker: usize,
+    shared: &Arc<Shared>,
+) -> Option<coro::JoinHandle<()>> {
+    let own = if worker == 0 {
+        Arc::clone(listener)
+    } else {
+        match listener.try_clone() {
+            Ok(l) => Arc::new(l),
+            Err(e) => {
+                log::warn!("no acceptor on worker {worker}: {e}");
+                return None;
+            }
+        }
+    };
+    let shared = Arc::clone(shared);
+    coro::Builder::new()
+        .worker(worker)
+        .spawn(move || accept_loop(&own, &shared))
+        .map_err(|e| log::warn!("no acceptor on worker {worker}: {e}"))
+        .ok()
+}
+
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     loop {
         match listener.accept() {
@@ -345,10 +378,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     return;
                 }
                 let _ = stream.set_nodelay(true);
-                let worker = shared.next_worker.fetch_add(1, Ordering::Relaxed);
                 let conn_shared = Arc::clone(shared);
                 let spawned = coro::Builder::new()
-                    .worker(worker)
                     .spawn(move || crate::conn::serve(stream, Some(peer), &conn_shared));
                 if let Err(e) = spawned {
                     log::error!("cannot start a connection's coroutine: {e}");

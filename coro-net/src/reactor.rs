@@ -1,7 +1,32 @@
-//! The reactor: one epoll instance for the process, driven directly through
-//! `libc`, installed as the coro [driver](coro::driver) so that idle workers
-//! wait on it. All of coro-net's fd registration (`epoll_ctl`) and waiting
-//! happens in this module, and so does its `unsafe`.
+//! The reactor: one epoll instance per coro worker, driven directly through
+//! `libc`, installed as that worker's coro [driver](coro::driver) so that
+//! the worker waits on it when idle and polls it while busy. All of
+//! coro-net's fd registration (`epoll_ctl`) and waiting happens in this
+//! module, and so does its `unsafe`.
+//!
+//! # One reactor per worker
+//!
+//! A worker's reactor is made the first time a coroutine on it needs one
+//! ([`Reactor::with_current`]), and kept, in a thread-local of the worker
+//! thread, for the thread's life. A socket is registered with the reactor
+//! of the worker whose coroutine first waits on it (see
+//! [`crate::registration`]), so the worker that harvests its events is the
+//! one that runs the coroutines waiting on it: delivering an event is a
+//! push onto that worker's own queue. No epoll instance is shared, handed
+//! from thread to thread, or waited on by two threads; the only
+//! cross-thread wake-ups left are for sockets whose waiters live on
+//! another worker than the one the socket is registered with, and a
+//! registration moves to the waiter's worker when that happens.
+//!
+//! A listening socket is registered with `EPOLLEXCLUSIVE`: when several
+//! workers each accept on their own descriptor of one listener (a `dup`,
+//! [`TcpListener::try_clone`](crate::TcpListener::try_clone)), the kernel
+//! wakes one epoll instance that is waiting for a new connection, not all
+//! of them; the event is still queued on the others, which find the
+//! connection taken (an `accept` that says `WouldBlock`) when they look. A
+//! worker that is busy, or blocked in a system call, is not waiting, so
+//! the kernel passes it over and wakes one that is: accepting never
+//! depends on one worker.
 //!
 //! # Registration
 //!
@@ -41,10 +66,11 @@
 //! (2^64 - 2, centuries of wake-ups) the write would fail with `EAGAIN`,
 //! and `wake` then reads it back to zero and writes again, as mio does.
 
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -62,10 +88,26 @@ const INDEX_BITS: u32 = 32;
 /// would be `u32::MAX`, which [`Reactor::register`] never hands out.
 const NOTIFY_KEY: u64 = u64::MAX;
 
-/// The interest of every socket: both directions and the peer's FIN, edge
-/// triggered. `EPOLLERR` and `EPOLLHUP` need not be asked for.
-const SOCKET_INTEREST: u32 =
-    (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+/// What a registration asks the kernel to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// A connected or datagram socket: both directions and the peer's FIN,
+    /// edge triggered. `EPOLLERR` and `EPOLLHUP` need not be asked for.
+    Socket,
+    /// A listening socket: new connections, edge triggered, waking one
+    /// waiting epoll instance of those that watch the listener (see the
+    /// module docs). `EPOLLRDHUP` is not allowed with `EPOLLEXCLUSIVE`.
+    Listener,
+}
+
+impl Interest {
+    fn events(self) -> u32 {
+        (match self {
+            Interest::Socket => libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET,
+            Interest::Listener => libc::EPOLLIN | libc::EPOLLEXCLUSIVE | libc::EPOLLET,
+        }) as u32
+    }
+}
 
 /// Event bits that make a socket readable: data, or a read that will not
 /// block because it returns end-of-file or an error.
@@ -151,24 +193,28 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 impl Reactor {
-    /// The process's reactor, created and installed as the coro driver on
-    /// first use.
-    pub(crate) fn get() -> io::Result<&'static Reactor> {
-        static REACTOR: OnceLock<&'static Reactor> = OnceLock::new();
-        static INIT: Mutex<()> = Mutex::new(());
-        if let Some(r) = REACTOR.get() {
-            return Ok(r);
+    /// Runs `f` on the calling worker's reactor, made and installed as
+    /// the worker's driver on first use. Coroutines only: a plain thread
+    /// is no worker, and gets an error.
+    ///
+    /// # Errors
+    /// The epoll instance or eventfd cannot be made (out of descriptors),
+    /// or the worker has another driver.
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Reactor>) -> R) -> io::Result<R> {
+        thread_local! {
+            static CURRENT: RefCell<Option<Arc<Reactor>>> = const { RefCell::new(None) };
         }
-        // One thread creates it (a fallible step `OnceLock` cannot take);
-        // the others wait here and find it made.
-        let _init = INIT.lock();
-        if let Some(r) = REACTOR.get() {
-            return Ok(r);
-        }
-        let reactor: &'static Reactor = Box::leak(Box::new(Reactor::new()?));
-        coro::driver::install(reactor).map_err(|e| io::Error::other(e.to_string()))?;
-        let _ = REACTOR.set(reactor);
-        Ok(reactor)
+        CURRENT.with(|current| {
+            if let Some(r) = current.borrow().as_ref() {
+                return Ok(f(r));
+            }
+            let reactor = Arc::new(Reactor::new()?);
+            coro::driver::install(Arc::clone(&reactor) as Arc<dyn coro::driver::Driver>)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            let out = f(&reactor);
+            *current.borrow_mut() = Some(reactor);
+            Ok(out)
+        })
     }
 
     fn new() -> io::Result<Reactor> {
@@ -206,12 +252,17 @@ impl Reactor {
         Ok(())
     }
 
-    /// Registers `fd` for edge-triggered read and write readiness.
+    /// Registers `fd` for edge-triggered readiness, as `interest` says.
     ///
     /// # Safety
     /// `fd` must stay open until [`deregister`](Self::deregister) is called
     /// for the returned token.
-    pub(crate) unsafe fn register(&self, fd: RawFd, state: Arc<IoState>) -> io::Result<Token> {
+    pub(crate) unsafe fn register(
+        &self,
+        fd: RawFd,
+        interest: Interest,
+        state: Arc<IoState>,
+    ) -> io::Result<Token> {
         let token = {
             let mut slots = self.slots.lock();
             let index = match slots.free.pop() {
@@ -235,7 +286,7 @@ impl Reactor {
                 generation: entry.generation,
             }
         };
-        if let Err(e) = self.ctl(libc::EPOLL_CTL_ADD, fd, SOCKET_INTEREST, token.key()) {
+        if let Err(e) = self.ctl(libc::EPOLL_CTL_ADD, fd, interest.events(), token.key()) {
             self.free_slot(token);
             return Err(e);
         }
@@ -426,14 +477,18 @@ mod tests {
 
     #[test]
     fn a_stale_event_for_a_reused_slot_wakes_nobody() {
-        let reactor = Reactor::get().unwrap();
+        let reactor = Reactor::new().unwrap();
         let (a, _a_peer) = std::os::unix::net::UnixStream::pair().unwrap();
         let (b, _b_peer) = std::os::unix::net::UnixStream::pair().unwrap();
         let state_a = IoState::new();
         // SAFETY: `a` stays open until deregistered below.
         let token_a = unsafe {
             reactor
-                .register(std::os::fd::AsRawFd::as_raw_fd(&a), Arc::clone(&state_a))
+                .register(
+                    std::os::fd::AsRawFd::as_raw_fd(&a),
+                    Interest::Socket,
+                    Arc::clone(&state_a),
+                )
                 .unwrap()
         };
         reactor.deregister(a.as_fd(), token_a);
@@ -441,7 +496,11 @@ mod tests {
         // SAFETY: `b` stays open until deregistered below.
         let token_b = unsafe {
             reactor
-                .register(std::os::fd::AsRawFd::as_raw_fd(&b), Arc::clone(&state_b))
+                .register(
+                    std::os::fd::AsRawFd::as_raw_fd(&b),
+                    Interest::Socket,
+                    Arc::clone(&state_b),
+                )
                 .unwrap()
         };
         assert_eq!(token_a.index, token_b.index, "the slot is reused");

@@ -93,12 +93,14 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
+pub(crate) use crate::reactor::Interest;
 use crate::reactor::{Reactor, Readiness, Token};
 use crate::timeout::Deadline;
 
@@ -196,30 +198,68 @@ impl IoState {
 /// A socket's registration. The socket type that owns it must keep the fd
 /// open until the registration is dropped (declare it before the fd's
 /// owner, so it is dropped first).
+///
+/// It is registered with a reactor only when a coroutine first has to
+/// wait on it, with that coroutine's worker's reactor, and moves to
+/// another worker's reactor when a coroutine there waits on it (see
+/// [`ensure_on_current_reactor`](Self::ensure_on_current_reactor)). Plain
+/// threads never need it registered: they wait with `poll(2)`.
 #[derive(Debug)]
 pub(crate) struct Registration {
     state: Arc<IoState>,
     fd: RawFd,
-    token: Token,
-    reactor: &'static Reactor,
+    interest: Interest,
+    /// The reactor it is registered with (null: none), for a look without
+    /// the lock; written under `place`'s lock.
+    reactor: AtomicPtr<Reactor>,
+    place: Mutex<Option<(Arc<Reactor>, Token)>>,
 }
 
 impl Registration {
-    /// Registers `fd`, which must be in nonblocking mode.
+    /// Prepares the registration of `fd`, which must be in nonblocking
+    /// mode.
     ///
     /// # Safety
     /// `fd` must stay open until the registration is dropped.
-    pub(crate) unsafe fn new(fd: BorrowedFd<'_>) -> io::Result<Registration> {
-        let reactor = Reactor::get()?;
-        let state = IoState::new();
-        // SAFETY: forwarded to the caller.
-        let token = unsafe { reactor.register(fd.as_raw_fd(), Arc::clone(&state))? };
+    pub(crate) unsafe fn new(fd: BorrowedFd<'_>, interest: Interest) -> io::Result<Registration> {
         Ok(Registration {
-            state,
+            state: IoState::new(),
             fd: fd.as_raw_fd(),
-            token,
-            reactor,
+            interest,
+            reactor: AtomicPtr::new(ptr::null_mut()),
+            place: Mutex::new(None),
         })
+    }
+
+    /// Makes sure the calling coroutine's worker's reactor watches the fd,
+    /// moving the registration there from another reactor if need be.
+    ///
+    /// Adding an fd to an epoll instance reports its readiness at that
+    /// moment (the kernel polls it in `EPOLL_CTL_ADD`), so nothing that
+    /// happened before, or while the registration moved, is missed: an
+    /// event the old reactor still delivers after the move finds its slot
+    /// retired and is dropped, and the new reactor reports the same
+    /// readiness anew.
+    fn ensure_on_current_reactor(&self) -> io::Result<()> {
+        Reactor::with_current(|current| {
+            if ptr::eq(self.reactor.load(Ordering::Acquire), Arc::as_ptr(current)) {
+                return Ok(());
+            }
+            let mut place = self.place.lock();
+            if let Some((old, token)) = place.take() {
+                // SAFETY: the owner keeps the fd open while we exist.
+                old.deregister(unsafe { BorrowedFd::borrow_raw(self.fd) }, token);
+            }
+            self.reactor.store(ptr::null_mut(), Ordering::Release);
+            // SAFETY: the owner keeps the fd open until we are dropped,
+            // and our drop deregisters it first.
+            let token =
+                unsafe { current.register(self.fd, self.interest, Arc::clone(&self.state))? };
+            *place = Some((Arc::clone(current), token));
+            self.reactor
+                .store(Arc::as_ptr(current).cast_mut(), Ordering::Release);
+            Ok(())
+        })?
     }
 
     /// Runs `op` until it does not return `WouldBlock`, waiting for
@@ -289,6 +329,7 @@ impl Registration {
             if seen & bit != 0 && !self.clear_unless_changed(seen, bit) {
                 continue;
             }
+            self.ensure_on_current_reactor()?;
             *self.state.waiter(dir).lock() = Some(coro::current_unparker());
             if self.state.readiness.load(Ordering::Acquire) & (bit | CLOSED) != 0 {
                 continue;
@@ -339,9 +380,11 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: the owner keeps the fd open until we are dropped.
-        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
-        self.reactor.deregister(fd, self.token);
+        if let Some((reactor, token)) = self.place.get_mut().take() {
+            // SAFETY: the owner keeps the fd open until we are dropped.
+            let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
+            reactor.deregister(fd, token);
+        }
         self.state.readiness.fetch_or(CLOSED, Ordering::AcqRel);
         self.state.wake(READ | WRITE);
     }

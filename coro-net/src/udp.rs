@@ -9,7 +9,7 @@ use std::io;
 use std::net::{self, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use crate::registration::{Direction, Registration};
+use crate::registration::{Direction, Interest, Registration};
 use crate::timeout::Timeout;
 
 /// A UDP socket; see `std::net::UdpSocket`. A coroutine blocked in a send
@@ -50,7 +50,7 @@ impl UdpSocket {
         socket.set_nonblocking(true)?;
         // SAFETY: the socket is moved into the result, declared after the
         // registration, so it outlives it.
-        let reg = unsafe { Registration::new(socket.as_fd())? };
+        let reg = unsafe { Registration::new(socket.as_fd(), Interest::Socket)? };
         Ok(UdpSocket {
             reg,
             inner: socket,

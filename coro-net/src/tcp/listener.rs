@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use socket2::{Domain, Socket, Type};
 
 use super::TcpStream;
-use crate::registration::{Direction, Registration};
+use crate::registration::{Direction, Interest, Registration};
 
 /// Backlog of pending connections when none is given.
 const DEFAULT_BACKLOG: i32 = 1024;
@@ -92,7 +92,7 @@ impl TcpListener {
         listener.set_nonblocking(true)?;
         // SAFETY: the listener is moved into the result, declared after the
         // registration, so it outlives it.
-        let reg = unsafe { Registration::new(listener.as_fd())? };
+        let reg = unsafe { Registration::new(listener.as_fd(), Interest::Listener)? };
         Ok(TcpListener {
             reg,
             inner: listener,
@@ -106,6 +106,18 @@ impl TcpListener {
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, peer) = self.reg.io(Direction::Read, None, || self.inner.accept())?;
         Ok((TcpStream::from_std(stream)?, peer))
+    }
+
+    /// A second descriptor for the same listening socket (`dup`), with a
+    /// registration of its own: give one to each of several acceptor
+    /// coroutines on different workers, and the kernel wakes an idle
+    /// worker's acceptor for each new connection, passing over workers
+    /// that are busy (see the reactor's module docs on `EPOLLEXCLUSIVE`).
+    ///
+    /// # Errors
+    /// As `std::net::TcpListener::try_clone`.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        TcpListener::from_std(self.inner.try_clone()?)
     }
 
     /// An endless iterator of accepted connections.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::registration::{drained_by, Direction, Registration};
+use crate::registration::{drained_by, Direction, Interest, Registration};
 use crate::timeout::Timeout;
 
 /// A TCP connection; see `std::net::TcpStream`. `Read` and `Write` are
@@ -47,7 +47,7 @@ impl TcpStream {
         stream.set_nonblocking(true)?;
         // SAFETY: the stream is moved into the result, declared after the
         // registration, so it outlives it.
-        let reg = unsafe { Registration::new(stream.as_fd())? };
+        let reg = unsafe { Registration::new(stream.as_fd(), Interest::Socket)? };
         Ok(TcpStream {
             reg,
             inner: stream,

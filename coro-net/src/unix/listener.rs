@@ -8,7 +8,7 @@ use std::path::Path;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::UnixStream;
-use crate::registration::{Direction, Registration};
+use crate::registration::{Direction, Interest, Registration};
 
 /// Backlog of pending connections (as the TCP listener's default).
 const BACKLOG: i32 = 1024;
@@ -59,7 +59,7 @@ impl UnixListener {
         listener.set_nonblocking(true)?;
         // SAFETY: the listener is moved into the result, declared after the
         // registration, so it outlives it.
-        let reg = unsafe { Registration::new(listener.as_fd())? };
+        let reg = unsafe { Registration::new(listener.as_fd(), Interest::Listener)? };
         Ok(UnixListener {
             reg,
             inner: listener,

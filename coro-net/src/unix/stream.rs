@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::registration::{Direction, Registration};
+use crate::registration::{Direction, Interest, Registration};
 use crate::timeout::Timeout;
 
 /// First pause before retrying a connect refused with `EAGAIN` (the
@@ -103,7 +103,7 @@ impl UnixStream {
         stream.set_nonblocking(true)?;
         // SAFETY: the stream is moved into the result, declared after the
         // registration, so it outlives it.
-        let reg = unsafe { Registration::new(stream.as_fd())? };
+        let reg = unsafe { Registration::new(stream.as_fd(), Interest::Socket)? };
         Ok(UnixStream {
             reg,
             inner: stream,

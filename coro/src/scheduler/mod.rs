@@ -26,8 +26,12 @@
 //! Each *tick* runs one task until it suspends or returns. Looking for the
 //! next task:
 //!
-//! 1. every [`GLOBAL_QUEUE_INTERVAL`] ticks, the inbox and the injector come
-//!    first, so a worker busy with local work cannot starve them;
+//! 1. every [`GLOBAL_QUEUE_INTERVAL`] ticks, and whenever
+//!    [`DRIVER_POLL_PERIOD`] has passed since the last time, the worker
+//!    polls its I/O driver without blocking, fires its due timers, and
+//!    takes from the inbox and the injector first, so a worker busy with
+//!    local work, or with coroutines that run for milliseconds between
+//!    suspensions, cannot starve them;
 //! 2. every [`TIMER_INTERVAL`] ticks, due timers fire;
 //! 3. the LIFO and runnext slots (budgeted), then the fresh and ready
 //!    queues, alternating;
@@ -36,11 +40,27 @@
 //!    victims from a random start, then the injector, then (last resort)
 //!    another worker's runnext task; at most half the workers search at
 //!    once ([`idle`]);
-//! 6. nothing anywhere: park until woken or the next timer ([`park`]); if
-//!    an I/O [driver](crate::driver) is installed and no other worker waits
-//!    in it, wait in it instead, and hand it to a sleeping worker when
-//!    woken. Every [`DRIVER_POLL_INTERVAL`] ticks a busy worker polls the
-//!    driver without blocking.
+//! 6. nothing anywhere: wait until woken or the next timer is due
+//!    ([`park`]), in the worker's own I/O [driver](crate::driver) if a
+//!    coroutine on it installed one (one epoll instance per worker, see
+//!    `coro-net`), else on its thread.
+//!
+//! # Parking, timers and I/O waits together
+//!
+//! A coroutine that waits (a channel, a lock, a sleep, a socket) parks: its
+//! task goes to the waiter it registered with (a wait list, its timer
+//! entry, a socket's `IoState`), and nothing of it is in any queue. What
+//! wakes it pushes the task onto its home worker: the LIFO slot or `ready`
+//! when the waker runs on that worker, the inbox plus an unpark otherwise.
+//! The three sources reach a worker by three paths that never cross:
+//!
+//! * timers are per worker, and fire on it (step 1, 2, and before it
+//!   waits: the next deadline bounds the wait);
+//! * I/O events come from the worker's own driver, where the coroutines of
+//!   that worker registered their sockets, so they are found by the worker
+//!   that runs their coroutines, with no other thread involved;
+//! * wake-ups from other threads go through the inbox; the unpark ends the
+//!   wait on the thread, or in the driver through its `wake`.
 //!
 //! # Waking
 //!
@@ -83,12 +103,18 @@ use crate::time::timers::Timers;
 use idle::Idle;
 use park::Parker;
 
-/// Ticks between two looks at the inbox and injector ahead of local work.
+/// Ticks between two looks at the I/O driver, the inbox and the injector
+/// ahead of local work.
 pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Ticks between two checks of the timers while there is local work.
 pub(crate) const TIMER_INTERVAL: u32 = 16;
-/// Ticks between two polls of the I/O driver while there is local work.
-pub(crate) const DRIVER_POLL_INTERVAL: u32 = 61;
+/// The longest a worker with local work goes without polling its I/O
+/// driver, looking at its inbox and the injector, and firing its timers,
+/// however few ticks that is: a worker whose coroutines compute for
+/// milliseconds between yields still sees I/O after about one of them.
+/// The clock is read once a tick for it (tens of nanoseconds); a poll that
+/// finds nothing costs one `epoll_wait`.
+pub(crate) const DRIVER_POLL_PERIOD: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Settings a runtime is built with.
 #[derive(Clone, Debug)]

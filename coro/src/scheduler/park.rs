@@ -1,7 +1,7 @@
 //! Putting one worker thread to sleep and waking it.
 //!
 //! A worker with nothing to do announces how it will wait (on its thread,
-//! or in the process's [driver](crate::driver)), issues a `SeqCst` fence,
+//! or in its own [driver](crate::driver)), issues a `SeqCst` fence,
 //! looks at its queues once more, and only then waits (with a timeout when
 //! a timer is due). Anyone who gives it work pushes first, fences, then
 //! swaps the state to `AWAKE` and, only if the worker was waiting, unparks
@@ -10,24 +10,50 @@
 //! wake that lands before the wait is not lost.
 
 use std::sync::atomic::{fence, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, Thread};
 use std::time::Duration;
+
+use crate::driver::{Driver, InstallError};
 
 const AWAKE: u8 = 0;
 const ON_THREAD: u8 = 1;
 const IN_DRIVER: u8 = 2;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Parker {
     thread: OnceLock<Thread>,
+    /// The worker's driver, once a coroutine on it installed one.
+    driver: OnceLock<Arc<dyn Driver>>,
     state: AtomicU8,
+}
+
+impl std::fmt::Debug for Parker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parker")
+            .field("thread", &self.thread)
+            .field("has_driver", &self.driver.get().is_some())
+            .field("state", &self.state)
+            .finish()
+    }
 }
 
 impl Parker {
     /// Called once by the worker thread that owns this parker.
     pub(crate) fn bind_current_thread(&self) {
         let _ = self.thread.set(thread::current());
+    }
+
+    /// Gives the worker its driver (`crate::driver::install`).
+    pub(crate) fn set_driver(&self, driver: Arc<dyn Driver>) -> Result<(), InstallError> {
+        self.driver
+            .set(driver)
+            .map_err(|_| InstallError::AlreadyInstalled)
+    }
+
+    /// The worker's driver, if it has one.
+    pub(crate) fn driver(&self) -> Option<&Arc<dyn Driver>> {
+        self.driver.get()
     }
 
     /// Announces that the worker is about to wait, in the driver or on its
@@ -59,7 +85,7 @@ impl Parker {
         match self.state.swap(AWAKE, Ordering::SeqCst) {
             ON_THREAD => self.unpark_thread(),
             IN_DRIVER => {
-                if let Some(d) = crate::driver::get() {
+                if let Some(d) = self.driver.get() {
                     d.wake();
                 }
             }
@@ -70,10 +96,8 @@ impl Parker {
     /// Wakes the worker unconditionally (shutdown).
     pub(crate) fn force_unpark(&self) {
         self.unpark_thread();
-        if self.state.load(Ordering::SeqCst) == IN_DRIVER {
-            if let Some(d) = crate::driver::get() {
-                d.wake();
-            }
+        if let Some(d) = self.driver.get() {
+            d.wake();
         }
     }
 

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::{Steal, Worker};
 
 use super::queue::LocalQueues;
-use super::{Remote, Shared, DRIVER_POLL_INTERVAL, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
-use crate::driver::DriverTurn;
+use super::{Remote, Shared, DRIVER_POLL_PERIOD, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
 use crate::stack::StackPool;
 use crate::switch::{CoroState, SuspendKind};
 use crate::task::TaskRef;
@@ -39,6 +38,9 @@ pub(crate) struct WorkerCtx {
     /// Started, unfinished tasks of this worker (the scheduler's reference).
     live: RefCell<Vec<TaskRef>>,
     tick: Cell<u32>,
+    /// When the periodic look at the driver, timers and inbox is due
+    /// whatever the tick count (`period_elapsed`).
+    next_period: Cell<Instant>,
     /// Operations left to the running coroutine before it must yield
     /// (`crate::budget`).
     budget: Cell<u32>,
@@ -80,6 +82,7 @@ impl WorkerCtx {
             coro_pool: RefCell::new(Vec::new()),
             live: RefCell::new(Vec::new()),
             tick: Cell::new(0),
+            next_period: Cell::new(Instant::now()),
             budget: Cell::new(crate::budget::BUDGET),
             searching: Cell::new(false),
             runnext_seen: Cell::new(ptr::null_mut()),
@@ -119,16 +122,18 @@ impl WorkerCtx {
     }
 
     fn next_task(&self, tick: u32) -> Option<TaskRef> {
-        if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+        // Ahead of local work, by ticks and by time: a worker whose
+        // coroutines run long between suspensions still lets in I/O
+        // events, wake-ups from other threads and spawns from outside
+        // within about one such run.
+        if tick % GLOBAL_QUEUE_INTERVAL == 0 || self.period_elapsed() {
+            self.poll_driver();
+            self.fire_timers();
             if let Some(t) = self.pull_inbox().or_else(|| self.pull_injector()) {
                 return Some(t);
             }
-        }
-        if tick % TIMER_INTERVAL == 0 {
+        } else if tick % TIMER_INTERVAL == 0 {
             self.fire_timers();
-        }
-        if tick % DRIVER_POLL_INTERVAL == 0 {
-            self.poll_driver();
         }
         if let Some(t) = self.queues.pop(&self.remote.runnext, tick & 1 == 0) {
             return Some(t);
@@ -139,6 +144,16 @@ impl WorkerCtx {
             }
         }
         self.pull_inbox().or_else(|| self.pull_injector())
+    }
+
+    /// Whether [`DRIVER_POLL_PERIOD`] has passed since this last said so.
+    fn period_elapsed(&self) -> bool {
+        let now = Instant::now();
+        if now < self.next_period.get() {
+            return false;
+        }
+        self.next_period.set(now + DRIVER_POLL_PERIOD);
+        true
     }
 
     /// Moves everything in the inbox to `ready`; returns the first.
@@ -269,18 +284,13 @@ impl WorkerCtx {
 
     fn sleep(&self) {
         let idle = &self.shared.idle;
-        // Announce the wait before registering as a sleeper (or queueing for
-        // the driver): a notifier that takes us off the sleepers list counts
-        // us as searching and unparks us, and that unpark must not be
-        // skipped for want of the announcement, or we would sleep as a
-        // phantom searcher that keeps every other worker from being
-        // notified.
-        self.remote.parker.prepare(false);
-        // Wait in the driver if there is one and nobody waits there yet.
-        let turn = DriverTurn::take_or_queue(&self.remote);
-        if turn.is_some() {
-            self.remote.parker.prepare(true);
-        }
+        let driver = self.remote.parker.driver();
+        // Announce the wait before registering as a sleeper: a notifier that
+        // takes us off the sleepers list counts us as searching and unparks
+        // us, and that unpark must not be skipped for want of the
+        // announcement, or we would sleep as a phantom searcher that keeps
+        // every other worker from being notified.
+        self.remote.parker.prepare(driver.is_some());
         idle.sleep(self.index);
         if self.has_work() {
             self.remote.parker.cancel();
@@ -290,22 +300,18 @@ impl WorkerCtx {
                 .borrow_mut()
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
-            match &turn {
-                Some(turn) => {
-                    turn.driver().wait(timeout);
+            match driver {
+                Some(driver) => {
+                    driver.wait(timeout);
                     self.remote.parker.cancel();
+                    self.next_period.set(Instant::now() + DRIVER_POLL_PERIOD);
                 }
                 None => self.remote.parker.park(timeout),
             }
         }
-        if turn.is_none() {
-            crate::driver::leave_queue(&self.remote);
-        }
         if idle.wake(self.index) {
             self.searching.set(true);
         }
-        // Leaving the driver (dropping the turn) wakes a worker queued for it.
-        drop(turn);
     }
 
     /// Takes one unit of the running coroutine's budget; true when there
@@ -328,8 +334,8 @@ impl WorkerCtx {
 
     /// Lets I/O events in while this worker is busy.
     fn poll_driver(&self) {
-        if let Some(turn) = DriverTurn::try_take() {
-            turn.driver().wait(Some(Duration::ZERO));
+        if let Some(driver) = self.remote.parker.driver() {
+            driver.wait(Some(Duration::ZERO));
         }
     }
 
