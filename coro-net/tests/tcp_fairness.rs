@@ -103,3 +103,83 @@ fn a_destructor_that_writes_during_runtime_drop_does_not_yield() {
         drop(rt);
     });
 }
+
+/// How long each slice of the computing coroutine below spins.
+const SLICE: std::time::Duration = std::time::Duration::from_millis(2);
+/// Slices it computes at most before the test gives up.
+const MAX_SLICES: usize = 400;
+/// The slice after which the peer writes.
+const WRITE_AFTER: usize = 3;
+/// Slices that may pass between the write and the reader's wake-up: the
+/// worker looks for I/O events after any slice once a millisecond has
+/// passed, so the reader runs after the computing coroutine's next slice
+/// at the latest, whatever the number of ticks.
+const WAKE_WITHIN_SLICES: usize = 3;
+
+/// One worker; a coroutine computes in slices of a few milliseconds and
+/// calls `yield_now` between them, never waiting. A reader parked on a
+/// socket must still be woken within a slice or two of its data arriving,
+/// not after a fixed number of scheduler ticks. Counted in slices, not
+/// timed.
+#[test]
+fn a_parked_reader_runs_within_a_few_slices_of_a_coroutine_that_yields_between_long_ones() {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Instant;
+
+    common::watchdog("reader_beside_long_slices", || {
+        let rt = coro::runtime::Builder::new().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let slices = Arc::new(AtomicUsize::new(0));
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            // The writer is a plain thread: it records the slice count at
+            // the moment its byte is sent.
+            let writer = {
+                let slices = Arc::clone(&slices);
+                std::thread::spawn(move || {
+                    let mut s = std::net::TcpStream::connect(addr).unwrap();
+                    go_rx.recv().unwrap();
+                    s.write_all(b"x").unwrap();
+                    let written_at = slices.load(Ordering::SeqCst);
+                    let mut rest = Vec::new();
+                    let _ = s.read_to_end(&mut rest);
+                    written_at
+                })
+            };
+            let (stream, _) = listener.accept().unwrap();
+            let woke_at = Arc::new(AtomicUsize::new(usize::MAX));
+            let reader = {
+                let (slices, woke_at) = (Arc::clone(&slices), Arc::clone(&woke_at));
+                coro::spawn(move || {
+                    let mut byte = [0u8; 1];
+                    (&stream).read_exact(&mut byte).unwrap();
+                    woke_at.store(slices.load(Ordering::SeqCst), Ordering::SeqCst);
+                })
+            };
+            // The reader runs and parks before the first slice ends.
+            coro::yield_now();
+            for i in 0..MAX_SLICES {
+                let start = Instant::now();
+                while start.elapsed() < SLICE {
+                    std::hint::spin_loop();
+                }
+                slices.store(i + 1, Ordering::SeqCst);
+                if i + 1 == WRITE_AFTER {
+                    go_tx.send(()).unwrap();
+                }
+                if woke_at.load(Ordering::SeqCst) != usize::MAX {
+                    break;
+                }
+                coro::yield_now();
+            }
+            reader.join().unwrap();
+            let woke_at = woke_at.load(Ordering::SeqCst);
+            let written_at = writer.join().unwrap();
+            assert!(
+                woke_at <= written_at + WAKE_WITHIN_SLICES,
+                "written after slice {written_at}, read after slice {woke_at}"
+            );
+        });
+    });
+}
