@@ -8,10 +8,12 @@
 //! block that thread, as `std` would. `WouldBlock` never
 //! escapes a blocking call.
 //!
-//! Under the hood every socket is registered once, edge-triggered (with
-//! `EPOLLRDHUP`), with one epoll instance for the process (`reactor`,
-//! direct `epoll_ctl`/`epoll_pwait2` through `libc`), which idle workers
-//! wait on through coro's driver hook; the readiness protocol that keeps
+//! Under the hood every coro worker has an epoll instance of its own
+//! (`reactor`, direct `epoll_ctl`/`epoll_pwait2` through `libc`), which
+//! it waits on when idle and polls while busy, through coro's driver hook.
+//! A socket is registered, edge-triggered (with `EPOLLRDHUP`), with the
+//! reactor of the worker whose coroutine first waits on it, so its events
+//! are found by the worker that runs its coroutines; the readiness protocol that keeps
 //! wake-ups from being lost, and lets a short read or write skip the
 //! `WouldBlock` call before parking, is in `registration`.
 
