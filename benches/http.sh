@@ -1,47 +1,71 @@
 #!/usr/bin/env bash
 # HTTP load: the coro hello server (examples/examples/hello.rs) against the
-# hyper 1.x one (benches/examples/hello_hyper.rs), under wrk (installed with
-# apt-get when missing). Every run starts a fresh server on an ephemeral
-# loopback port, waits for its "listening on" line, loads it with a 1 s
-# wrk warm-up (not counted) and then SECONDS of wrk, and stops it; runs
-# alternate coro/hyper scenario by scenario, RUNS times over.
+# hyper 1.x one (benches/examples/hello_hyper.rs), the may_minihttp one
+# (benches/examples/hello_may.rs) and the floor servers, under wrk
+# (installed with apt-get when missing). Every run starts a fresh server
+# on an ephemeral loopback port, waits for its "listening on" line, loads
+# it with a 1 s wrk warm-up (not counted) and then SECONDS of wrk, and
+# stops it; runs alternate the servers scenario by scenario, RUNS times
+# over.
 #
-#   scenario      path       workers  pinning (server/wrk)  wrk
-#   plaintext     /plaintext 1        CPU 0 / CPU 1         -t1 -c64
-#   pipelined     /plaintext 1        CPU 0 / CPU 1         -t1 -c64, 16 a write
-#   json          /json      1        CPU 0 / CPU 1         -t1 -c64
-#   fib           /fib/25    1        CPU 0 / CPU 1         -t1 -c64
-#   fib-2w        /fib/25    2        none                  -t2 -c64
-#   plaintext-2w  /plaintext 2        none                  -t2 -c64
+#   scenario      path        workers  pinning (server/wrk)  wrk                    servers
+#   plaintext     /plaintext  1        CPU 0 / CPU 1         -t1 -c64               all
+#   pipelined     /plaintext  1        CPU 0 / CPU 1         -t1 -c64, 16 a write   all
+#   json          /json       1        CPU 0 / CPU 1         -t1 -c64               coro, hyper
+#   fib           /fib/25     1        CPU 0 / CPU 1         -t1 -c64               coro, hyper
+#   fib-2w        /fib/25     2        none                  -t2 -c64               coro, hyper
+#   plaintext-2w  /plaintext  2        none                  -t1 -c128              all
+#   mixed-2w      /plaintext  2        none                  -t1 -c62, and at once  coro, hyper, may
+#                 + /fib/32                                  -t1 -c1 on /fib/32
 #
-# Each run prints requests/s, p50 and p99 latency in µs ('-' when
+# plaintext-2w is loaded as issue 10 measured it (wrk -t1 -c128): one wrk
+# thread leaves the second CPU to the server's two workers. mixed-2w is
+# issue 10's mixed load: one connection loops on GET /fib/32 (about 10 ms
+# of CPU each) while 62 load GET /plaintext, two wrk processes started
+# together for the same SECONDS; it shows whether plaintext requests wait
+# behind the long ones.
+#
+# Each run prints requests/s, p50, p90 and p99 latency in µs ('-' when
 # pipelined: wrk then times whole batches), the server's CPU seconds
-# during the measured wrk run (utime + stime from /proc/PID/stat) and
-# requests per server CPU-second, plus any non-2xx responses or socket
-# errors wrk saw. At the end: a markdown table of the medians, the
-# coro/hyper ratios of requests/s and of requests per CPU-second (higher
-# wins), and the fib scaling from 1 to 2 workers.
+# during the measured wrk run(s) (utime + stime from /proc/PID/stat, all
+# threads) and requests per server CPU-second (in mixed-2w: plaintext
+# requests per CPU-second of all the server's work, fib included; fib_rps
+# and fib_p50_us are the /fib/32 loop's), plus any non-2xx responses or
+# socket errors wrk saw. At the end, markdown tables of the medians:
+# coro against hyper (requests/s and requests per CPU-second, ratios
+# higher wins) and the fib scaling from 1 to 2 workers; may_minihttp
+# beside coro; every server against the floor per CPU-second; and the
+# mixed load, coro against hyper (and may), with ratios.
 #
 # usage: benches/http.sh [RUNS=3] [SECONDS=10]
-#   SERVERS="coro hyper"  the servers to run (e.g. SERVERS=hyper); add
-#                         "bare" and "bare-uring" for the floor servers
-#                         (benches/examples/hello_bare.rs on epoll,
-#                         hello_bare_uring.rs on io_uring) in the
-#                         plaintext scenarios
+#   SERVERS="coro hyper"  the servers to run, of coro, hyper, may
+#                         (may_minihttp), bare and bare-uring (the floor
+#                         servers: benches/examples/hello_bare.rs on epoll,
+#                         hello_bare_uring.rs on io_uring); each runs the
+#                         scenarios the table above gives it
 #   SCENARIOS="..."       a subset of the scenarios above, in that order
-#   ALIGN=0               default code layout (see the build step below)
+#   MIXED_FIB=32          the n of mixed-2w's long request (fib(32) takes
+#                         4 to 10 ms of CPU on the machines seen so far)
+#   ALIGN=0               default code layout (see build_http_servers in
+#                         benches/lib.sh)
+#
+#   SERVERS="coro hyper bare may" benches/http.sh              everything
+#   SERVERS="coro hyper bare may" SCENARIOS="plaintext plaintext-2w" benches/http.sh
+#   SERVERS="coro hyper may" SCENARIOS=mixed-2w benches/http.sh 5 10
 set -euo pipefail
 
 runs="${1:-3}"
 seconds="${2:-10}"
 servers="${SERVERS:-coro hyper}"
-scenarios="${SCENARIOS:-plaintext pipelined json fib fib-2w plaintext-2w}"
+scenarios="${SCENARIOS:-plaintext pipelined json fib fib-2w plaintext-2w mixed-2w}"
 warmup=1
-conns=64
 depth=16
 fib_n=25
+# The long request of mixed-2w, and how many connections load plaintext
+# beside the one that loops on it.
+mixed_fib_n="${MIXED_FIB:-32}"
+mixed_conns=62
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-root="$(pwd)"
 source benches/lib.sh
 ulimit -n 4096
 
@@ -49,100 +73,63 @@ if ! command -v wrk >/dev/null 2>&1; then
     apt_install wrk
 fi
 
-# Both servers are built with every function aligned to 64 bytes, in a
-# target directory of their own: where the linker happens to place the
-# handler's code (fib above all) otherwise moves the CPU-bound figures by
-# 10 to 15% from one build to the next, which would compare code layout,
-# not runtimes. ALIGN=0 builds with the default flags instead.
-if [ "${ALIGN:-1}" = 1 ]; then
-    export RUSTFLAGS="${RUSTFLAGS:-} -C llvm-args=-align-all-functions=6"
-    export CARGO_TARGET_DIR="$root/target/http-bench"
-fi
-declare -A server_bin
-bin="${CARGO_TARGET_DIR:-$root/target}/release/examples"
-for server in $servers; do
-    case "$server" in
-    coro)
-        cargo build --release --quiet -p examples --example hello
-        server_bin[coro]="$bin/hello"
-        ;;
-    hyper)
-        cargo build --release --quiet -p benches --example hello_hyper
-        server_bin[hyper]="$bin/hello_hyper"
-        ;;
-    bare)
-        cargo build --release --quiet -p benches --example hello_bare
-        server_bin[bare]="$bin/hello_bare"
-        ;;
-    bare-uring)
-        cargo build --release --quiet -p benches --example hello_bare_uring
-        server_bin[bare-uring]="$bin/hello_bare_uring"
-        ;;
-    *)
-        echo "unknown server $server; SERVERS takes coro, hyper, bare and bare-uring" >&2
-        exit 2
-        ;;
-    esac
-done
+# shellcheck disable=SC2086 # one word per server
+build_http_servers $servers
 
 pinning 0 1
-clk_tck="$(getconf CLK_TCK)"
-cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-echo "# $(date -u '+%F %H:%M UTC'), commit $commit"
-echo "# machine: $(nproc) cpus, ${cpu_model:-$(uname -m)}, Linux $(uname -r), $(uname -m)"
-echo "# $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
+machine_header
 echo "# SERVERS=\"$servers\" ALIGN=${ALIGN:-1} benches/http.sh $runs $seconds" \
-    "(connections=$conns pipeline=$depth fib=$fib_n pin=${pin_server[*]:-none}/${pin_client[*]:-none})"
+    "(pipeline=$depth fib=$fib_n mixed: fib=$mixed_fib_n + $mixed_conns plaintext" \
+    "pin=${pin_server[*]:-none}/${pin_client[*]:-none})"
 
 tmp="$(mktemp -d)"
 trap 'stop_server; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 
-# cpu_ticks PID: the user + system clock ticks PID has used, all threads.
-# The fields after the ")" closing the command name start at field 3, so
-# utime (14) and stime (15) are the 12th and 13th of them.
-cpu_ticks() {
-    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
-# latency_us PERCENT WRK_OUTPUT: the PERCENT% line of wrk's --latency
-# distribution, in microseconds.
-latency_us() {
-    awk -v p="$1%" '$1 == p {
-        v = $2
-        if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /m$/) m = 60e6; else m = 1e6
-        sub(/[a-z]+$/, "", v)
-        printf "%.0f", v * m
-    }' <<<"$2"
-}
-
-# wrk_errors WRK_OUTPUT: wrk's socket error and non-2xx/3xx lines, if any.
-wrk_errors() {
-    sed -n 's/^ *\(Socket errors: .*\|Non-2xx or 3xx responses: .*\)$/\1/p' <<<"$1" | paste -sd ';' -
-}
-
-# floor_scenario SCENARIO: whether the bare floor server takes part.
-floor_scenario() {
+# takes_part SERVER SCENARIO: whether SERVER runs SCENARIO. The floor
+# servers answer plaintext only; may_minihttp runs the plaintext
+# scenarios and the mixed load.
+takes_part() {
     case "$1" in
-    plaintext | pipelined | plaintext-2w) return 0 ;;
-    *) return 1 ;;
+    coro | hyper) return 0 ;;
+    may)
+        case "$2" in
+        plaintext | pipelined | plaintext-2w | mixed-2w) return 0 ;;
+        esac
+        ;;
+    bare*)
+        case "$2" in
+        plaintext | pipelined | plaintext-2w) return 0 ;;
+        esac
+        ;;
     esac
+    return 1
 }
 
 declare -A values
 failed=0
+# record KEY VALUE...: appends each NAME=VALUE to the figures under
+# KEY.NAME.
+record() {
+    local key="$1" pair
+    shift
+    for pair in "$@"; do
+        values["$key.${pair%%=*}"]+="${pair#*=} "
+    done
+}
+
 # run SCENARIO SERVER: one fresh server, warm-up, measured wrk run, stop.
 run() {
     local scenario="$1" server="$2"
-    local path=/plaintext workers=1 threads=1 pinned=1 script=()
+    local path=/plaintext workers=1 threads=1 conns=64 pinned=1 script=() mixed=0
     case "$scenario" in
     plaintext) ;;
     pipelined) script=(-s benches/http/pipeline.lua) ;;
     json) path=/json ;;
     fib) path="/fib/$fib_n" ;;
     fib-2w) path="/fib/$fib_n" workers=2 threads=2 pinned=0 ;;
-    plaintext-2w) workers=2 threads=2 pinned=0 ;;
+    plaintext-2w) workers=2 conns=128 pinned=0 ;;
+    mixed-2w) workers=2 conns="$mixed_conns" pinned=0 mixed=1 ;;
     *)
         echo "unknown scenario $scenario" >&2
         exit 2
@@ -154,54 +141,72 @@ run() {
     start_server "$tmp/server.log" "$server" \
         "${ps[@]}" "${server_bin[$server]}" --port 0 --workers "$workers"
 
-    local url="http://127.0.0.1:$server_port$path"
-    local wrk_args=(-t"$threads" -c"$conns" --latency "${script[@]}" "$url")
+    local base="http://127.0.0.1:$server_port"
+    local wrk_args=(-t"$threads" -c"$conns" --latency "${script[@]}" "$base$path")
     if [ "${#script[@]}" -gt 0 ]; then wrk_args+=(-- "$depth"); fi
+    local fib_args=(-t1 -c1 --latency "$base/fib/$mixed_fib_n") fib_pid=""
+    if [ "$mixed" = 1 ]; then
+        wrk -d"${warmup}s" "${fib_args[@]}" >/dev/null &
+        fib_pid=$!
+    fi
     "${pc[@]}" wrk -d"${warmup}s" "${wrk_args[@]}" >/dev/null
-    local before after out
+    if [ -n "$fib_pid" ]; then wait "$fib_pid"; fi
+    local before after out fib_out=""
     before="$(cpu_ticks "$server_pid")"
+    if [ "$mixed" = 1 ]; then
+        wrk -d"${seconds}s" "${fib_args[@]}" >"$tmp/fib.out" &
+        fib_pid=$!
+    fi
     out="$("${pc[@]}" wrk -d"${seconds}s" "${wrk_args[@]}")"
+    if [ "$mixed" = 1 ]; then
+        wait "$fib_pid"
+        fib_out="$(cat "$tmp/fib.out")"
+    fi
     after="$(cpu_ticks "$server_pid")"
     stop_server
 
-    local rps requests cpu_s per_cpu p50=- p99=- errors
-    rps="$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$out")"
-    requests="$(awk '$2 == "requests" && $3 == "in" { print $1 }' <<<"$out")"
-    cpu_s="$(awk -v t="$((after - before))" -v hz="$clk_tck" 'BEGIN { printf "%.2f", t / hz }')"
-    per_cpu="$(awk -v n="$requests" -v t="$((after - before))" -v hz="$clk_tck" \
-        'BEGIN { if (t > 0) printf "%.0f", n * hz / t; else print 0 }')"
+    local ticks=$((after - before))
+    local rps cpu_s per_cpu p50=- p90=- p99=- errors fib=()
+    rps="$(wrk_rps "$out")"
+    cpu_s="$(cpu_seconds "$ticks")"
+    per_cpu="$(per_cpu_second "$(wrk_requests "$out")" "$ticks")"
     if [ "${#script[@]}" -eq 0 ]; then
-        p50="$(latency_us 50 "$out")" p99="$(latency_us 99 "$out")"
+        p50="$(latency_us 50 "$out")" p90="$(latency_us 90 "$out")" p99="$(latency_us 99 "$out")"
     fi
     errors="$(wrk_errors "$out")"
-    echo "$scenario $server rps=$rps p50_us=$p50 p99_us=$p99 cpu_s=$cpu_s rps_per_cpu_s=$per_cpu${errors:+ errors=\"$errors\"}"
+    if [ "$mixed" = 1 ]; then
+        fib=("fib_rps=$(wrk_rps "$fib_out")" "fib_p50_us=$(latency_us 50 "$fib_out")")
+        local fib_errors
+        fib_errors="$(wrk_errors "$fib_out")"
+        errors+="${fib_errors:+${errors:+;}fib: $fib_errors}"
+    fi
+    local figures=("rps=$rps" "p50_us=$p50" "p90_us=$p90" "p99_us=$p99" "${fib[@]}"
+        "cpu_s=$cpu_s" "rps_per_cpu_s=$per_cpu")
+    echo "$scenario $server ${figures[*]}${errors:+ errors=\"$errors\"}"
     if [ -n "$errors" ]; then failed=$((failed + 1)); fi
-    local key="$scenario.$server"
-    values["$key.rps"]+="$rps "
-    values["$key.p50"]+="$p50 "
-    values["$key.p99"]+="$p99 "
-    values["$key.cpu"]+="$per_cpu "
+    record "$scenario.$server" "${figures[@]}"
 }
 
 for _ in $(seq "$runs"); do
     for scenario in $scenarios; do
         for server in $servers; do
-            # The floor servers answer plaintext only.
-            if [[ "$server" == bare* ]] && ! floor_scenario "$scenario"; then continue; fi
-            run "$scenario" "$server"
+            if takes_part "$server" "$scenario"; then run "$scenario" "$server"; fi
         done
     done
 done
 
 # m KEY: the median of the figures recorded under KEY, or "-" for none
-# (latencies of pipelined runs).
+# (latencies of pipelined runs, servers not run).
 m() {
     local v
     v="$(tr ' ' '\n' <<<"${values[$1]:-}" | sed '/^$/d;/^-$/d')"
     if [ -n "$v" ]; then median <<<"$v"; else echo -; fi
 }
-int() {
-    awk -v a="$1" 'BEGIN { if (a == "-") print "-"; else printf "%.0f", a }'
+# lat KEY: the median p50 / p99 under KEY, or "-".
+lat() {
+    local l
+    l="$(int "$(m "$1.p50_us")") / $(int "$(m "$1.p99_us")")"
+    if [ "$l" = "- / -" ]; then echo -; else echo "$l"; fi
 }
 title() {
     case "$1" in
@@ -210,51 +215,110 @@ title() {
     json) echo "json, 1 worker" ;;
     fib) echo "fib($fib_n), 1 worker" ;;
     fib-2w) echo "fib($fib_n), 2 workers, unpinned" ;;
-    plaintext-2w) echo "plaintext, 2 workers, unpinned" ;;
+    plaintext-2w) echo "plaintext, 2 workers, unpinned, -c128" ;;
+    mixed-2w) echo "mixed, 2 workers, unpinned" ;;
     esac
 }
+has() { [[ " $1 " == *" $2 "* ]]; }
 
 echo
-echo "Medians of $runs runs of ${seconds} s, $conns connections; latency in µs; req/CPU-s is requests per second of server CPU time."
-echo
-echo "| scenario | coro req/s | hyper req/s | coro/hyper | coro p50 / p99 | hyper p50 / p99 | coro req/CPU-s | hyper req/CPU-s | coro/hyper |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "Medians of $runs runs of ${seconds} s; latency in µs; req/CPU-s is requests per second of server CPU time."
+# The scenarios of the coro/hyper table (mixed-2w has its own), and
+# those may_minihttp ran of them.
+table_scenarios="" may_scenarios=""
 for scenario in $scenarios; do
-    cr="$(int "$(m "$scenario.coro.rps")")" hr="$(int "$(m "$scenario.hyper.rps")")"
-    cc="$(m "$scenario.coro.cpu")" hc="$(m "$scenario.hyper.cpu")"
-    cl="$(int "$(m "$scenario.coro.p50")") / $(int "$(m "$scenario.coro.p99")")"
-    hl="$(int "$(m "$scenario.hyper.p50")") / $(int "$(m "$scenario.hyper.p99")")"
-    if [ "$cl" = "- / -" ]; then cl=-; fi
-    if [ "$hl" = "- / -" ]; then hl=-; fi
-    echo "| $(title "$scenario") | $cr | $hr | $(ratio "$cr" "$hr") | $cl | $hl |" \
-        "$(int "$cc") | $(int "$hc") | $(ratio "$cc" "$hc") |"
+    [ "$scenario" = mixed-2w ] && continue
+    table_scenarios+="$scenario "
+    if takes_part may "$scenario"; then may_scenarios+="$scenario "; fi
 done
-if [[ " $scenarios " == *" fib "* && " $scenarios " == *" fib-2w "* ]]; then
+if [ -n "$table_scenarios" ] && { has "$servers" coro || has "$servers" hyper; }; then
+    echo
+    echo "| scenario | coro req/s | hyper req/s | coro/hyper | coro p50 / p99 | hyper p50 / p99 | coro req/CPU-s | hyper req/CPU-s | coro/hyper |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for scenario in $table_scenarios; do
+        cr="$(int "$(m "$scenario.coro.rps")")" hr="$(int "$(m "$scenario.hyper.rps")")"
+        cc="$(m "$scenario.coro.rps_per_cpu_s")" hc="$(m "$scenario.hyper.rps_per_cpu_s")"
+        echo "| $(title "$scenario") | $cr | $hr | $(ratio "$cr" "$hr") |" \
+            "$(lat "$scenario.coro") | $(lat "$scenario.hyper") |" \
+            "$(int "$cc") | $(int "$hc") | $(ratio "$cc" "$hc") |"
+    done
+fi
+if has "$scenarios" fib && has "$scenarios" fib-2w; then
     echo
     echo "| fib($fib_n) scaling, 2 workers / 1 | coro | hyper |"
     echo "|---|---|---|"
     echo "| requests/s | $(ratio "$(m fib-2w.coro.rps)" "$(m fib.coro.rps)") |" \
         "$(ratio "$(m fib-2w.hyper.rps)" "$(m fib.hyper.rps)") |"
 fi
-floors=""
+if [ -n "$may_scenarios" ] && has "$servers" may; then
+    echo
+    echo "may_minihttp (benches/examples/hello_may.rs) beside coro."
+    echo
+    echo "| scenario | may req/s | coro/may | may p50 / p99 | may req/CPU-s | coro/may |"
+    echo "|---|---|---|---|---|---|"
+    for scenario in $may_scenarios; do
+        mr="$(int "$(m "$scenario.may.rps")")" mc="$(m "$scenario.may.rps_per_cpu_s")"
+        echo "| $(title "$scenario") | $mr | $(ratio "$(m "$scenario.coro.rps")" "$mr") |" \
+            "$(lat "$scenario.may") | $(int "$mc") |" \
+            "$(ratio "$(m "$scenario.coro.rps_per_cpu_s")" "$mc") |"
+    done
+fi
+floors="" others=""
 for server in $servers; do
-    if [[ "$server" == bare* ]]; then floors+="$server "; fi
+    case "$server" in
+    bare*) floors+="$server " ;;
+    *) others+="$server " ;;
+    esac
 done
 if [ -n "$floors" ]; then
     echo
-    echo "Against the floor (bare: hello_bare on epoll, bare-uring: hello_bare_uring on io_uring; the system calls alone, no HTTP work); the last column is the most any server could beat hyper by here."
+    echo "Against the floor, per server CPU-second (bare: hello_bare on epoll, bare-uring: hello_bare_uring on io_uring; the system calls alone, no HTTP work); floor / hyper is the most any server could beat hyper by here."
     echo
-    echo "| scenario | floor | floor req/s | floor req/CPU-s | coro / floor | hyper / floor | floor / hyper |"
-    echo "|---|---|---|---|---|---|---|"
+    head="| scenario | floor | floor req/s | floor req/CPU-s |" rule="|---|---|---|---|"
+    for server in $others; do head+=" $server / floor |" rule+="---|"; done
+    if has "$servers" hyper; then head+=" floor / hyper |" rule+="---|"; fi
+    echo "$head"
+    echo "$rule"
     for scenario in $scenarios; do
-        floor_scenario "$scenario" || continue
+        takes_part bare "$scenario" || continue
         for floor in $floors; do
-            fr="$(int "$(m "$scenario.$floor.rps")")" fc="$(m "$scenario.$floor.cpu")"
-            cc="$(m "$scenario.coro.cpu")" hc="$(m "$scenario.hyper.cpu")"
-            echo "| $(title "$scenario") | $floor | $fr | $(int "$fc") | $(ratio "$cc" "$fc") |" \
-                "$(ratio "$hc" "$fc") | $(ratio "$fc" "$hc") |"
+            fc="$(m "$scenario.$floor.rps_per_cpu_s")"
+            row="| $(title "$scenario") | $floor | $(int "$(m "$scenario.$floor.rps")") | $(int "$fc") |"
+            for server in $others; do
+                row+=" $(ratio "$(m "$scenario.$server.rps_per_cpu_s")" "$fc") |"
+            done
+            if has "$servers" hyper; then row+=" $(ratio "$fc" "$(m "$scenario.hyper.rps_per_cpu_s")") |"; fi
+            echo "$row"
         done
     done
+fi
+if has "$scenarios" mixed-2w; then
+    mixed_servers=""
+    for server in $servers; do
+        if takes_part "$server" mixed-2w; then mixed_servers+="$server "; fi
+    done
+    echo
+    echo "Mixed load, 2 workers unpinned: wrk -t1 -c$mixed_conns on /plaintext and, at the same time, wrk -t1 -c1 looping on /fib/$mixed_fib_n; plaintext latency in µs; CPU-s is the server's over the ${seconds} s. In the ratio rows, higher wins for requests/s and lower for latency."
+    echo
+    echo "| server | plaintext req/s | p50 | p90 | p99 | fib($mixed_fib_n) req/s | server CPU-s | plaintext req/CPU-s |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for server in $mixed_servers; do
+        k="mixed-2w.$server"
+        echo "| $server | $(int "$(m "$k.rps")") | $(int "$(m "$k.p50_us")") | $(int "$(m "$k.p90_us")") |" \
+            "$(int "$(m "$k.p99_us")") | $(m "$k.fib_rps") | $(m "$k.cpu_s") | $(int "$(m "$k.rps_per_cpu_s")") |"
+    done
+    # vs_hyper SERVER FIGURE: SERVER's median FIGURE over hyper's.
+    vs_hyper() { ratio "$(m "mixed-2w.$1.$2")" "$(m "mixed-2w.hyper.$2")"; }
+    if has "$mixed_servers" hyper; then
+        for server in $mixed_servers; do
+            if [ "$server" = hyper ]; then continue; fi
+            row="| $server / hyper |"
+            for figure in rps p50_us p90_us p99_us fib_rps cpu_s rps_per_cpu_s; do
+                row+=" $(vs_hyper "$server" "$figure") |"
+            done
+            echo "$row"
+        done
+    fi
 fi
 echo
 echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) after the runs (other load skews the figures)"

@@ -81,3 +81,106 @@ stop_server() {
         server_pid=""
     fi
 }
+
+# The HTTP scripts (http.sh, scaling.sh) share what follows.
+
+# build_http_servers SERVER...: builds the named HTTP hello servers and
+# sets server_bin[NAME] to each binary. coro is examples/examples/hello.rs;
+# hyper, may, bare and bare-uring are benches/examples/hello_hyper.rs,
+# hello_may.rs, hello_bare.rs and hello_bare_uring.rs.
+#
+# They are built with every function aligned to 64 bytes, in a target
+# directory of their own (target/http-bench): where the linker happens to
+# place the handler's code (fib above all) otherwise moves the CPU-bound
+# figures by 10 to 15% from one build to the next, which would compare
+# code layout, not runtimes. ALIGN=0 builds with the default flags
+# instead.
+declare -A server_bin
+build_http_servers() {
+    local root
+    root="$(pwd)"
+    if [ "${ALIGN:-1}" = 1 ]; then
+        export RUSTFLAGS="${RUSTFLAGS:-} -C llvm-args=-align-all-functions=6"
+        export CARGO_TARGET_DIR="$root/target/http-bench"
+    fi
+    local bin="${CARGO_TARGET_DIR:-$root/target}/release/examples" server example
+    for server in "$@"; do
+        case "$server" in
+        coro)
+            cargo build --release --quiet -p examples --example hello
+            server_bin[coro]="$bin/hello"
+            continue
+            ;;
+        hyper) example=hello_hyper ;;
+        may) example=hello_may ;;
+        bare) example=hello_bare ;;
+        bare-uring) example=hello_bare_uring ;;
+        *)
+            echo "unknown server $server; SERVERS takes coro, hyper, may, bare and bare-uring" >&2
+            exit 2
+            ;;
+        esac
+        cargo build --release --quiet -p benches --example "$example"
+        server_bin[$server]="$bin/$example"
+    done
+}
+
+# cpu_ticks PID: the user + system clock ticks PID has used, all threads.
+# The fields after the ")" closing the command name start at field 3, so
+# utime (14) and stime (15) are the 12th and 13th of them.
+cpu_ticks() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# cpu_seconds TICKS: clock ticks as seconds, to two places.
+cpu_seconds() {
+    awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+# per_cpu_second REQUESTS TICKS: requests per second of CPU time (0 when
+# no time was used).
+per_cpu_second() {
+    awk -v n="$1" -v t="$2" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { if (t > 0) printf "%.0f", n * hz / t; else print 0 }'
+}
+
+# wrk_rps WRK_OUTPUT, wrk_requests WRK_OUTPUT: wrk's requests a second,
+# and the requests it completed.
+wrk_rps() {
+    awk '$1 == "Requests/sec:" { print $2 }' <<<"$1"
+}
+wrk_requests() {
+    awk '$2 == "requests" && $3 == "in" { print $1 }' <<<"$1"
+}
+
+# latency_us PERCENT WRK_OUTPUT: the PERCENT% line of wrk's --latency
+# distribution, in microseconds.
+latency_us() {
+    awk -v p="$1%" '$1 == p {
+        v = $2
+        if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /m$/) m = 60e6; else m = 1e6
+        sub(/[a-z]+$/, "", v)
+        printf "%.0f", v * m
+    }' <<<"$2"
+}
+
+# wrk_errors WRK_OUTPUT: wrk's socket error and non-2xx/3xx lines, if any.
+wrk_errors() {
+    sed -n 's/^ *\(Socket errors: .*\|Non-2xx or 3xx responses: .*\)$/\1/p' <<<"$1" | paste -sd ';' -
+}
+
+# int NUMBER: rounded to a whole number; "-" stays "-".
+int() {
+    awk -v a="$1" 'BEGIN { if (a == "-") print "-"; else printf "%.0f", a }'
+}
+
+# machine_header: the date, commit, machine, wrk version and load, as
+# comment lines.
+machine_header() {
+    local cpu_model commit
+    cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "# $(date -u '+%F %H:%M UTC'), commit $commit"
+    echo "# machine: $(nproc) cpus, ${cpu_model:-$(uname -m)}, Linux $(uname -r), $(uname -m)"
+    echo "# $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
+}

@@ -11,12 +11,14 @@
 //!   N:N (with `tokio::sync::mpsc` for 1:1 and N:1).
 //! * Comparison programs in `examples/`: the tokio mirrors of the coro
 //!   figures programs (`spawn_tokio`, `pingpong_tokio`), a tokio echo server
-//!   and an echo load generator (`echo_tokio`, `echo_client`), and a hyper
-//!   hello server (`hello_hyper`, the same pages as the coro `hello`).
+//!   and an echo load generator (`echo_tokio`, `echo_client`), a hyper
+//!   hello server (`hello_hyper`, the same pages as the coro `hello`) and
+//!   a may_minihttp one (`hello_may`: `/plaintext` and `/fib/{n}`).
 //! * Scripts that run coro and its peers side by side and print medians and
 //!   ratios: `compare.sh` (spawn, ping-pong, parked, against Go and
-//!   tokio), `echo.sh` (TCP echo against tokio) and `http.sh` (the HTTP
-//!   scenarios under `wrk`, against hyper).
+//!   tokio), `echo.sh` (TCP echo against tokio), `http.sh` (the HTTP
+//!   scenarios under `wrk`, against hyper, may_minihttp and the floor)
+//!   and `scaling.sh` (the same servers from 1 to 16 workers).
 //!
 //! * The floor servers (`hello_bare` on epoll, `hello_bare_uring` on
 //!   io_uring): the system calls of a plaintext server and nothing else,
