@@ -48,19 +48,78 @@ const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 64 * 1024;
 
 /// Serves `stream` until it closes.
-pub(crate) fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared) {
+pub(crate) fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: Arc<Shared>) {
     let stream = Arc::new(stream);
     let entry = shared.conns.insert(Arc::clone(&stream));
     let _ = stream.set_write_timeout(Some(shared.config.timeouts.write));
-    let mut io = ConnIo::new(stream, Arc::clone(&shared.config));
-    let mut conn = Conn {
-        io: &mut io,
+    let io = ConnIo::new(stream, Arc::clone(&shared.config));
+    resume(
+        Parked {
+            io,
+            entry,
+            peer,
+            params: Params::default(),
+            first: true,
+        },
         shared,
-        entry: &entry,
-        peer,
+    );
+}
+
+/// A connection between two requests, with no coroutine (see the module
+/// docs): all it needs to go on, as a `Send` value.
+struct Parked {
+    io: ConnIo,
+    entry: Arc<ConnEntry>,
+    peer: Option<SocketAddr>,
+    params: Params,
+    /// No request was served yet.
+    first: bool,
+}
+
+/// Serves a connection from where it was left until it closes, or until it
+/// waits for its next request without a coroutine.
+fn resume(mut conn: Parked, shared: Arc<Shared>) {
+    let mut c = Conn {
+        io: &mut conn.io,
+        shared: &shared,
+        entry: &conn.entry,
+        peer: conn.peer,
     };
-    conn.run();
-    shared.conns.remove(&entry);
+    let exit = c.run(&mut conn.params, conn.first);
+    match exit {
+        Exit::Closed => shared.conns.remove(&conn.entry),
+        Exit::WaitElsewhere => {
+            conn.first = false;
+            wait_elsewhere(conn, shared);
+        }
+    }
+}
+
+/// Hands an idle connection to whichever worker sees its next request: a
+/// new coroutine is made for it and started when the socket turns readable
+/// (or is shut by the shutdown or the idle sweep, see `server`). Until
+/// then the connection is idle in the registry, with its idle deadline.
+fn wait_elsewhere(conn: Parked, shared: Arc<Shared>) {
+    let stream = Arc::clone(&conn.io.stream);
+    let entry = Arc::clone(&conn.entry);
+    entry.wait_elsewhere(&shared);
+    let next = coro::Builder::new().unstarted(move || {
+        conn.entry.stop_waiting_elsewhere(&shared);
+        conn.entry.leave_idle();
+        resume(conn, shared);
+    });
+    match next {
+        Ok(task) => stream.start_when_readable(task),
+        Err(e) => log::error!("cannot make a connection's next coroutine: {e}"),
+    }
+}
+
+/// How a connection's coroutine ends.
+enum Exit {
+    /// The connection is closed, or as good as: nothing more to do.
+    Closed,
+    /// It waits for its next request without this coroutine.
+    WaitElsewhere,
 }
 
 struct Conn<'a> {
@@ -76,24 +135,33 @@ enum Next {
     Head(usize),
     /// The connection is done (closed by the client, idle, or refused).
     Stop,
+    /// The connection is idle and waits for its next request without a
+    /// coroutine.
+    WaitElsewhere,
 }
 
 impl Conn<'_> {
-    fn run(&mut self) {
+    /// Serves requests, from the first if `first`; `params_kept` keeps
+    /// path parameters' memory from request to request.
+    fn run(&mut self, params_kept: &mut Params, first: bool) -> Exit {
         // Borrowed from the server, not from `self`: no reference count
         // touched per request.
         let shared = self.shared;
         let config = &*shared.config;
         let mut head = Head::default();
-        // Path parameters, their memory reused from request to request.
-        let mut params = Params::default();
+        let mut params = std::mem::take(params_kept);
         // The first request must arrive within the header timeout of the
-        // accept.
-        let mut head_deadline = Some(Instant::now() + config.timeouts.header);
+        // accept; a resumed connection waits between requests, with none.
+        let mut head_deadline = first.then(|| Instant::now() + config.timeouts.header);
+        let mut served = false;
         loop {
-            let len = match self.next_head(&mut head, &mut head_deadline) {
+            let len = match self.next_head(&mut head, &mut head_deadline, served) {
                 Next::Head(len) => len,
-                Next::Stop => return,
+                Next::Stop => return Exit::Closed,
+                Next::WaitElsewhere => {
+                    *params_kept = params;
+                    return Exit::WaitElsewhere;
+                }
             };
             self.io.input.consume(len);
             head_deadline = None;
@@ -134,7 +202,7 @@ impl Conn<'_> {
             match end {
                 Finish::Complete => {}
                 Finish::Close => close = true,
-                Finish::Failed(Error::Io(_)) => return,
+                Finish::Failed(Error::Io(_)) => return Exit::Closed,
                 Finish::Failed(e) => {
                     response = Response::for_error(&e);
                     close = true;
@@ -146,16 +214,17 @@ impl Conn<'_> {
             let written = catch_unwind(AssertUnwindSafe(|| {
                 write_response(self.io, &head, response, close)
             }));
+            served = true;
             match written {
                 Ok(Ok(After::KeepOpen)) => {}
                 Ok(Ok(After::Close)) => {
                     self.close_gracefully();
-                    return;
+                    return Exit::Closed;
                 }
-                Ok(Err(_)) => return,
+                Ok(Err(_)) => return Exit::Closed,
                 Err(_) => {
                     log::error!("a response body panicked; closing the connection");
-                    return;
+                    return Exit::Closed;
                 }
             }
         }
@@ -163,7 +232,14 @@ impl Conn<'_> {
 
     /// Waits until a whole request head is buffered, answering a refused
     /// one with its error.
-    fn next_head(&mut self, head: &mut Head, head_deadline: &mut Option<Instant>) -> Next {
+    /// `may_wait_elsewhere`: this coroutine has served a request (one that
+    /// was started for the connection's next request reads it first).
+    fn next_head(
+        &mut self,
+        head: &mut Head,
+        head_deadline: &mut Option<Instant>,
+        may_wait_elsewhere: bool,
+    ) -> Next {
         let shared = self.shared;
         let config = &*shared.config;
         // Buffered bytes already known not to end a head.
@@ -192,6 +268,11 @@ impl Conn<'_> {
             let waiting = self.io.input.is_empty();
             if waiting && !self.entry.enter_idle(self.shared) {
                 return Next::Stop;
+            }
+            // Between requests on a worker that runs long coroutines: wait
+            // where the next request is seen first, not for this worker.
+            if idle && may_wait_elsewhere && coro::worker_is_congested() {
+                return Next::WaitElsewhere;
             }
             let read = if idle {
                 self.io.fill(config.timeouts.idle)

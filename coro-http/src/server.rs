@@ -41,7 +41,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,12 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(5);
 
 /// How long the shutdown waits for force-closed connections to end.
 const FORCED_CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Bounds of the period of the idle sweep (`sweep_idle`): often enough for
+/// short idle timeouts, rarely enough to cost nothing, and short enough
+/// that the shutdown does not wait long for the sweeper.
+const SWEEP_MIN: Duration = Duration::from_millis(10);
+const SWEEP_MAX: Duration = Duration::from_millis(250);
 
 /// A pause after an accept error that may pass (out of file descriptors
 /// or memory), so the acceptor does not spin.
@@ -97,6 +103,10 @@ pub(crate) struct ConnEntry {
     id: u64,
     stream: Arc<TcpStream>,
     state: AtomicU8,
+    /// While the connection waits for its next request without a
+    /// coroutine: when its idle timeout ends, in nanoseconds from the
+    /// registry's epoch (0 otherwise).
+    idle_deadline: AtomicU64,
 }
 
 impl ConnEntry {
@@ -120,6 +130,38 @@ impl ConnEntry {
             .compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst);
     }
 
+    /// Notes that the connection waits for its next request without a
+    /// coroutine, until its idle timeout (see `sweep_idle`).
+    pub(crate) fn wait_elsewhere(&self, shared: &Shared) {
+        let deadline = shared
+            .conns
+            .nanos(Instant::now() + shared.config.timeouts.idle);
+        self.idle_deadline.store(deadline, Ordering::SeqCst);
+        shared
+            .conns
+            .waiting_elsewhere
+            .fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Its wait without a coroutine is over.
+    pub(crate) fn stop_waiting_elsewhere(&self, shared: &Shared) {
+        self.idle_deadline.store(0, Ordering::SeqCst);
+        shared
+            .conns
+            .waiting_elsewhere
+            .fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Ends the wait of a connection whose idle timeout has passed: its
+    /// read side is shut, which starts its coroutine, to find the end of
+    /// the stream and close.
+    fn close_if_idle_too_long(&self, now: u64) {
+        let deadline = self.idle_deadline.load(Ordering::SeqCst);
+        if deadline != 0 && now >= deadline {
+            let _ = self.stream.shutdown(Shutdown::Read);
+        }
+    }
+
     /// Closes the connection if it is idle; a busy one sees the flag later.
     fn close_if_idle(&self) {
         if self
@@ -133,10 +175,24 @@ impl ConnEntry {
 }
 
 /// The open connections.
-#[derive(Default)]
 pub(crate) struct Registry {
     next_id: AtomicU64,
     open: Mutex<HashMap<u64, Arc<ConnEntry>>>,
+    /// Connections that wait for a request without a coroutine.
+    waiting_elsewhere: AtomicUsize,
+    /// Where idle deadlines count from.
+    epoch: Instant,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            next_id: AtomicU64::new(0),
+            open: Mutex::default(),
+            waiting_elsewhere: AtomicUsize::new(0),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 impl Registry {
@@ -145,6 +201,7 @@ impl Registry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             stream,
             state: AtomicU8::new(BUSY),
+            idle_deadline: AtomicU64::new(0),
         });
         self.open.lock().insert(entry.id, Arc::clone(&entry));
         entry
@@ -156,6 +213,11 @@ impl Registry {
 
     fn len(&self) -> usize {
         self.open.lock().len()
+    }
+
+    /// `at` in nanoseconds from the registry's epoch, never 0.
+    fn nanos(&self, at: Instant) -> u64 {
+        (at.saturating_duration_since(self.epoch).as_nanos() as u64).max(1)
     }
 
     fn each(&self, f: impl Fn(&ConnEntry)) {
@@ -331,10 +393,15 @@ impl Server {
                     }
                 }
             }
+            let sweeper = {
+                let shared = Arc::clone(&shared);
+                coro::spawn(move || sweep_idle(&shared))
+            };
             let _ = run_woken.recv();
             for a in acceptors {
                 let _ = a.join();
             }
+            let _ = sweeper.join();
             drain(&shared);
         });
         drop(runtime);
@@ -380,7 +447,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                 let _ = stream.set_nodelay(true);
                 let conn_shared = Arc::clone(shared);
                 let spawned = coro::Builder::new()
-                    .spawn(move || crate::conn::serve(stream, Some(peer), &conn_shared));
+                    .spawn(move || crate::conn::serve(stream, Some(peer), conn_shared));
                 if let Err(e) = spawned {
                     log::error!("cannot start a connection's coroutine: {e}");
                 }
@@ -392,6 +459,23 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     coro::sleep(ACCEPT_BACKOFF);
                 }
             }
+        }
+    }
+}
+
+/// Until the shutdown, ends the wait of connections that wait for their
+/// next request without a coroutine (`conn::wait_elsewhere`) once their
+/// idle timeout has passed: no coroutine of theirs has a read timeout
+/// running. Looks every quarter of the idle timeout (within
+/// [`SWEEP_MIN`]..[`SWEEP_MAX`]), and only at the registry when some
+/// connection waits that way.
+fn sweep_idle(shared: &Shared) {
+    let period = (shared.config.timeouts.idle / 4).clamp(SWEEP_MIN, SWEEP_MAX);
+    while !shared.is_shutting_down() {
+        coro::sleep(period);
+        if shared.conns.waiting_elsewhere.load(Ordering::SeqCst) > 0 {
+            let now = shared.conns.nanos(Instant::now());
+            shared.conns.each(|e| e.close_if_idle_too_long(now));
         }
     }
 }

@@ -141,6 +141,9 @@ pub(crate) struct IoState {
     readiness: AtomicUsize,
     readers: Mutex<Option<coro::Unparker>>,
     writers: Mutex<Option<coro::Unparker>>,
+    /// A coroutine to start when the socket turns readable
+    /// ([`Registration::start_when_readable`]).
+    on_readable: Mutex<Option<coro::Unstarted>>,
 }
 
 impl IoState {
@@ -151,6 +154,7 @@ impl IoState {
             readiness: AtomicUsize::new(READ | WRITE),
             readers: Mutex::new(None),
             writers: Mutex::new(None),
+            on_readable: Mutex::new(None),
         })
     }
 
@@ -179,11 +183,21 @@ impl IoState {
             if let Some(w) = self.readers.lock().take() {
                 w.unpark();
             }
+            self.start_on_readable();
         }
         if bits & WRITE != 0 {
             if let Some(w) = self.writers.lock().take() {
                 w.unpark();
             }
+        }
+    }
+
+    /// Starts the coroutine waiting for read readiness without a
+    /// coroutine, if there is one.
+    fn start_on_readable(&self) {
+        let task = self.on_readable.lock().take();
+        if let Some(task) = task {
+            task.start();
         }
     }
 
@@ -338,6 +352,29 @@ impl Registration {
                 Some(at) => coro::park_until(at),
                 None => coro::park(),
             }
+        }
+    }
+
+    /// Starts `task` once the socket may be readable (data, end of stream,
+    /// an error, or the registration's close), or at once if it may be
+    /// already: a wait for input that holds no coroutine. The readiness
+    /// bit is read after the task is stored, as a parked reader reads it
+    /// after storing its waker, so no event is missed between the two.
+    /// Outside a coroutine there is no reactor to watch the socket, and the
+    /// task starts at once. A second call replaces a task still waiting,
+    /// which is dropped.
+    pub(crate) fn start_when_readable(&self, task: coro::Unstarted) {
+        let ready =
+            |state: &IoState| state.readiness.load(Ordering::Acquire) & (READ | CLOSED) != 0;
+        if !coro::in_coroutine() || ready(&self.state) || self.ensure_on_current_reactor().is_err()
+        {
+            // A failed registration is reported by the read the task makes.
+            task.start();
+            return;
+        }
+        drop(self.state.on_readable.lock().replace(task));
+        if ready(&self.state) {
+            self.state.start_on_readable();
         }
     }
 

@@ -207,6 +207,32 @@ impl Builder {
         Ok(spawn_with(f, extra, &runtime::current_or_default(), worker))
     }
 
+    /// Makes a coroutine that runs `f` once [started](Unstarted::start),
+    /// on the runtime [`spawn`](Self::spawn) would use from here. Nothing is
+    /// queued until then, so an `Unstarted` can wait, as a plain `Send`
+    /// value, for an event (a socket becoming readable, say) and then be
+    /// started by whoever sees the event, on any thread: it starts on that
+    /// thread's worker if it is one of the runtime's, and is stealable
+    /// like any new coroutine until it first runs. Dropped unstarted, it
+    /// drops `f` without running it. The worker set by
+    /// [`worker`](Self::worker) is not used.
+    ///
+    /// # Errors
+    /// An invalid stack size.
+    pub fn unstarted<F>(self, f: F) -> io::Result<Unstarted>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let extra = self.extra()?;
+        // SAFETY: `F` is 'static, so it outlives the task.
+        let (sched, handle) = unsafe { TaskRef::new(f, extra) };
+        drop(handle);
+        Ok(Unstarted {
+            task: Some(sched),
+            rt: runtime::current_or_default(),
+        })
+    }
+
     /// Spawns the coroutine on `rt`.
     ///
     /// # Errors
@@ -236,6 +262,37 @@ impl Builder {
     {
         let extra = self.extra()?.map_or_else(Extra::default, |e| *e);
         Ok(scope.spawn_with(f, extra))
+    }
+}
+
+/// A coroutine made by [`Builder::unstarted`] and not queued yet.
+pub struct Unstarted {
+    task: Option<TaskRef>,
+    rt: Arc<crate::scheduler::Shared>,
+}
+
+impl Unstarted {
+    /// Queues the coroutine: it runs next on the calling thread's worker
+    /// when that is one of its runtime's, and is queued for the runtime's
+    /// workers otherwise. Any thread.
+    pub fn start(mut self) {
+        if let Some(task) = self.task.take() {
+            self.rt.spawn(task);
+        }
+    }
+}
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.cancel_unstarted();
+        }
+    }
+}
+
+impl fmt::Debug for Unstarted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unstarted").finish_non_exhaustive()
     }
 }
 

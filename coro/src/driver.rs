@@ -14,7 +14,13 @@
 //!   coroutines run between suspensions;
 //! * no other thread ever waits in it: the events a driver reports are for
 //!   sockets registered by coroutines of its worker, so delivering them is
-//!   a push onto that worker's own queue, with no cross-thread wake-up.
+//!   a push onto that worker's own queue, with no cross-thread wake-up;
+//! * except when its worker is stuck, running one coroutine for a
+//!   millisecond or more: then the other workers of the runtime poll it
+//!   (zero timeout) at their periodic look and before they sleep, so its
+//!   events are not held up. Wake-ups of the stuck worker's coroutines go
+//!   to its inbox, and coroutines that an event starts
+//!   ([`Unstarted`](crate::Unstarted)) start on the worker that polled.
 //!
 //! A worker with no driver sleeps on its thread, as before any socket.
 //! The driver wakes the coroutines its events are for through the
@@ -28,7 +34,10 @@ use std::time::Duration;
 pub trait Driver: Send + Sync + 'static {
     /// Waits for events for at most `timeout` (`None`: until an event or a
     /// [`wake`](Driver::wake)) and wakes whoever waits on them. A zero
-    /// timeout polls. Called only by the worker that owns the driver.
+    /// timeout polls. Called by the worker that owns the driver and, with a
+    /// zero timeout, by the runtime's other workers while it is stuck (see
+    /// the module docs), so two calls may overlap: one of them may then
+    /// return at once, having waited for nothing.
     fn wait(&self, timeout: Option<Duration>);
 
     /// Makes a `wait` in progress return soon, or the next one, if none is

@@ -92,10 +92,11 @@ mod time;
 pub use budget::consume_budget;
 pub use coroutine::{
     current, in_coroutine, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,
-    JoinError, JoinHandle,
+    JoinError, JoinHandle, Unstarted,
 };
 pub use parking::{current_unparker, current_waker, park, park_until, Unparker};
 pub use runtime::Runtime;
+pub use scheduler::worker_is_congested;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use stack::DEFAULT_STACK_SIZE;
 pub use time::{sleep, sleep_until};

@@ -195,6 +195,7 @@ impl Builder {
                         inbox: Injector::new(),
                         runnext: Default::default(),
                         parker: Parker::default(),
+                        tick_started: Default::default(),
                     })
                 })
                 .collect(),

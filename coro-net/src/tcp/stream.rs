@@ -131,6 +131,30 @@ impl TcpStream {
         self.inner.take_error()
     }
 
+    /// Starts `task` once the stream may be readable (data, end of stream,
+    /// or an error), or at once if it may be already: a wait for input
+    /// that holds no coroutine, so that what follows runs on whichever
+    /// worker sees the event first, not on the one whose coroutine would
+    /// otherwise be parked. `task` usually owns the stream (in an `Arc`)
+    /// and reads from it. Called outside a coroutine, it starts `task` at
+    /// once. A second call before the first task started replaces it (the
+    /// first is dropped unstarted).
+    ///
+    /// ```no_run
+    /// # fn demo(stream: std::sync::Arc<coro_net::TcpStream>) -> std::io::Result<()> {
+    /// use std::io::Read;
+    /// let reader = std::sync::Arc::clone(&stream);
+    /// let task = coro::Builder::new().unstarted(move || {
+    ///     let mut buf = [0u8; 512];
+    ///     let _ = (&*reader).read(&mut buf); // ready: does not wait
+    /// })?;
+    /// stream.start_when_readable(task);
+    /// # Ok(()) }
+    /// ```
+    pub fn start_when_readable(&self, task: coro::Unstarted) {
+        self.reg.start_when_readable(task);
+    }
+
     /// A second handle to the same connection (a duplicated fd, registered
     /// on its own), for reading in one coroutine and writing in another.
     /// Timeouts are not shared.

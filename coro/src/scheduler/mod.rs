@@ -93,7 +93,7 @@ pub(crate) mod park;
 pub(crate) mod queue;
 pub(crate) mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_deque::{Injector, Stealer};
@@ -132,6 +132,10 @@ pub(crate) struct Remote {
     /// The task its worker runs next; see `queue`.
     pub(crate) runnext: queue::RunNext,
     pub(crate) parker: Parker,
+    /// When the worker resumed the coroutine it runs now, in nanoseconds
+    /// from a process epoch; 0 while it runs none. Written by the worker
+    /// twice a tick, read by the others to find it stuck.
+    pub(crate) tick_started: AtomicU64,
 }
 
 impl Remote {
@@ -279,6 +283,18 @@ pub(crate) fn current_task() -> Option<TaskRef> {
     // live list for as long as it runs; we take a new reference of our own.
     let borrowed = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(cs.task()) });
     Some(TaskRef::clone(&borrowed))
+}
+
+/// Whether the calling coroutine's worker is congested: it ran a coroutine
+/// for a millisecond or more without a suspension, now or within the last
+/// 100 ms. False outside a coroutine.
+///
+/// A connection that waits for its next request can then wait without a
+/// coroutine ([`crate::Builder::unstarted`]), so that its next request is
+/// served by whichever worker sees it first, rather than wait for this
+/// one.
+pub fn worker_is_congested() -> bool {
+    in_coroutine() && worker::with_current(|w| w.is_congested()).unwrap_or(false)
 }
 
 /// Whether the caller runs on a coroutine.

@@ -25,6 +25,23 @@ const SHUTDOWN_POLL: Duration = Duration::from_micros(200);
 
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
 
+/// A coroutine that runs this long without suspending makes its worker
+/// congested (`WorkerCtx::is_congested`).
+const LONG_TICK: Duration = Duration::from_millis(1);
+/// How long a worker stays congested after such a run.
+const CONGESTION_WINDOW: Duration = Duration::from_millis(100);
+/// How long a worker may run one coroutine before the others poll its
+/// driver for it (`WorkerCtx::help_stuck_workers`).
+const STUCK_AFTER: Duration = Duration::from_millis(1);
+
+/// Nanoseconds from the first call to `now` (never 0, which
+/// `Remote::tick_started` keeps for "no coroutine running").
+fn nanos_since_epoch(now: Instant) -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| now - Duration::from_nanos(1));
+    now.saturating_duration_since(epoch).as_nanos().max(1) as u64
+}
+
 pub(crate) struct WorkerCtx {
     index: usize,
     pub(crate) shared: Arc<Shared>,
@@ -38,6 +55,10 @@ pub(crate) struct WorkerCtx {
     /// Started, unfinished tasks of this worker (the scheduler's reference).
     live: RefCell<Vec<TaskRef>>,
     tick: Cell<u32>,
+    /// When the coroutine running now was resumed (`None` between them).
+    running_since: Cell<Option<Instant>>,
+    /// Until when this worker counts as congested (`is_congested`).
+    congested_until: Cell<Instant>,
     /// When the periodic look at the driver, timers and inbox is due
     /// whatever the tick count (`period_elapsed`).
     next_period: Cell<Instant>,
@@ -82,6 +103,8 @@ impl WorkerCtx {
             coro_pool: RefCell::new(Vec::new()),
             live: RefCell::new(Vec::new()),
             tick: Cell::new(0),
+            running_since: Cell::new(None),
+            congested_until: Cell::new(Instant::now()),
             next_period: Cell::new(Instant::now()),
             budget: Cell::new(crate::budget::BUDGET),
             searching: Cell::new(false),
@@ -111,23 +134,69 @@ impl WorkerCtx {
         while !self.shared.is_shutdown() {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
-            if let Some(task) = self.next_task(tick) {
-                self.run_task(task);
-            } else if let Some(task) = self.search() {
-                self.run_task(task);
-            } else {
-                self.sleep();
+            let now = Instant::now();
+            if let Some(start) = self.running_since.take() {
+                if now.saturating_duration_since(start) >= LONG_TICK {
+                    self.congested_until.set(now + CONGESTION_WINDOW);
+                }
+            }
+            match self.next_task(tick, now).or_else(|| self.search()) {
+                Some(task) => {
+                    self.remote
+                        .tick_started
+                        .store(nanos_since_epoch(now), Ordering::Relaxed);
+                    self.running_since.set(Some(now));
+                    self.run_task(task);
+                    self.remote.tick_started.store(0, Ordering::Relaxed);
+                }
+                None => self.sleep(),
             }
         }
     }
 
-    fn next_task(&self, tick: u32) -> Option<TaskRef> {
+    /// Whether this worker ran one coroutine for [`LONG_TICK`] or more
+    /// without a suspension, now or within the last [`CONGESTION_WINDOW`].
+    pub(crate) fn is_congested(&self) -> bool {
+        let now = Instant::now();
+        now < self.congested_until.get()
+            || self
+                .running_since
+                .get()
+                .is_some_and(|s| now.saturating_duration_since(s) >= LONG_TICK)
+    }
+
+    /// Polls, without blocking, the drivers of the other workers that have
+    /// been running one coroutine for [`STUCK_AFTER`] or more, so that the
+    /// events they cannot look at are seen: wake-ups of their own
+    /// coroutines go to their inboxes, and coroutines that an event starts
+    /// ([`crate::Unstarted`]) start here. Returns whether any other worker
+    /// is running a coroutine at all.
+    fn help_stuck_workers(&self, now: Instant) -> bool {
+        let now = nanos_since_epoch(now);
+        let mut any_running = false;
+        for (i, remote) in self.shared.remotes.iter().enumerate() {
+            let started = remote.tick_started.load(Ordering::Relaxed);
+            if i == self.index || started == 0 {
+                continue;
+            }
+            any_running = true;
+            if now.saturating_sub(started) >= STUCK_AFTER.as_nanos() as u64 {
+                if let Some(driver) = remote.parker.driver() {
+                    driver.wait(Some(Duration::ZERO));
+                }
+            }
+        }
+        any_running
+    }
+
+    fn next_task(&self, tick: u32, now: Instant) -> Option<TaskRef> {
         // Ahead of local work, by ticks and by time: a worker whose
         // coroutines run long between suspensions still lets in I/O
         // events, wake-ups from other threads and spawns from outside
         // within about one such run.
-        if tick % GLOBAL_QUEUE_INTERVAL == 0 || self.period_elapsed() {
+        if tick % GLOBAL_QUEUE_INTERVAL == 0 || self.period_elapsed(now) {
             self.poll_driver();
+            self.help_stuck_workers(now);
             self.fire_timers();
             if let Some(t) = self.pull_inbox().or_else(|| self.pull_injector()) {
                 return Some(t);
@@ -147,8 +216,7 @@ impl WorkerCtx {
     }
 
     /// Whether [`DRIVER_POLL_PERIOD`] has passed since this last said so.
-    fn period_elapsed(&self) -> bool {
-        let now = Instant::now();
+    fn period_elapsed(&self, now: Instant) -> bool {
         if now < self.next_period.get() {
             return false;
         }
@@ -285,6 +353,10 @@ impl WorkerCtx {
     fn sleep(&self) {
         let idle = &self.shared.idle;
         let driver = self.remote.parker.driver();
+        // What a stuck worker's events start lands in our queues, which
+        // `has_work` looks at below; and while any other worker runs a
+        // coroutine, we look again after `STUCK_AFTER` at the latest.
+        let others_running = self.help_stuck_workers(Instant::now());
         // Announce the wait before registering as a sleeper: a notifier that
         // takes us off the sleepers list counts us as searching and unparks
         // us, and that unpark must not be skipped for want of the
@@ -295,11 +367,14 @@ impl WorkerCtx {
         if self.has_work() {
             self.remote.parker.cancel();
         } else {
-            let timeout = self
+            let mut timeout = self
                 .timers
                 .borrow_mut()
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
+            if others_running {
+                timeout = Some(timeout.map_or(STUCK_AFTER, |t| t.min(STUCK_AFTER)));
+            }
             match driver {
                 Some(driver) => {
                     driver.wait(timeout);
