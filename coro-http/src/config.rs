@@ -67,3 +67,28 @@ impl Default for Timeouts {
         }
     }
 }
+
+/// How a keep-alive connection waits for its next request
+/// ([`Builder::idle_wait`](crate::Builder::idle_wait)).
+///
+/// A connection's coroutine never leaves the worker it started on, so a
+/// connection parked in its coroutine is served on that worker, even while
+/// the worker is busy with a long request and others are idle. Waiting
+/// without a coroutine lets its next request start wherever it is seen
+/// first (the other workers look at a stuck worker's sockets for it), at
+/// the price of a coroutine start per request instead of a wake-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IdleWait {
+    /// Without a coroutine while the connection's worker is congested (it
+    /// ran a handler for a millisecond or more without a suspension within
+    /// the last 100 ms, see [`coro::worker_is_congested`]); parked in its
+    /// coroutine otherwise, at no cost. The default.
+    #[default]
+    Adaptive,
+    /// Always without a coroutine: request-level balancing whatever the
+    /// load.
+    Detached,
+    /// Always parked in its coroutine, on the worker it started on.
+    Parked,
+}

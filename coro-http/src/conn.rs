@@ -32,6 +32,7 @@ use coro_net::TcpStream;
 use http::StatusCode;
 
 use crate::body::{self, BodyState, Finish};
+use crate::config::IdleWait;
 use crate::encode::{write_response, After};
 use crate::error::Error;
 use crate::io::ConnIo;
@@ -271,7 +272,7 @@ impl Conn<'_> {
             }
             // Between requests on a worker that runs long coroutines: wait
             // where the next request is seen first, not for this worker.
-            if idle && may_wait_elsewhere && coro::worker_is_congested() {
+            if idle && may_wait_elsewhere && self.waits_elsewhere() {
                 return Next::WaitElsewhere;
             }
             let read = if idle {
@@ -300,6 +301,16 @@ impl Conn<'_> {
                 }
                 Err(_) => return Next::Stop,
             }
+        }
+    }
+
+    /// Whether the connection, idle now, waits for its next request without
+    /// its coroutine (`IdleWait`).
+    fn waits_elsewhere(&self) -> bool {
+        match self.shared.config.idle_wait {
+            IdleWait::Adaptive => coro::worker_is_congested(),
+            IdleWait::Detached => true,
+            IdleWait::Parked => false,
         }
     }
 

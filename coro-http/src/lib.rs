@@ -82,7 +82,7 @@ mod response;
 mod router;
 mod server;
 
-pub use config::{Limits, Timeouts};
+pub use config::{IdleWait, Limits, Timeouts};
 pub use error::Error;
 pub use request::{BodyReader, Request};
 pub use response::{Body, IntoResponse, Response};

@@ -49,7 +49,7 @@ use coro::chan::{self, Receiver, Sender};
 use coro_net::{TcpListener, TcpStream};
 use parking_lot::Mutex;
 
-use crate::config::{Limits, Timeouts};
+use crate::config::{IdleWait, Limits, Timeouts};
 use crate::router::Router;
 
 /// How often the shutdown looks again at the connections still open.
@@ -75,6 +75,7 @@ pub(crate) struct Config {
     pub(crate) timeouts: Timeouts,
     /// `Server: <name>\r\n`, or empty for none.
     pub(crate) server_line: Vec<u8>,
+    pub(crate) idle_wait: IdleWait,
 }
 
 /// What the acceptors, the connections and the shutdown handle share.
@@ -236,6 +237,7 @@ pub struct Builder {
     limits: Limits,
     timeouts: Timeouts,
     server_name: Option<String>,
+    idle_wait: IdleWait,
 }
 
 impl Default for Builder {
@@ -246,6 +248,7 @@ impl Default for Builder {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             server_name: Some("coro".to_string()),
+            idle_wait: IdleWait::default(),
         }
     }
 }
@@ -273,6 +276,13 @@ impl Builder {
     /// Connection timeouts.
     pub fn timeouts(mut self, timeouts: Timeouts) -> Builder {
         self.timeouts = timeouts;
+        self
+    }
+
+    /// How keep-alive connections wait for their next request (default
+    /// [`IdleWait::Adaptive`]).
+    pub fn idle_wait(mut self, idle_wait: IdleWait) -> Builder {
+        self.idle_wait = idle_wait;
         self
     }
 
@@ -318,6 +328,7 @@ impl Builder {
                 limits: self.limits,
                 timeouts: self.timeouts,
                 server_line,
+                idle_wait: self.idle_wait,
             }),
             router,
             conns: Registry::default(),

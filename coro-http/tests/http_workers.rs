@@ -10,12 +10,13 @@
 
 mod util;
 
-use std::sync::{mpsc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use coro_http::{Request, Response, Router};
+use coro_http::{IdleWait, Request, Response, Router, Timeouts};
 
-use util::{get, serve};
+use util::{get, serve, serve_with, test_timeouts};
 
 /// New connections opened, one after the other, while one worker blocks.
 const NEW_CONNECTIONS: usize = 12;
@@ -51,4 +52,105 @@ fn a_worker_blocked_in_a_handler_does_not_stop_new_connections() {
     }
     release_tx.send(()).unwrap();
     assert_eq!(blocked.response().text(), "released");
+}
+
+/// Keep-alive connections that wait for their next request while a
+/// handler spins, never suspending, on one of the two workers.
+const IDLE_CONNECTIONS: usize = 8;
+/// The most a spinning handler spins if never released (the test fails
+/// long before).
+const SPIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// A handler that computes without ever suspending holds its worker; the
+/// keep-alive connections idle at that moment must still be served, by the
+/// other worker, however their coroutines were placed: they wait without a
+/// coroutine (`IdleWait::Detached`), and the free worker looks at the stuck
+/// worker's sockets for it.
+#[test]
+fn idle_connections_are_served_by_another_worker_while_one_spins() {
+    let entered = Arc::new(AtomicBool::new(false));
+    let release = Arc::new(AtomicBool::new(false));
+    let mut router = Router::new();
+    {
+        let (entered, release) = (Arc::clone(&entered), Arc::clone(&release));
+        router.get("/spin", move |_: &mut Request<'_>| {
+            entered.store(true, Ordering::SeqCst);
+            let start = Instant::now();
+            while !release.load(Ordering::SeqCst) && start.elapsed() < SPIN_LIMIT {
+                std::hint::spin_loop();
+            }
+            "spun"
+        });
+    }
+    router.get("/ping", |_: &mut Request<'_>| Response::text("pong"));
+    let server = serve_with(router, |b| b.idle_wait(IdleWait::Detached));
+    let mut idle: Vec<_> = (0..IDLE_CONNECTIONS).map(|_| server.connect()).collect();
+    for client in &mut idle {
+        assert_eq!(client.request(get("/ping")).text(), "pong");
+    }
+    let mut spinning = server.connect();
+    spinning.send(get("/spin"));
+    while !entered.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    for (i, client) in idle.iter_mut().enumerate() {
+        let response = client.request(get("/ping"));
+        assert_eq!(response.text(), "pong", "idle connection {i}");
+        assert!(!release.load(Ordering::SeqCst));
+    }
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(spinning.response().text(), "spun");
+}
+
+/// A connection that waits for its next request without a coroutine has
+/// no read timeout running: the idle sweep closes it at its idle timeout.
+#[test]
+fn a_connection_waiting_without_a_coroutine_is_closed_at_its_idle_timeout() {
+    let mut router = Router::new();
+    router.get("/ping", |_: &mut Request<'_>| Response::text("pong"));
+    let timeouts = Timeouts {
+        idle: Duration::from_millis(300),
+        ..test_timeouts()
+    };
+    let server = serve_with(router, |b| {
+        b.idle_wait(IdleWait::Detached)
+            .timeouts(timeouts)
+            .workers(1)
+    });
+    let mut client = server.connect();
+    assert_eq!(client.request(get("/ping")).text(), "pong");
+    client.assert_closed();
+}
+
+/// Many requests on a few connections, each waiting without a coroutine
+/// between requests, on one worker and on two: every answer arrives, in
+/// order, pipelined or not.
+#[test]
+fn keep_alive_requests_are_answered_in_order_when_waiting_without_a_coroutine() {
+    const CONNECTIONS: usize = 4;
+    const REQUESTS: usize = 50;
+    for workers in [1, 2] {
+        let mut router = Router::new();
+        router.get("/n/{n}", |req: &mut Request<'_>| {
+            req.param("n").unwrap().to_string()
+        });
+        let server = serve_with(router, |b| b.idle_wait(IdleWait::Detached).workers(workers));
+        let mut clients: Vec<_> = (0..CONNECTIONS).map(|_| server.connect()).collect();
+        for i in 0..REQUESTS {
+            for (c, client) in clients.iter_mut().enumerate() {
+                let n = c * REQUESTS + i;
+                if i % 5 == 0 {
+                    // Two at once: the second is buffered behind the first.
+                    client.send(format!("{}{}", get(&format!("/n/{n}")), get("/n/x")));
+                    assert_eq!(client.response().text(), n.to_string());
+                    assert_eq!(client.response().text(), "x");
+                } else {
+                    assert_eq!(
+                        client.request(get(&format!("/n/{n}"))).text(),
+                        n.to_string()
+                    );
+                }
+            }
+        }
+    }
 }

@@ -223,6 +223,13 @@ impl Builder {
                 }
             }
         }
+        if workers > 1 {
+            if let Err(e) = crate::scheduler::monitor::start(&shared) {
+                // Without it, stuck workers are still helped by workers
+                // that sleep with a timeout; only the rest is lost.
+                log::warn!("coro: no monitor thread: {e}");
+            }
+        }
         Ok(Runtime { shared, threads })
     }
 }

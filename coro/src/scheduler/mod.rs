@@ -89,6 +89,7 @@
 //! 5. drops what is left in its queues and exits.
 
 pub(crate) mod idle;
+pub(crate) mod monitor;
 pub(crate) mod park;
 pub(crate) mod queue;
 pub(crate) mod worker;

@@ -32,11 +32,11 @@ const LONG_TICK: Duration = Duration::from_millis(1);
 const CONGESTION_WINDOW: Duration = Duration::from_millis(100);
 /// How long a worker may run one coroutine before the others poll its
 /// driver for it (`WorkerCtx::help_stuck_workers`).
-const STUCK_AFTER: Duration = Duration::from_millis(1);
+pub(crate) const STUCK_AFTER: Duration = Duration::from_millis(1);
 
 /// Nanoseconds from the first call to `now` (never 0, which
 /// `Remote::tick_started` keeps for "no coroutine running").
-fn nanos_since_epoch(now: Instant) -> u64 {
+pub(crate) fn nanos_since_epoch(now: Instant) -> u64 {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(|| now - Duration::from_nanos(1));
     now.saturating_duration_since(epoch).as_nanos().max(1) as u64
