@@ -255,6 +255,11 @@ pub(crate) fn current_task() -> Option<TaskRef> {
     Some(TaskRef::clone(&borrowed))
 }
 
+/// Whether the calling thread is a worker (in a coroutine or not).
+pub(crate) fn on_worker() -> bool {
+    worker::with_current(|_| ()).is_some()
+}
+
 /// Whether the caller runs on a coroutine.
 pub(crate) fn in_coroutine() -> bool {
     crate::switch::current().is_some()

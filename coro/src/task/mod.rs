@@ -22,6 +22,20 @@
 //! `coro` is the one field that reaches `!Send` data (the suspended stack):
 //! that is why it is touched on the home worker only. See
 //! [`crate::switch`] for the argument.
+//!
+//! # User destructors
+//!
+//! A closure that never ran and an output nobody took are the user's
+//! values, and their `Drop` may panic. They are dropped wherever the last
+//! reference goes, or where a task is cancelled: often on a worker, outside
+//! any coroutine (`run_task` finishing a detached task, the shutdown
+//! cancelling never-started ones). A panic there must not unwind the worker,
+//! whose stack pool maps the stacks of coroutines still suspended on it. So
+//! every such drop runs under `catch_unwind` ([`drop_user`]); the slot's
+//! bookkeeping is finished first, and then the panic is logged and
+//! swallowed on a worker outside a coroutine, or resumed everywhere else
+//! (in a coroutine it becomes that coroutine's panic; on a plain thread it
+//! is that thread's, as any `Drop` would be).
 
 pub(crate) mod slab;
 pub(crate) mod state;
@@ -385,24 +399,29 @@ impl TaskRef {
         let slot = self.slot();
         debug_assert!(self.coro().is_none());
         // SAFETY: the task never started, so the payload holds the closure,
-        // and we own the scheduler's reference: nobody else runs it.
-        unsafe {
-            (slot.vtable.get().drop_closure)(slot);
-            (slot.vtable.get().store_cancelled)(slot);
-        }
+        // and we own the scheduler's reference: nobody else runs it. The
+        // closure is gone even if its drop panicked (`take` moved it out).
+        let panicked = drop_user(|| unsafe { (slot.vtable.get().drop_closure)(slot) });
+        // SAFETY: the closure was moved out just above, so the payload is
+        // empty, and still ours: the task is not complete yet.
+        unsafe { (slot.vtable.get().store_cancelled)(slot) };
         self.complete();
+        after_user_drop(panicked, "a never-started coroutine's closure");
     }
 
     /// Ends a task that could not start (no stack could be mapped) as if it
     /// panicked with `message`.
     pub(crate) fn fail_unstarted(&self, message: String) {
         let slot = self.slot();
-        // SAFETY: as for `cancel_unstarted`.
-        unsafe {
-            (slot.vtable.get().drop_closure)(slot);
-            (slot.vtable.get().store_panic)(slot, Box::new(message));
-        }
+        // SAFETY: the task could not start, so the payload holds the
+        // closure, and we own the scheduler's reference: nobody else runs
+        // it. `take` moves it out, so the payload is empty even on a panic.
+        let panicked = drop_user(|| unsafe { (slot.vtable.get().drop_closure)(slot) });
+        // SAFETY: the closure was moved out just above, so the payload is
+        // empty, and still ours: the task is not complete yet.
+        unsafe { (slot.vtable.get().store_panic)(slot, Box::new(message)) };
         self.complete();
+        after_user_drop(panicked, "a never-started coroutine's closure");
     }
 
     /// Replaces whatever outcome a force-unwound coroutine stored (the
@@ -410,16 +429,21 @@ impl TaskRef {
     /// unwind finished.
     pub(crate) fn store_cancelled_after_unwind(&self, ran_to_store: bool) {
         let slot = self.slot();
-        // SAFETY: the coroutine is finished; if its `run` got as far as
-        // storing an outcome we drop it, and otherwise the closure was
-        // consumed on the stack and the payload is empty. The task is not
-        // complete yet, so no joiner reads the payload.
-        unsafe {
-            if ran_to_store {
-                (slot.vtable.get().drop_output)(slot);
-            }
-            (slot.vtable.get().store_cancelled)(slot);
-        }
+        // The coroutine is finished; if its `run` got as far as storing an
+        // outcome we drop it, and otherwise the closure was consumed on the
+        // stack and the payload is empty.
+        let panicked = if ran_to_store {
+            // SAFETY: `run` stored an outcome, and the task is not complete
+            // yet, so no joiner reads the payload: it is ours. `take`
+            // empties the payload even if the outcome's drop panics.
+            drop_user(|| unsafe { (slot.vtable.get().drop_output)(slot) })
+        } else {
+            None
+        };
+        // SAFETY: the payload is empty (dropped above, or consumed by the
+        // closure) and still ours: the task is not complete.
+        unsafe { (slot.vtable.get().store_cancelled)(slot) };
+        after_user_drop(panicked, "an unwound coroutine's result");
     }
 
     /// Whether the stored outcome is a panic. Only while the output is there.
@@ -447,11 +471,13 @@ impl TaskRef {
         unsafe { take::<Outcome<T>>(self.slot().payload.get()) }
     }
 
-    /// Drops the output. The caller must have won `claim_output`.
-    pub(crate) fn drop_claimed_output(&self) {
+    /// Drops the output. The caller must have won `claim_output`. Returns
+    /// the panic of the output's `Drop`, if it panicked; the output is gone
+    /// either way.
+    pub(crate) fn drop_claimed_output(&self) -> Option<Box<dyn Any + Send>> {
         let slot = self.slot();
         // SAFETY: the caller owns the output by `claim_output`.
-        unsafe { (slot.vtable.get().drop_output)(slot) }
+        drop_user(|| unsafe { (slot.vtable.get().drop_output)(slot) })
     }
 
     /// Registers `waiter` to be woken on completion, replacing an earlier
@@ -498,19 +524,24 @@ impl TaskRef {
     fn release(&self) {
         let slot = self.slot();
         let s = slot.state.load(Ordering::Relaxed);
-        // SAFETY: the last reference is gone, so we own the slot. A task is
+        // The last reference is gone, so we own the slot. A task is
         // referenced by its scheduler until it completes, so a slot freed
         // here either completed (its output may still be here) or never
-        // started (its closure is here).
+        // started (its closure is here). `take` moves the value out before
+        // it is dropped, so the payload is empty even if the drop panics.
+        let panicked = if s & COMPLETE == 0 {
+            // SAFETY: never started: the payload holds the closure, ours.
+            drop_user(|| unsafe { (slot.vtable.get().drop_closure)(slot) })
+        } else if s & OUTPUT_TAKEN == 0 {
+            // SAFETY: completed, output not taken: it is here, and ours.
+            drop_user(|| unsafe { (slot.vtable.get().drop_output)(slot) })
+        } else {
+            None
+        };
+        debug_assert!(slot.coro.get().is_none());
+        // SAFETY: we own the slot (the last reference is gone), so nobody
+        // else reads these cells.
         unsafe {
-            if s & COMPLETE != 0 {
-                if s & OUTPUT_TAKEN == 0 {
-                    (slot.vtable.get().drop_output)(slot);
-                }
-            } else {
-                (slot.vtable.get().drop_closure)(slot);
-            }
-            debug_assert!(slot.coro.get().is_none());
             *slot.extra.get() = None;
             *slot.home.get() = None;
         }
@@ -522,7 +553,49 @@ impl TaskRef {
         slot.state
             .store((s & !FLAGS).wrapping_add(1 << SEQ_SHIFT), Ordering::Relaxed);
         slab::free(self.0);
+        after_user_drop(panicked, "a coroutine's result or closure");
     }
+}
+
+/// Runs `drop` (a user value's destructor) and returns its panic, if any.
+/// See the module docs.
+fn drop_user(drop: impl FnOnce()) -> Option<Box<dyn Any + Send>> {
+    panic::catch_unwind(AssertUnwindSafe(drop)).err()
+}
+
+/// What becomes of a user destructor's panic once the slot is consistent
+/// again: logged and swallowed on a worker outside a coroutine (the worker
+/// must go on: see the module docs) and while the thread is already
+/// unwinding (a second panic would abort), resumed anywhere else.
+fn after_user_drop(panicked: Option<Box<dyn Any + Send>>, what: &str) {
+    let Some(payload) = panicked else { return };
+    let on_bare_worker = crate::scheduler::on_worker() && !crate::scheduler::in_coroutine();
+    if on_bare_worker || std::thread::panicking() {
+        log::error!(
+            "coro: the Drop of {what} panicked ({}); carrying on",
+            panic_text(&*payload)
+        );
+        forget_payload(payload);
+    } else {
+        panic::resume_unwind(payload);
+    }
+}
+
+/// Drops a panic payload that is not resumed, without letting a panic of
+/// its own `Drop` escape (such a payload is leaked).
+pub(crate) fn forget_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+        mem::forget(again);
+    }
+}
+
+/// The message of a panic payload, for a log line.
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload")
 }
 
 /// The vtable of a task with closure `F` and output `T`.

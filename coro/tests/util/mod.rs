@@ -233,7 +233,9 @@ pub fn run_child_test(
     body: fn(Runtime),
 ) {
     if child_scenario().is_some() {
-        watchdog(test, CHILD_WATCHDOG, move || body(runtime_with(workers, resident)));
+        watchdog(test, CHILD_WATCHDOG, move || {
+            body(runtime_with(workers, resident))
+        });
         return;
     }
     let out = run_child(test, "run");
