@@ -255,6 +255,17 @@ pub(crate) fn current_task() -> Option<TaskRef> {
     Some(TaskRef::clone(&borrowed))
 }
 
+/// Runs `f` on the task of the running coroutine, if the caller is one,
+/// without counting a reference.
+pub(crate) fn with_current_task<R>(f: impl FnOnce(&TaskRef) -> R) -> Option<R> {
+    let cs = crate::switch::current()?;
+    // SAFETY: the running coroutine's task is referenced by its worker's
+    // live list for as long as it runs, which covers this call; the
+    // uncounted reference is never dropped.
+    let task = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(cs.task()) });
+    Some(f(&task))
+}
+
 /// Whether the calling thread is a worker (in a coroutine or not).
 pub(crate) fn on_worker() -> bool {
     worker::with_current(|_| ()).is_some()

@@ -373,6 +373,82 @@ impl TaskRef {
         }
     }
 
+    /// The park epoch an `Unparker` made now carries (see [`state`]).
+    pub(crate) fn current_epoch(&self) -> u32 {
+        epoch(self.slot().state.load(Ordering::Relaxed))
+    }
+
+    /// An `Unparker` of park epoch `park_epoch` fired: wakes the task if it
+    /// is in that epoch's public park, else leaves the token for it. Any
+    /// thread.
+    pub(crate) fn unpark(&self, park_epoch: u32) {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Acquire);
+        let mut schedule;
+        loop {
+            if epoch(s) != park_epoch || s & COMPLETE != 0 {
+                return;
+            }
+            let mut next = s | UNPARKED;
+            schedule = false;
+            if s & IN_PARK != 0 {
+                // The park's own suspension (it is the only one inside a
+                // public park): wake it as a waiter of the current run
+                // would (see `wake`).
+                if s & PARKED != 0 {
+                    next = (next & !PARKED) | SCHEDULED;
+                    schedule = true;
+                } else if s & RUNNING != 0 {
+                    next |= NOTIFIED;
+                }
+            }
+            if next == s {
+                return;
+            }
+            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        if schedule {
+            crate::scheduler::schedule_woken(self.clone());
+        }
+    }
+
+    /// Entering a public park, on the task's own coroutine: true (and the
+    /// next epoch) if an unparker of this epoch fired already, so the park
+    /// returns at once; else marks the task `IN_PARK`.
+    pub(crate) fn begin_park(&self) -> bool {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Acquire);
+        loop {
+            let (next, unparked) = if s & UNPARKED != 0 {
+                (park_returned(s), true)
+            } else {
+                (s | IN_PARK, false)
+            };
+            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return unparked,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Leaving a public park, on the task's own coroutine: the next epoch,
+    /// so older unparkers do nothing (an unpark that came before this point
+    /// is delivered by the return itself).
+    pub(crate) fn end_park(&self) {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Relaxed);
+        loop {
+            match st.compare_exchange_weak(s, park_returned(s), Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
     /// Marks the task complete (its outcome is in the payload) and wakes its
     /// joiner and its scope.
     pub(crate) fn complete(&self) {
