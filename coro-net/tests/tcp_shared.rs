@@ -23,9 +23,12 @@ use coro_net::{TcpListener, TcpStream};
 const WAITERS: usize = 4;
 /// Rounds of each hunt.
 const ROUNDS: usize = 20;
-/// Bytes each writer writes: several times a loopback send buffer, so that
+/// Bytes each writer writes: many times the socket buffers below, so that
 /// every writer parks.
-const WRITE_CHUNK: usize = 1 << 20;
+const WRITE_CHUNK: usize = 512 * 1024;
+/// Send and receive buffer sizes asked for on the pair (the kernel doubles
+/// them), small so that writers fill them at once.
+const SMALL_BUFFER: usize = 32 * 1024;
 /// Lets parked coroutines get to their `park` before the event comes. Only
 /// makes the hunt likelier to catch the race; nothing is asserted on time.
 const SETTLE: Duration = Duration::from_millis(2);
@@ -101,10 +104,14 @@ fn pair() -> (TcpStream, std::net::TcpStream) {
     let addr: SocketAddr = listener.local_addr().unwrap();
     let client = thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
     let (server, _) = listener.accept().unwrap();
-    (
-        TcpStream::from_std(server).unwrap(),
-        client.join().unwrap(),
-    )
+    let client = client.join().unwrap();
+    socket2::SockRef::from(&server)
+        .set_send_buffer_size(SMALL_BUFFER)
+        .unwrap();
+    socket2::SockRef::from(&client)
+        .set_recv_buffer_size(SMALL_BUFFER)
+        .unwrap();
+    (TcpStream::from_std(server).unwrap(), client)
 }
 
 /// Several coroutines read one byte each from one stream; a plain thread
