@@ -106,6 +106,9 @@ pub fn current_unparker() -> Unparker {
 /// [`Unparker`] (or a waker from [`current_waker`]) made since the last
 /// `park` returned is woken; at once if one was woken already. May return
 /// early: check the condition again.
+///
+/// A coroutine that parks while its thread is panicking aborts the process
+/// (see the crate docs).
 pub fn park() {
     park_with(crate::task::park);
 }

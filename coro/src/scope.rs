@@ -159,7 +159,9 @@ impl<'scope> Scope<'scope, '_> {
 ///
 /// Children go to the caller's runtime (the default one from a plain
 /// thread). If `f` panics, the panic resumes after the children finished;
-/// if a child panicked and nobody joined it, `scope` panics.
+/// if a child panicked and nobody joined it, `scope` panics. Results nobody
+/// joined are dropped before `scope` returns, every one of them even if a
+/// `Drop` panics; the first such panic then resumes from `scope`.
 ///
 /// ```
 /// let mut counts = vec![0; 4];

@@ -266,11 +266,6 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(&TaskRef) -> R) -> Option<R> {
     Some(f(&task))
 }
 
-/// Whether the calling thread is a worker (in a coroutine or not).
-pub(crate) fn on_worker() -> bool {
-    worker::with_current(|_| ()).is_some()
-}
-
 /// Whether the caller runs on a coroutine.
 pub(crate) fn in_coroutine() -> bool {
     crate::switch::current().is_some()

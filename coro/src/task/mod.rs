@@ -30,12 +30,17 @@
 //! reference goes, or where a task is cancelled: often on a worker, outside
 //! any coroutine (`run_task` finishing a detached task, the shutdown
 //! cancelling never-started ones). A panic there must not unwind the worker,
-//! whose stack pool maps the stacks of coroutines still suspended on it. So
-//! every such drop runs under `catch_unwind` ([`drop_user`]); the slot's
-//! bookkeeping is finished first, and then the panic is logged and
-//! swallowed on a worker outside a coroutine, or resumed everywhere else
-//! (in a coroutine it becomes that coroutine's panic; on a plain thread it
-//! is that thread's, as any `Drop` would be).
+//! whose stack pool maps the stacks of coroutines still suspended on it.
+//! Elsewhere the last reference may go inside this crate's own critical
+//! sections (a stale waiter dropped by a channel's wait list), which an
+//! unwind must not cut short either. So every such drop runs under
+//! `catch_unwind` ([`drop_user`]); the slot's bookkeeping is finished
+//! first, and then the panic is logged and the program goes on (the panic
+//! hook has reported it already, as for any panic). `std` aborts in that
+//! case ("thread result panicked on drop"); there is no caller here to
+//! hand the panic to. The one exception is a scope: it drops its
+//! children's unclaimed results itself, at a point of its own choosing,
+//! and resumes such a panic once they are all gone (`crate::scope`).
 
 pub(crate) mod slab;
 pub(crate) mod state;
@@ -640,21 +645,14 @@ fn drop_user(drop: impl FnOnce()) -> Option<Box<dyn Any + Send>> {
 }
 
 /// What becomes of a user destructor's panic once the slot is consistent
-/// again: logged and swallowed on a worker outside a coroutine (the worker
-/// must go on: see the module docs) and while the thread is already
-/// unwinding (a second panic would abort), resumed anywhere else.
+/// again: it is logged, and the program goes on (see the module docs).
 fn after_user_drop(panicked: Option<Box<dyn Any + Send>>, what: &str) {
     let Some(payload) = panicked else { return };
-    let on_bare_worker = crate::scheduler::on_worker() && !crate::scheduler::in_coroutine();
-    if on_bare_worker || std::thread::panicking() {
-        log::error!(
-            "coro: the Drop of {what} panicked ({}); carrying on",
-            panic_text(&*payload)
-        );
-        forget_payload(payload);
-    } else {
-        panic::resume_unwind(payload);
-    }
+    log::error!(
+        "coro: the Drop of {what} panicked ({}); carrying on",
+        panic_text(&*payload)
+    );
+    forget_payload(payload);
 }
 
 /// Drops a panic payload that is not resumed, without letting a panic of
@@ -817,6 +815,36 @@ mod tests {
         assert_eq!(Arc::strong_count(&marker), 2);
         drop(b);
         assert_eq!(Arc::strong_count(&marker), 1);
+    }
+
+    #[test]
+    fn an_unpark_outlives_yields_and_ends_only_its_own_park() {
+        // SAFETY: 'static closure.
+        let (a, _b) = unsafe { TaskRef::new(|| (), None) };
+        a.set_running();
+        let first = a.current_epoch();
+        a.set_yielded();
+        a.set_running();
+        assert_eq!(a.current_epoch(), first, "a yield keeps the epoch");
+        a.unpark(first);
+        assert_ne!(
+            a.state() & UNPARKED,
+            0,
+            "an unpark outside the park leaves a token"
+        );
+        assert!(
+            a.begin_park(),
+            "the park finds the token and returns at once"
+        );
+        assert_ne!(a.current_epoch(), first);
+        a.unpark(first);
+        assert_eq!(a.state() & UNPARKED, 0, "a stale unparker does nothing");
+        assert!(!a.begin_park());
+        a.unpark(a.current_epoch());
+        assert_ne!(a.state() & NOTIFIED, 0, "in the park, before suspending");
+        a.end_park();
+        assert_eq!(a.state() & (UNPARKED | IN_PARK), 0);
+        a.cancel_unstarted();
     }
 
     #[test]
