@@ -11,7 +11,12 @@
 //!   driver wakes the first queued worker, so events keep being waited for
 //!   while the one that left runs coroutines. A worker queues, then looks
 //!   at the driver once more; the leaver frees the driver, then looks at the
-//!   queue: one of the two sees the other;
+//!   queue: one of the two sees the other. A queued worker that leaves the
+//!   queue without taking the driver (it was woken to take it, but found
+//!   work, or its runtime is stopping) passes the hand-off on to the next
+//!   one while the driver is free ([`leave_queue`]), so that several
+//!   runtimes in one process never leave their workers asleep with nobody
+//!   in the driver;
 //! * a busy worker polls the driver without blocking every
 //!   `DRIVER_POLL_INTERVAL` scheduler ticks, so events get in while every
 //!   worker is busy; no thread ever spins.
@@ -109,11 +114,23 @@ impl DriverTurn {
     }
 }
 
-/// Takes `worker` off the queue for the driver, if it is on it.
+/// Takes `worker` off the queue for the driver, if it is on it. If the
+/// driver is free then, wakes the first worker still queued: the leaver
+/// may be the one a leaving holder woke to take the driver, and it is not
+/// taking it (it found work, or its runtime is stopping), so the hand-off
+/// goes on to the next, or every queued worker would sleep with nobody
+/// waiting for their events.
 pub(crate) fn leave_queue(worker: &Arc<Remote>) {
-    let mut queued = QUEUED.lock();
-    if let Some(i) = queued.iter().position(|r| Arc::ptr_eq(r, worker)) {
-        queued.remove(i);
+    let next = {
+        let mut queued = QUEUED.lock();
+        if let Some(i) = queued.iter().position(|r| Arc::ptr_eq(r, worker)) {
+            queued.remove(i);
+        }
+        fence(Ordering::SeqCst);
+        (!DRIVER_BUSY.load(Ordering::SeqCst) && !queued.is_empty()).then(|| queued.remove(0))
+    };
+    if let Some(next) = next {
+        next.parker.unpark();
     }
 }
 
