@@ -28,6 +28,57 @@ impl Drop for PanicOnDrop {
     }
 }
 
+/// A logger that keeps the error messages, or panics on the first one.
+struct TestLogger {
+    panic_on_error: bool,
+    errors: Mutex<Vec<String>>,
+}
+
+impl log::Log for TestLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Error
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if record.level() != log::Level::Error {
+            return;
+        }
+        if self.panic_on_error {
+            panic!("the logger panicked");
+        }
+        self.errors.lock().unwrap().push(record.args().to_string());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs a logger for this (child) process.
+fn install_logger(logger: &'static TestLogger) {
+    log::set_logger(logger).expect("one logger per child process");
+    log::set_max_level(log::LevelFilter::Error);
+}
+
+/// Spawns, on every worker, a coroutine whose result panics when dropped,
+/// detaches it before it completes (so its worker drops the result), and
+/// waits until every result was dropped. In a coroutine.
+fn drop_panicking_results_on_every_worker(workers: usize, drops: &'static AtomicUsize) {
+    for w in 0..workers {
+        let (tx, rx) = coro::chan::bounded::<()>(1);
+        let detached = coro::Builder::new()
+            .worker(w)
+            .spawn(move || {
+                rx.recv().unwrap();
+                PanicOnDrop(drops)
+            })
+            .unwrap();
+        drop(detached);
+        tx.send(()).unwrap();
+    }
+    wait_until("every detached result was dropped", || {
+        drops.load(Ordering::SeqCst) == workers
+    });
+}
+
 fn fill(seed: u64) -> [u64; PATTERN_WORDS] {
     std::array::from_fn(|i| seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64)
 }
@@ -39,6 +90,11 @@ fn fill(seed: u64) -> [u64; PATTERN_WORDS] {
 child_test! {
     fn detached_output_drop_panics_on_the_worker(rt) expect Expect::Success; {
         static DROPS: AtomicUsize = AtomicUsize::new(0);
+        static LOGGER: TestLogger = TestLogger {
+            panic_on_error: false,
+            errors: Mutex::new(Vec::new()),
+        };
+        install_logger(&LOGGER);
         let workers = rt.workers();
         rt.block_on(|| {
             let mut survivors = Vec::new();
@@ -58,22 +114,7 @@ child_test! {
                         .unwrap(),
                 );
             }
-            for w in 0..workers {
-                let (tx, rx) = coro::chan::bounded::<()>(1);
-                let detached = coro::Builder::new()
-                    .worker(w)
-                    .spawn(move || {
-                        rx.recv().unwrap();
-                        PanicOnDrop(&DROPS)
-                    })
-                    .unwrap();
-                // Detach before it completes: its worker drops the result.
-                drop(detached);
-                tx.send(()).unwrap();
-            }
-            wait_until("every detached result was dropped", || {
-                DROPS.load(Ordering::SeqCst) == workers
-            });
+            drop_panicking_results_on_every_worker(workers, &DROPS);
             for tx in wake_survivors {
                 tx.send(()).unwrap();
             }
@@ -85,6 +126,26 @@ child_test! {
                 assert_eq!(h.join().unwrap(), w * 2);
             }
         });
+        drop(rt);
+        let errors = LOGGER.errors.lock().unwrap();
+        assert_eq!(errors.len(), workers, "one error logged per drop: {errors:?}");
+        assert!(errors.iter().all(|e| e.contains("PanicOnDrop dropped")), "{errors:?}");
+    }
+}
+
+// Item 4: should a panic unwind a worker all the same (here: the logger
+// that reports a destructor's panic panics too), the process aborts with a
+// message instead of unmapping the stacks of its suspended coroutines.
+child_test! {
+    fn a_worker_that_unwinds_aborts(rt) expect Expect::Abort("must never unwind"); {
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        static LOGGER: TestLogger = TestLogger {
+            panic_on_error: true,
+            errors: Mutex::new(Vec::new()),
+        };
+        install_logger(&LOGGER);
+        let workers = rt.workers();
+        rt.block_on(|| drop_panicking_results_on_every_worker(workers, &DROPS));
         drop(rt);
     }
 }
