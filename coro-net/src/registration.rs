@@ -61,9 +61,11 @@
 //! asleep while the socket is ready, whichever of them the kernel serves.
 //! Waking only one would lose a wake-up whenever that one stopped waiting
 //! (a timeout, a dropped coroutine) before it retried. An operation that
-//! gives up at its deadline takes its waker off the list, so the list holds
-//! at most one waker per coroutine still waiting (or woken and not yet
-//! retried).
+//! gives up at its deadline takes its waker off the list. So the list holds
+//! at most one waker per coroutine that has used the socket since its last
+//! event in that direction: the ones waiting, and the few that found the
+//! bit back at their last look (or were woken by something else) and went
+//! on; the next event takes those too, and their `unpark` does nothing.
 //!
 //! ## Why a short read may clear READ
 //!
