@@ -65,7 +65,8 @@
 //! at most one waker per coroutine that has used the socket since its last
 //! event in that direction: the ones waiting, and the few that found the
 //! bit back at their last look (or were woken by something else) and went
-//! on; the next event takes those too, and their `unpark` does nothing.
+//! on; the next event takes those too, and their `unpark` at most makes
+//! one later park return early, which every wait loop absorbs.
 //!
 //! ## Why a short read may clear READ
 //!
