@@ -35,8 +35,9 @@
 //!    stays, because the FIN (or error) is still pending for the next read
 //!    and no later edge will announce it. Datagram reads (UDP) never use
 //!    the rule: a short datagram says nothing about the queue;
-//! 3. stores its waker, then looks at the word once more: if the bit came
-//!    back (or CLOSED), it tries again;
+//! 3. adds its waker to its direction's wait list (replacing an older one
+//!    of the same coroutine), then looks at the word once more: if the bit
+//!    came back (or CLOSED), it tries again;
 //! 4. parks, with its deadline if it has one, and loops. A timeout becomes
 //!    a deadline here, at the first wait, so an operation that never waits
 //!    never reads the clock ([`Deadline`]).
@@ -46,6 +47,26 @@
 //! waker or the operation sees the bit: no wake-up is lost. With
 //! edge-triggered epoll an event comes only on a change of state, which is
 //! why the bit, not the event, is what an operation trusts.
+//!
+//! ## Several waiters in one direction
+//!
+//! Coroutines may wait in the same direction at once: acceptors sharing a
+//! listener, readers or writers sharing a stream through `&TcpStream`. So
+//! each direction keeps a list of wakers ([`Waiters`], as tokio's
+//! `ScheduledIo` keeps one), not one slot, which the second waiter would
+//! overwrite and leave the first asleep through every later edge. An event
+//! takes the *whole* list and wakes every waiter: each retries; the ones
+//! that lose the race for the data (or the connection) get `WouldBlock`,
+//! clear the bit under the rule of step 2 and wait again, so none is left
+//! asleep while the socket is ready, whichever of them the kernel serves.
+//! Waking only one would lose a wake-up whenever that one stopped waiting
+//! (a timeout, a dropped coroutine) before it retried. An operation that
+//! gives up at its deadline takes its waker off the list. So the list holds
+//! at most one waker per coroutine that has used the socket since its last
+//! event in that direction: the ones waiting, and the few that found the
+//! bit back at their last look (or were woken by something else) and went
+//! on; the next event takes those too, and their `unpark` at most makes
+//! one later park return early, which every wait loop absorbs.
 //!
 //! ## Why a short read may clear READ
 //!
@@ -135,12 +156,55 @@ impl Direction {
     }
 }
 
+/// The wakers of the coroutines waiting in one direction (see the module
+/// docs). The first is kept inline: one waiter is the common case, and its
+/// wake must not allocate.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    first: Option<coro::Unparker>,
+    rest: Vec<coro::Unparker>,
+}
+
+impl Waiters {
+    /// Adds `waker`, replacing an older waker of the same coroutine.
+    fn add(&mut self, waker: coro::Unparker) {
+        if let Some(slot) = self.find(&waker) {
+            *slot = waker;
+        } else if self.first.is_none() {
+            self.first = Some(waker);
+        } else {
+            self.rest.push(waker);
+        }
+    }
+
+    /// Takes away the waker of the coroutine that `waker` wakes, if any.
+    fn remove(&mut self, waker: &coro::Unparker) {
+        if self.first.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.first = self.rest.pop();
+        } else if let Some(i) = self.rest.iter().position(|w| w.will_wake(waker)) {
+            self.rest.swap_remove(i);
+        }
+    }
+
+    fn find(&mut self, waker: &coro::Unparker) -> Option<&mut coro::Unparker> {
+        self.first
+            .iter_mut()
+            .chain(self.rest.iter_mut())
+            .find(|w| w.will_wake(waker))
+    }
+
+    /// Takes every waker, leaving the list empty.
+    fn take(&mut self) -> (Option<coro::Unparker>, Vec<coro::Unparker>) {
+        (self.first.take(), std::mem::take(&mut self.rest))
+    }
+}
+
 /// What the reactor and the waiting coroutines share for one socket.
 #[derive(Debug)]
 pub(crate) struct IoState {
     readiness: AtomicUsize,
-    readers: Mutex<Option<coro::Unparker>>,
-    writers: Mutex<Option<coro::Unparker>>,
+    readers: Mutex<Waiters>,
+    writers: Mutex<Waiters>,
     /// A coroutine to start when the socket turns readable
     /// ([`Registration::start_when_readable`]).
     on_readable: Mutex<Option<coro::Unstarted>>,
@@ -152,8 +216,8 @@ impl IoState {
     pub(crate) fn new() -> Arc<IoState> {
         Arc::new(IoState {
             readiness: AtomicUsize::new(READ | WRITE),
-            readers: Mutex::new(None),
-            writers: Mutex::new(None),
+            readers: Mutex::new(Waiters::default()),
+            writers: Mutex::new(Waiters::default()),
             on_readable: Mutex::new(None),
         })
     }
@@ -180,15 +244,11 @@ impl IoState {
 
     fn wake(&self, bits: usize) {
         if bits & READ != 0 {
-            if let Some(w) = self.readers.lock().take() {
-                w.unpark();
-            }
+            wake_all(&self.readers);
             self.start_on_readable();
         }
         if bits & WRITE != 0 {
-            if let Some(w) = self.writers.lock().take() {
-                w.unpark();
-            }
+            wake_all(&self.writers);
         }
     }
 
@@ -201,11 +261,22 @@ impl IoState {
         }
     }
 
-    fn waiter(&self, dir: Direction) -> &Mutex<Option<coro::Unparker>> {
+    fn waiter(&self, dir: Direction) -> &Mutex<Waiters> {
         match dir {
             Direction::Read => &self.readers,
             Direction::Write => &self.writers,
         }
+    }
+}
+
+/// Wakes every waiter of one direction, outside the list's lock.
+fn wake_all(waiters: &Mutex<Waiters>) {
+    let (first, rest) = waiters.lock().take();
+    if let Some(w) = first {
+        w.unpark();
+    }
+    for w in rest {
+        w.unpark();
     }
 }
 
@@ -329,6 +400,13 @@ impl Registration {
                 // out yet.
                 Deadline::After(_) => deadline.resolve(),
                 Deadline::At(at) if Instant::now() >= at => {
+                    if in_coroutine {
+                        // Off the list: nobody is to wake us any more.
+                        self.state
+                            .waiter(dir)
+                            .lock()
+                            .remove(&coro::current_unparker());
+                    }
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "the socket operation timed out",
@@ -344,7 +422,7 @@ impl Registration {
                 continue;
             }
             self.ensure_on_current_reactor()?;
-            *self.state.waiter(dir).lock() = Some(coro::current_unparker());
+            self.state.waiter(dir).lock().add(coro::current_unparker());
             if self.state.readiness.load(Ordering::Acquire) & (bit | CLOSED) != 0 {
                 continue;
             }

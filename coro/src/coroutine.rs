@@ -56,7 +56,9 @@ where
 }
 
 /// Suspends the current coroutine and lets the other runnable coroutines of
-/// its worker run first. Outside a coroutine, yields the thread.
+/// its worker run first. Outside a coroutine, yields the thread. While the
+/// thread is panicking, does nothing: no other coroutine may run then (see
+/// the crate docs).
 pub fn yield_now() {
     if crate::scheduler::in_coroutine() {
         crate::switch::suspend_yield();

@@ -68,10 +68,21 @@
 //!   message naming the coroutine and its stack size.
 //! * **Panics** in a coroutine are caught and handed to whoever joins it
 //!   ([`JoinError::into_panic`]); the standard panic hook reports them once,
-//!   as for threads, and the worker carries on.
+//!   as for threads, and the worker carries on. A panic in the `Drop` of a
+//!   result nobody took, or of a closure that never ran, is reported and
+//!   logged (`log::error!`), and the runtime carries on; a scope resumes
+//!   such a panic of its children's results once all of them are dropped.
+//! * **No suspending while panicking.** A coroutine must not park while its
+//!   thread is panicking (in a panic hook, or in a `Drop` run by an
+//!   unwind): the panic state is the thread's, and other coroutines would
+//!   run mid-panic. Such a park aborts the process with a message naming
+//!   the coroutine; a [`yield_now`] then does nothing.
 //! * **Dropping a runtime** unwinds its suspended coroutines on their own
-//!   workers, so their destructors run. A destructor that blocks on a
-//!   coroutine primitive during that unwind cannot be resumed and aborts.
+//!   workers, so their destructors run. Those destructors run while the
+//!   thread is panicking, so one that parks aborts (the rule above). A
+//!   coroutine that catches that unwind (`catch_unwind` around a
+//!   suspension) and suspends again aborts too, instead of keeping
+//!   `Runtime::drop` waiting forever.
 
 mod budget;
 pub mod chan;

@@ -10,9 +10,20 @@
 //!    without the event (a stale or early wake), so loop.
 //!
 //! A waker made by a coroutine wakes the next `park` of that coroutine
-//! after it was made; once the coroutine has parked and resumed, older
-//! wakers of it do nothing. On a plain thread, the waker unparks the thread
-//! and `park` is `std::thread::park`.
+//! after it was made, whatever the coroutine does in between: it may
+//! yield, and block in other primitives (a channel send, a lock, a sleep)
+//! before it hands the waker over and parks. Once that `park` has
+//! returned, older wakers of it do nothing: after an early return, make a
+//! new one (step 1). On a plain thread, the waker unparks the thread and
+//! `park` is `std::thread::park`.
+//!
+//! How: a coroutine's `Unparker` carries the task's *park epoch*, which
+//! only a return from `park` moves on (the task's state word,
+//! `task::state`). Unparking leaves a token for that epoch, as
+//! `std::thread::Thread::unpark` does, and wakes the task if it is in that
+//! `park` already; a `park` that finds the token returns at once. The
+//! parks inside this crate's own primitives are not `park`s of this API:
+//! they neither spend the token nor move the epoch on.
 //!
 //! An [`Unparker`] is the waker without the `std::task::Waker` clothing:
 //! making one counts a reference to the task instead of allocating, which
@@ -24,15 +35,15 @@ use std::time::Instant;
 
 use crate::task::Waiter;
 
-struct WaiterWake(Waiter);
+struct UnparkerWake(Unparker);
 
-impl Wake for WaiterWake {
+impl Wake for UnparkerWake {
     fn wake(self: Arc<Self>) {
-        self.0.wake_by_ref();
+        self.0.unpark();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.wake_by_ref();
+        self.0.unpark();
     }
 }
 
@@ -44,37 +55,76 @@ pub fn current_waker() -> Waker {
 /// Wakes the caller's next [`park`] (see the module docs), from any thread;
 /// made by [`current_unparker`].
 #[derive(Debug, Clone)]
-pub struct Unparker(Waiter);
+pub struct Unparker {
+    waiter: Waiter,
+    /// The park epoch it was made in (coroutines only).
+    epoch: u32,
+}
 
 impl Unparker {
     /// Wakes the coroutine or thread that made this. A coroutine is woken
-    /// only if it has not moved past the `park` it was made for; a thread
-    /// keeps the token, so its next `park` returns at once (as with
-    /// `std::thread::Thread::unpark`).
+    /// only if it has not returned from the `park` this was made for; if it
+    /// is not in that `park` yet, the `park` returns at once when it comes.
+    /// A thread keeps the token likewise (`std::thread::Thread::unpark`).
     pub fn unpark(&self) {
-        self.0.wake_by_ref();
+        match &self.waiter {
+            Waiter::Task { task, .. } => task.unpark(self.epoch),
+            Waiter::Thread(t) => t.unpark(),
+        }
+    }
+
+    /// Whether this and `other` wake the same coroutine or thread (made
+    /// for the same or for different `park`s): lets a wait list keep one
+    /// entry per waiter.
+    pub fn will_wake(&self, other: &Unparker) -> bool {
+        match (&self.waiter, &other.waiter) {
+            (Waiter::Task { task: a, .. }, Waiter::Task { task: b, .. }) => a == b,
+            (Waiter::Thread(a), Waiter::Thread(b)) => a.id() == b.id(),
+            _ => false,
+        }
     }
 }
 
 impl From<Unparker> for Waker {
     fn from(unparker: Unparker) -> Waker {
-        Waker::from(Arc::new(WaiterWake(unparker.0)))
+        Waker::from(Arc::new(UnparkerWake(unparker)))
     }
 }
 
 /// An [`Unparker`] for the caller's next [`park`]: as [`current_waker`],
 /// without allocating.
 pub fn current_unparker() -> Unparker {
-    Unparker(Waiter::current())
+    let waiter = Waiter::current();
+    let epoch = match &waiter {
+        Waiter::Task { task, .. } => task.current_epoch(),
+        Waiter::Thread(_) => 0,
+    };
+    Unparker { waiter, epoch }
 }
 
-/// Suspends the current coroutine (or parks the thread) until a waker from
-/// [`current_waker`] is woken. May return early: check the condition again.
+/// Suspends the current coroutine (or parks the thread) until an
+/// [`Unparker`] (or a waker from [`current_waker`]) made since the last
+/// `park` returned is woken; at once if one was woken already. May return
+/// early: check the condition again.
+///
+/// A coroutine that parks while its thread is panicking aborts the process
+/// (see the crate docs).
 pub fn park() {
-    crate::task::park();
+    park_with(crate::task::park);
 }
 
 /// As [`park`], returning by `deadline` at the latest.
 pub fn park_until(deadline: Instant) {
-    crate::task::park_until(deadline);
+    park_with(|| crate::task::park_until(deadline));
+}
+
+/// Runs `wait` (a suspension of the coroutine, or a block of the thread)
+/// as a public park: unless a token is there already, and with the next
+/// park epoch afterwards (see the module docs).
+fn park_with(wait: impl FnOnce()) {
+    if crate::scheduler::with_current_task(|t| t.begin_park()) == Some(true) {
+        return;
+    }
+    wait();
+    crate::scheduler::with_current_task(|t| t.end_park());
 }

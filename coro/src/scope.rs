@@ -15,6 +15,7 @@
 //! image for its duration, and registers the scope with the coroutine so
 //! that a stopping runtime unwinds it only after its children.
 
+use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +25,7 @@ use parking_lot::Mutex;
 
 use crate::coroutine::{join_task, JoinError};
 use crate::scheduler::Shared;
-use crate::task::{park, Extra, TaskRef, Waiter};
+use crate::task::{forget_payload, park, Extra, TaskRef, Waiter};
 
 /// Bookkeeping shared by a scope and its children.
 #[derive(Debug, Default)]
@@ -61,17 +62,28 @@ impl ScopeShared {
         }
     }
 
-    /// Drops every output no handle took. Returns true if one was a panic.
-    fn drop_unclaimed_outputs(&self) -> bool {
+    /// Drops every output no handle took, every one even if a `Drop`
+    /// panics: a result left in its slot would be dropped later by whoever
+    /// holds the last task reference (an `Unparker` kept anywhere), after
+    /// the data it borrows is gone. Returns whether an output was a panic,
+    /// and the first panic of an output's `Drop`, for the caller to resume
+    /// once the scope is done.
+    fn drop_unclaimed_outputs(&self) -> (bool, Option<Box<dyn Any + Send>>) {
         let children = std::mem::take(&mut *self.children.lock());
         let mut panicked = false;
+        let mut drop_panic = None;
         for child in children {
             if child.claim_output() {
                 panicked |= child.output_is_panic();
-                child.drop_claimed_output();
+                if let Some(p) = child.drop_claimed_output() {
+                    match drop_panic {
+                        None => drop_panic = Some(p),
+                        Some(_) => forget_payload(p),
+                    }
+                }
             }
         }
-        panicked
+        (panicked, drop_panic)
     }
 }
 
@@ -147,7 +159,9 @@ impl<'scope> Scope<'scope, '_> {
 ///
 /// Children go to the caller's runtime (the default one from a plain
 /// thread). If `f` panics, the panic resumes after the children finished;
-/// if a child panicked and nobody joined it, `scope` panics.
+/// if a child panicked and nobody joined it, `scope` panics. Results nobody
+/// joined are dropped before `scope` returns, every one of them even if a
+/// `Drop` panics; the first such panic then resumes from `scope`.
 ///
 /// ```
 /// let mut counts = vec![0; 4];
@@ -178,10 +192,18 @@ where
     let pin = Pin::new(&scope.shared);
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.shared.wait_for_children();
-    let child_panicked = scope.shared.drop_unclaimed_outputs();
+    let (child_panicked, drop_panic) = scope.shared.drop_unclaimed_outputs();
     drop(pin);
     match result {
-        Err(payload) => panic::resume_unwind(payload),
+        Err(payload) => {
+            if let Some(p) = drop_panic {
+                forget_payload(p);
+            }
+            panic::resume_unwind(payload)
+        }
+        Ok(_) if drop_panic.is_some() => {
+            panic::resume_unwind(drop_panic.expect("checked just above"))
+        }
         Ok(_) if child_panicked => panic!("a scoped coroutine panicked"),
         Ok(value) => value,
     }
@@ -211,9 +233,13 @@ impl Pin {
 
 impl Drop for Pin {
     fn drop(&mut self) {
-        // Whatever happened, no child may outlive this point.
+        // Whatever happened, no child (or result) may outlive this point.
+        // Normally `scope_on` has emptied the list already; on an unwind
+        // through here, a second panic must not escape a `Drop`.
         self.shared.wait_for_children();
-        self.shared.drop_unclaimed_outputs();
+        if let (_, Some(p)) = self.shared.drop_unclaimed_outputs() {
+            forget_payload(p);
+        }
         if let Some(cs) = self.coro {
             // SAFETY: the pin is dropped by the coroutine that made it (it
             // lives on its stack), whose state outlives its frames.

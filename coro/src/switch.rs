@@ -30,6 +30,27 @@
 //! is measured once per process by running a probe coroutine on a stack
 //! filled with a pattern ([`suspend_margin`]), and every copy includes that
 //! margin plus the red zone.
+//!
+//! # When a coroutine may not suspend
+//!
+//! [`suspend`] refuses two switches that no later code could make right,
+//! and stops the process with a message that names the coroutine and the
+//! rule ([`abort_breaking`]) instead of hanging or corrupting:
+//!
+//! 1. **Never while the thread is panicking.** The panic count that
+//!    `std::thread::panicking()` reads is the thread's, not the
+//!    coroutine's: a panic hook, or a `Drop` run by an unwind, that parked
+//!    here would let other coroutines run on a thread mid-panic (they would
+//!    see `panicking() == true`, poison the `std` locks they hold, and a
+//!    panic of theirs would abort as a panic during a panic). Blocking the
+//!    thread instead would hang whenever the wake must come from a
+//!    coroutine of the same worker. So a *park* while panicking aborts
+//!    ([`PANICKING_RULE`]); a *yield* is only a hint, and is skipped.
+//! 2. **At most once during a forced unwind.** A stopping runtime unwinds
+//!    each suspended coroutine (`force_unwind`); `corosensei` re-throws the
+//!    unwind at every suspension it meets. A coroutine that catches it and
+//!    suspends again would be unwound forever and `Runtime::drop` would
+//!    spin: the second suspension aborts ([`FORCED_UNWIND_RULE`]).
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
@@ -80,6 +101,9 @@ pub(crate) struct CoroState {
     /// The coroutine's entry in its worker's timers, once it has made a
     /// timed wait; released by the worker when the coroutine ends.
     pub(crate) timer: Option<TimerKey>,
+    /// Suspensions since a stopping runtime began to unwind it; `None`
+    /// while it is not being unwound (see the module docs, rule 2).
+    unwind_suspends: Option<u32>,
 }
 
 impl Default for CoroState {
@@ -95,6 +119,7 @@ impl Default for CoroState {
             guard_bottom: 0,
             stack_size: 0,
             timer: None,
+            unwind_suspends: None,
         }
     }
 }
@@ -171,6 +196,7 @@ impl CoroState {
     /// must be resident. A panic that escapes a destructor is caught and
     /// reported, never propagated into the worker.
     pub(crate) fn force_unwind(&mut self) {
+        self.unwind_suspends = Some(0);
         let prev = CURRENT.with(|c| c.replace(self));
         if let Some(mut coroutine) = self.coroutine.take() {
             let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
@@ -198,6 +224,7 @@ impl CoroState {
         self.task = ptr::null();
         self.yielder = ptr::null();
         self.scopes.clear();
+        self.unwind_suspends = None;
     }
 }
 
@@ -218,12 +245,50 @@ pub(crate) fn suspend_yield() {
     suspend(SuspendKind::Yield)
 }
 
+/// Rule 1 of the module docs.
+pub(crate) const PANICKING_RULE: &str = "must not suspend while its thread is panicking (a \
+     panic hook, or a Drop run during unwinding, parked on a coro primitive; other coroutines \
+     would run on a thread mid-panic)";
+/// Rule 2 of the module docs.
+pub(crate) const FORCED_UNWIND_RULE: &str = "suspended again while its runtime was unwinding \
+     it (it caught the forced unwind of a stopping runtime: a catch_unwind around a \
+     suspension must resume payloads that are not its own)";
+/// Suspensions allowed during a forced unwind (rule 2 of the module docs).
+const UNWIND_SUSPENDS_ALLOWED: u32 = 1;
+
 fn suspend(kind: SuspendKind) {
     let me = current().expect("suspend outside a coroutine");
+    if std::thread::panicking() {
+        match kind {
+            SuspendKind::Yield => return,
+            SuspendKind::Park => abort_breaking(me, PANICKING_RULE),
+        }
+    }
+    if let Some(n) = me.unwind_suspends.as_mut() {
+        *n += 1;
+        if *n > UNWIND_SUSPENDS_ALLOWED {
+            abort_breaking(me, FORCED_UNWIND_RULE);
+        }
+    }
     let yielder = me.yielder;
     // SAFETY: the yielder lives on this coroutine's stack, which is resident
     // while it runs; `start` stored its address before the closure ran.
     suspend_with(unsafe { &*yielder }, kind);
+}
+
+/// Stops the process because the coroutine `cs` broke `rule`: writes a
+/// message naming it to stderr, then aborts (unwinding would only run
+/// more of the code that cannot go on).
+pub(crate) fn abort_breaking(cs: &CoroState, rule: &str) -> ! {
+    // SAFETY: the running coroutine's task is alive (its worker's live list
+    // holds it); the uncounted reference is never dropped.
+    let task = std::mem::ManuallyDrop::new(unsafe { task_ref_from(cs.task) });
+    let name = task
+        .extra()
+        .and_then(|e| e.name.as_deref())
+        .unwrap_or("<unnamed>");
+    eprintln!("coro: coroutine '{name}' (id {}) {rule}; aborting", cs.id);
+    std::process::abort()
 }
 
 /// Suspends through `yielder`, reporting the stack pointer. Not inlined, so

@@ -298,6 +298,17 @@ pub fn worker_is_congested() -> bool {
     in_coroutine() && worker::with_current(|w| w.is_congested()).unwrap_or(false)
 }
 
+/// Runs `f` on the task of the running coroutine, if the caller is one,
+/// without counting a reference.
+pub(crate) fn with_current_task<R>(f: impl FnOnce(&TaskRef) -> R) -> Option<R> {
+    let cs = crate::switch::current()?;
+    // SAFETY: the running coroutine's task is referenced by its worker's
+    // live list for as long as it runs, which covers this call; the
+    // uncounted reference is never dropped.
+    let task = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(cs.task()) });
+    Some(f(&task))
+}
+
 /// Whether the caller runs on a coroutine.
 pub(crate) fn in_coroutine() -> bool {
     crate::switch::current().is_some()

@@ -1,5 +1,17 @@
 //! One worker: its loop, how it starts, runs, finishes and finally unwinds
 //! coroutines. The algorithm is described in the [parent module](super).
+//!
+//! # A worker never unwinds
+//!
+//! The worker's context owns the stack pool, which maps the stacks of every
+//! coroutine suspended on it, and its peers wait for it in the shutdown
+//! protocol. Unwinding the worker thread would unmap stacks that other
+//! threads may still point into (a coroutine's stack lent to a scoped
+//! child) and hang `Runtime::drop`. So user code that the worker runs
+//! outside a coroutine (destructors of results and of never-started
+//! closures) runs under `catch_unwind` (see `crate::task`), and if anything
+//! else ever unwinds a worker, [`AbortOnUnwind`] stops the process with a
+//! message instead.
 
 use std::cell::{Cell, RefCell};
 use std::ptr::{self, NonNull};
@@ -124,6 +136,7 @@ impl WorkerCtx {
         self.remote.parker.bind_current_thread();
         reduce_timer_slack();
         let _altstack = crate::overflow::AltStack::ensure();
+        let _abort = AbortOnUnwind;
         WORKER.with(|w| w.set(&self));
         self.run();
         self.shutdown();
@@ -580,6 +593,25 @@ impl WorkerCtx {
         drop(self.queues.drain(&self.remote.runnext));
         drop(self.remote.take_inbox());
         self.timers.borrow_mut().clear();
+    }
+}
+
+/// Aborts the process if it is dropped during an unwind of the worker
+/// thread (see the module docs).
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let thread = std::thread::current();
+            eprintln!(
+                "coro: worker thread '{}' is unwinding (a panic escaped the runtime); a worker \
+                 must never unwind while coroutines are suspended on it (their stacks would \
+                 be unmapped); aborting",
+                thread.name().unwrap_or("<unnamed>")
+            );
+            std::process::abort();
+        }
     }
 }
 

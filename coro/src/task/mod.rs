@@ -22,6 +22,25 @@
 //! `coro` is the one field that reaches `!Send` data (the suspended stack):
 //! that is why it is touched on the home worker only. See
 //! [`crate::switch`] for the argument.
+//!
+//! # User destructors
+//!
+//! A closure that never ran and an output nobody took are the user's
+//! values, and their `Drop` may panic. They are dropped wherever the last
+//! reference goes, or where a task is cancelled: often on a worker, outside
+//! any coroutine (`run_task` finishing a detached task, the shutdown
+//! cancelling never-started ones). A panic there must not unwind the worker,
+//! whose stack pool maps the stacks of coroutines still suspended on it.
+//! Elsewhere the last reference may go inside this crate's own critical
+//! sections (a stale waiter dropped by a channel's wait list), which an
+//! unwind must not cut short either. So every such drop runs under
+//! `catch_unwind` ([`drop_user`]); the slot's bookkeeping is finished
+//! first, and then the panic is logged and the program goes on (the panic
+//! hook has reported it already, as for any panic). `std` aborts in that
+//! case ("thread result panicked on drop"); there is no caller here to
+//! hand the panic to. The one exception is a scope: it drops its
+//! children's unclaimed results itself, at a point of its own choosing,
+//! and resumes such a panic once they are all gone (`crate::scope`).
 
 pub(crate) mod slab;
 pub(crate) mod state;
@@ -359,6 +378,82 @@ impl TaskRef {
         }
     }
 
+    /// The park epoch an `Unparker` made now carries (see [`state`]).
+    pub(crate) fn current_epoch(&self) -> u32 {
+        epoch(self.slot().state.load(Ordering::Relaxed))
+    }
+
+    /// An `Unparker` of park epoch `park_epoch` fired: wakes the task if it
+    /// is in that epoch's public park, else leaves the token for it. Any
+    /// thread.
+    pub(crate) fn unpark(&self, park_epoch: u32) {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Acquire);
+        let mut schedule;
+        loop {
+            if epoch(s) != park_epoch || s & COMPLETE != 0 {
+                return;
+            }
+            let mut next = s | UNPARKED;
+            schedule = false;
+            if s & IN_PARK != 0 {
+                // The park's own suspension (it is the only one inside a
+                // public park): wake it as a waiter of the current run
+                // would (see `wake`).
+                if s & PARKED != 0 {
+                    next = (next & !PARKED) | SCHEDULED;
+                    schedule = true;
+                } else if s & RUNNING != 0 {
+                    next |= NOTIFIED;
+                }
+            }
+            if next == s {
+                return;
+            }
+            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        if schedule {
+            crate::scheduler::schedule_woken(self.clone());
+        }
+    }
+
+    /// Entering a public park, on the task's own coroutine: true (and the
+    /// next epoch) if an unparker of this epoch fired already, so the park
+    /// returns at once; else marks the task `IN_PARK`.
+    pub(crate) fn begin_park(&self) -> bool {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Acquire);
+        loop {
+            let (next, unparked) = if s & UNPARKED != 0 {
+                (park_returned(s), true)
+            } else {
+                (s | IN_PARK, false)
+            };
+            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return unparked,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Leaving a public park, on the task's own coroutine: the next epoch,
+    /// so older unparkers do nothing (an unpark that came before this point
+    /// is delivered by the return itself).
+    pub(crate) fn end_park(&self) {
+        let st = &self.slot().state;
+        let mut s = st.load(Ordering::Relaxed);
+        loop {
+            match st.compare_exchange_weak(s, park_returned(s), Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
     /// Marks the task complete (its outcome is in the payload) and wakes its
     /// joiner and its scope.
     pub(crate) fn complete(&self) {
@@ -385,24 +480,29 @@ impl TaskRef {
         let slot = self.slot();
         debug_assert!(self.coro().is_none());
         // SAFETY: the task never started, so the payload holds the closure,
-        // and we own the scheduler's reference: nobody else runs it.
-        unsafe {
-            (slot.vtable.get().drop_closure)(slot);
-            (slot.vtable.get().store_cancelled)(slot);
-        }
+        // and we own the scheduler's reference: nobody else runs it. The
+        // closure is gone even if its drop panicked (`take` moved it out).
+        let panicked = drop_user(|| unsafe { (slot.vtable.get().drop_closure)(slot) });
+        // SAFETY: the closure was moved out just above, so the payload is
+        // empty, and still ours: the task is not complete yet.
+        unsafe { (slot.vtable.get().store_cancelled)(slot) };
         self.complete();
+        after_user_drop(panicked, "a never-started coroutine's closure");
     }
 
     /// Ends a task that could not start (no stack could be mapped) as if it
     /// panicked with `message`.
     pub(crate) fn fail_unstarted(&self, message: String) {
         let slot = self.slot();
-        // SAFETY: as for `cancel_unstarted`.
-        unsafe {
-            (slot.vtable.get().drop_closure)(slot);
-            (slot.vtable.get().store_panic)(slot, Box::new(message));
-        }
+        // SAFETY: the task could not start, so the payload holds the
+        // closure, and we own the scheduler's reference: nobody else runs
+        // it. `take` moves it out, so the payload is empty even on a panic.
+        let panicked = drop_user(|| unsafe { (slot.vtable.get().drop_closure)(slot) });
+        // SAFETY: the closure was moved out just above, so the payload is
+        // empty, and still ours: the task is not complete yet.
+        unsafe { (slot.vtable.get().store_panic)(slot, Box::new(message)) };
         self.complete();
+        after_user_drop(panicked, "a never-started coroutine's closure");
     }
 
     /// Replaces whatever outcome a force-unwound coroutine stored (the
@@ -410,16 +510,21 @@ impl TaskRef {
     /// unwind finished.
     pub(crate) fn store_cancelled_after_unwind(&self, ran_to_store: bool) {
         let slot = self.slot();
-        // SAFETY: the coroutine is finished; if its `run` got as far as
-        // storing an outcome we drop it, and otherwise the closure was
-        // consumed on the stack and the payload is empty. The task is not
-        // complete yet, so no joiner reads the payload.
-        unsafe {
-            if ran_to_store {
-                (slot.vtable.get().drop_output)(slot);
-            }
-            (slot.vtable.get().store_cancelled)(slot);
-        }
+        // The coroutine is finished; if its `run` got as far as storing an
+        // outcome we drop it, and otherwise the closure was consumed on the
+        // stack and the payload is empty.
+        let panicked = if ran_to_store {
+            // SAFETY: `run` stored an outcome, and the task is not complete
+            // yet, so no joiner reads the payload: it is ours. `take`
+            // empties the payload even if the outcome's drop panics.
+            drop_user(|| unsafe { (slot.vtable.get().drop_output)(slot) })
+        } else {
+            None
+        };
+        // SAFETY: the payload is empty (dropped above, or consumed by the
+        // closure) and still ours: the task is not complete.
+        unsafe { (slot.vtable.get().store_cancelled)(slot) };
+        after_user_drop(panicked, "an unwound coroutine's result");
     }
 
     /// Whether the stored outcome is a panic. Only while the output is there.
@@ -447,11 +552,13 @@ impl TaskRef {
         unsafe { take::<Outcome<T>>(self.slot().payload.get()) }
     }
 
-    /// Drops the output. The caller must have won `claim_output`.
-    pub(crate) fn drop_claimed_output(&self) {
+    /// Drops the output. The caller must have won `claim_output`. Returns
+    /// the panic of the output's `Drop`, if it panicked; the output is gone
+    /// either way.
+    pub(crate) fn drop_claimed_output(&self) -> Option<Box<dyn Any + Send>> {
         let slot = self.slot();
         // SAFETY: the caller owns the output by `claim_output`.
-        unsafe { (slot.vtable.get().drop_output)(slot) }
+        drop_user(|| unsafe { (slot.vtable.get().drop_output)(slot) })
     }
 
     /// Registers `waiter` to be woken on completion, replacing an earlier
@@ -498,19 +605,24 @@ impl TaskRef {
     fn release(&self) {
         let slot = self.slot();
         let s = slot.state.load(Ordering::Relaxed);
-        // SAFETY: the last reference is gone, so we own the slot. A task is
+        // The last reference is gone, so we own the slot. A task is
         // referenced by its scheduler until it completes, so a slot freed
         // here either completed (its output may still be here) or never
-        // started (its closure is here).
+        // started (its closure is here). `take` moves the value out before
+        // it is dropped, so the payload is empty even if the drop panics.
+        let panicked = if s & COMPLETE == 0 {
+            // SAFETY: never started: the payload holds the closure, ours.
+            drop_user(|| unsafe { (slot.vtable.get().drop_closure)(slot) })
+        } else if s & OUTPUT_TAKEN == 0 {
+            // SAFETY: completed, output not taken: it is here, and ours.
+            drop_user(|| unsafe { (slot.vtable.get().drop_output)(slot) })
+        } else {
+            None
+        };
+        debug_assert!(slot.coro.get().is_none());
+        // SAFETY: we own the slot (the last reference is gone), so nobody
+        // else reads these cells.
         unsafe {
-            if s & COMPLETE != 0 {
-                if s & OUTPUT_TAKEN == 0 {
-                    (slot.vtable.get().drop_output)(slot);
-                }
-            } else {
-                (slot.vtable.get().drop_closure)(slot);
-            }
-            debug_assert!(slot.coro.get().is_none());
             *slot.extra.get() = None;
             *slot.home.get() = None;
         }
@@ -522,7 +634,42 @@ impl TaskRef {
         slot.state
             .store((s & !FLAGS).wrapping_add(1 << SEQ_SHIFT), Ordering::Relaxed);
         slab::free(self.0);
+        after_user_drop(panicked, "a coroutine's result or closure");
     }
+}
+
+/// Runs `drop` (a user value's destructor) and returns its panic, if any.
+/// See the module docs.
+fn drop_user(drop: impl FnOnce()) -> Option<Box<dyn Any + Send>> {
+    panic::catch_unwind(AssertUnwindSafe(drop)).err()
+}
+
+/// What becomes of a user destructor's panic once the slot is consistent
+/// again: it is logged, and the program goes on (see the module docs).
+fn after_user_drop(panicked: Option<Box<dyn Any + Send>>, what: &str) {
+    let Some(payload) = panicked else { return };
+    log::error!(
+        "coro: the Drop of {what} panicked ({}); carrying on",
+        panic_text(&*payload)
+    );
+    forget_payload(payload);
+}
+
+/// Drops a panic payload that is not resumed, without letting a panic of
+/// its own `Drop` escape (such a payload is leaked).
+pub(crate) fn forget_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+        mem::forget(again);
+    }
+}
+
+/// The message of a panic payload, for a log line.
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload")
 }
 
 /// The vtable of a task with closure `F` and output `T`.
@@ -668,6 +815,36 @@ mod tests {
         assert_eq!(Arc::strong_count(&marker), 2);
         drop(b);
         assert_eq!(Arc::strong_count(&marker), 1);
+    }
+
+    #[test]
+    fn an_unpark_outlives_yields_and_ends_only_its_own_park() {
+        // SAFETY: 'static closure.
+        let (a, _b) = unsafe { TaskRef::new(|| (), None) };
+        a.set_running();
+        let first = a.current_epoch();
+        a.set_yielded();
+        a.set_running();
+        assert_eq!(a.current_epoch(), first, "a yield keeps the epoch");
+        a.unpark(first);
+        assert_ne!(
+            a.state() & UNPARKED,
+            0,
+            "an unpark outside the park leaves a token"
+        );
+        assert!(
+            a.begin_park(),
+            "the park finds the token and returns at once"
+        );
+        assert_ne!(a.current_epoch(), first);
+        a.unpark(first);
+        assert_eq!(a.state() & UNPARKED, 0, "a stale unparker does nothing");
+        assert!(!a.begin_park());
+        a.unpark(a.current_epoch());
+        assert_ne!(a.state() & NOTIFIED, 0, "in the park, before suspending");
+        a.end_park();
+        assert_eq!(a.state() & (UNPARKED | IN_PARK), 0);
+        a.cancel_unstarted();
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The state word of a task slot.
 //!
-//! One `AtomicU64` per task. The low 32 bits are flags, the high 32 bits are
+//! One `AtomicU64` per task. The low 16 bits are flags, the next 16 the
+//! park epoch (see below), the high 32 bits are
 //! the *run sequence*: a counter the home worker bumps every time it resumes
 //! the task. A [`Waiter`](crate::task::Waiter) captured while the task runs
 //! carries the sequence it saw, so a wake that arrives after the task has
@@ -27,6 +28,26 @@
 //! * `OUTPUT_TAKEN`: the output was moved out (by `join`) or dropped.
 //! * `JOIN_WAITER`: the join waiter cell holds a waiter. Set by the
 //!   `JoinHandle` owner, read by whoever sets `COMPLETE`.
+//! * `UNPARKED`: an [`Unparker`](crate::Unparker) of the current *park
+//!   epoch* fired while the task was not in that epoch's public
+//!   `coro::park`; that park returns at once (the token of
+//!   `std::thread::park`, for one park only). Set by the unparker, cleared
+//!   by the task.
+//! * `IN_PARK`: the task is inside a public `coro::park`/`park_until`, so
+//!   an unparker of its epoch must also wake it (as a waiter of the current
+//!   run would). Set and cleared by the task.
+//!
+//! # The park epoch
+//!
+//! Bits 16 to 31 count the task's returns from a public `coro::park` (the
+//! *park epoch*). An `Unparker` carries the epoch it was made in and wakes
+//! only that epoch's park: it stays good across the yields and the parks
+//! inside this crate's primitives (a channel send, a sleep) that come
+//! between its making and that park, which the run sequence, bumped on
+//! every resume to keep the primitives' own waiters to one wait each,
+//! could not promise. Once that park has returned, older unparkers do
+//! nothing (one whose epoch is a multiple of 2^16 behind may make a park
+//! return early, which `park` allows).
 
 /// In a run queue, or about to be pushed to one.
 pub(crate) const SCHEDULED: u64 = 1 << 0;
@@ -42,6 +63,17 @@ pub(crate) const COMPLETE: u64 = 1 << 4;
 pub(crate) const OUTPUT_TAKEN: u64 = 1 << 5;
 /// The join waiter cell is filled.
 pub(crate) const JOIN_WAITER: u64 = 1 << 6;
+/// An unparker of the current park epoch fired: that park returns at once.
+pub(crate) const UNPARKED: u64 = 1 << 7;
+/// Inside a public `coro::park`.
+pub(crate) const IN_PARK: u64 = 1 << 8;
+/// Shift of the park epoch in the word.
+pub(crate) const EPOCH_SHIFT: u32 = 16;
+/// Mask of the park epoch in the word.
+pub(crate) const EPOCH: u64 = 0xFFFF << EPOCH_SHIFT;
+/// What a resume keeps of the flag half: the join waiter and the park
+/// state, which outlive runs.
+const KEPT_ACROSS_RUNS: u64 = JOIN_WAITER | UNPARKED | IN_PARK | EPOCH;
 
 /// Mask of the flag half of the word.
 pub(crate) const FLAGS: u64 = u32::MAX as u64;
@@ -54,12 +86,26 @@ pub(crate) fn seq(state: u64) -> u32 {
     (state >> SEQ_SHIFT) as u32
 }
 
+/// The park epoch stored in a state word.
+#[inline]
+pub(crate) fn epoch(state: u64) -> u32 {
+    ((state & EPOCH) >> EPOCH_SHIFT) as u32
+}
+
+/// `state` after a public park returned: the next park epoch, the park
+/// flags cleared.
+#[inline]
+pub(crate) fn park_returned(state: u64) -> u64 {
+    let next = ((epoch(state).wrapping_add(1) as u64) << EPOCH_SHIFT) & EPOCH;
+    (state & !(EPOCH | UNPARKED | IN_PARK)) | next
+}
+
 /// The state word of a task that was just resumed: `RUNNING`, with the next
-/// sequence, keeping the completion flags of `prev`.
+/// sequence, keeping the join waiter and the park state of `prev`.
 #[inline]
 pub(crate) fn resumed(prev: u64) -> u64 {
     let next_seq = (seq(prev).wrapping_add(1) as u64) << SEQ_SHIFT;
-    next_seq | (prev & JOIN_WAITER) | RUNNING
+    next_seq | (prev & KEPT_ACROSS_RUNS) | RUNNING
 }
 
 #[cfg(test)]
@@ -72,6 +118,22 @@ mod tests {
         let r = resumed(s);
         assert_eq!(seq(r), 8);
         assert_eq!(r & FLAGS, RUNNING | JOIN_WAITER);
+    }
+
+    #[test]
+    fn resumed_keeps_the_park_state() {
+        let s = (3u64 << SEQ_SHIFT) | (9 << EPOCH_SHIFT) | SCHEDULED | UNPARKED | IN_PARK;
+        let r = resumed(s);
+        assert_eq!((seq(r), epoch(r)), (4, 9));
+        assert_eq!(r & FLAGS & !EPOCH, RUNNING | UNPARKED | IN_PARK);
+    }
+
+    #[test]
+    fn the_park_epoch_wraps_inside_its_bits() {
+        let s = EPOCH | RUNNING | UNPARKED | IN_PARK | (5u64 << SEQ_SHIFT);
+        let r = park_returned(s);
+        assert_eq!(epoch(r), 0);
+        assert_eq!(r, RUNNING | (5u64 << SEQ_SHIFT));
     }
 
     #[test]

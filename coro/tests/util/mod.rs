@@ -190,3 +190,172 @@ pub fn run_child(test: &str, scenario: &str) -> std::process::Output {
 pub fn child_scenario() -> Option<String> {
     std::env::var(CHILD_ENV).ok()
 }
+
+/// Resident-stack budgets the soundness tests run under: the runtime's
+/// default, and one stack per worker (every other suspended coroutine is
+/// evicted, so a bug that needs a stack to be shared shows at once).
+pub const RESIDENT_BUDGETS: [Option<usize>; 2] = [None, Some(1)];
+
+/// Builds a runtime with `workers` workers and the given resident-stack
+/// budget (`None`: the default).
+pub fn runtime_with(workers: usize, resident: Option<usize>) -> Runtime {
+    let mut b = coro::runtime::Builder::new()
+        .workers(workers)
+        .thread_name(prefix(workers));
+    if let Some(n) = resident {
+        b = b.resident_stacks(n);
+    }
+    b.build().expect("cannot build a runtime")
+}
+
+/// How a child scenario of [`run_child_test`] must end.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect {
+    /// It returns normally: exit status 0.
+    Success,
+    /// It aborts (or otherwise fails) with this text on stderr.
+    Abort(&'static str),
+}
+
+/// How long a child scenario may run before its own watchdog fails it.
+pub const CHILD_WATCHDOG: Duration = Duration::from_secs(10);
+
+/// One run of a soundness scenario in a child process (so that an abort, a
+/// segfault or a dead worker fails this test, not the whole binary):
+/// in the parent, re-runs this binary with `--exact test` and checks the
+/// child ended as `expect` says; in the child, runs `body` on a runtime of
+/// `workers` workers and the `resident` budget, under a watchdog.
+pub fn run_child_test(
+    test: &str,
+    workers: usize,
+    resident: Option<usize>,
+    expect: Expect,
+    body: fn(Runtime),
+) {
+    if child_scenario().is_some() {
+        watchdog(test, CHILD_WATCHDOG, move || {
+            body(runtime_with(workers, resident))
+        });
+        return;
+    }
+    let out = run_child(test, "run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match expect {
+        Expect::Success => assert!(
+            out.status.success(),
+            "`{test}` should have succeeded; it ended with {:?}; stderr:\n{stderr}",
+            out.status
+        ),
+        Expect::Abort(message) => {
+            assert!(
+                !out.status.success(),
+                "`{test}` should have aborted with {message:?}; it succeeded; stderr:\n{stderr}"
+            );
+            assert!(
+                stderr.contains(message),
+                "`{test}` should have aborted with {message:?}; it ended with {:?}; \
+                 stderr:\n{stderr}",
+                out.status
+            );
+        }
+    }
+}
+
+/// Defines a soundness scenario run by [`run_child_test`] in four child
+/// processes: 1 and 4 workers, each with the default resident-stack
+/// budget and with a budget of one. The tests are `NAME::one_worker`,
+/// `NAME::four_workers`, `NAME::one_worker_one_stack` and
+/// `NAME::four_workers_one_stack`.
+///
+/// ```ignore
+/// child_test! {
+///     fn name(rt) expect Expect::Abort("message") { ... }
+/// }
+/// ```
+macro_rules! child_test {
+    ($(#[$attr:meta])* fn $name:ident($rt:ident) expect $expect:expr; $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[allow(unused_mut, unused_variables)]
+            fn body(mut $rt: ::coro::Runtime) $body
+
+            fn run(variant: &str, workers: usize, resident: Option<usize>) {
+                let test = format!("{}::{variant}", stringify!($name));
+                $crate::util::run_child_test(&test, workers, resident, $expect, body);
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn one_worker() {
+                run("one_worker", 1, None);
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn four_workers() {
+                run("four_workers", 4, None);
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn one_worker_one_stack() {
+                run("one_worker_one_stack", 1, Some(1));
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn four_workers_one_stack() {
+                run("four_workers_one_stack", 4, Some(1));
+            }
+        }
+    };
+}
+pub(crate) use child_test;
+
+/// As [`rt_test!`], in this process, over the four runtimes of
+/// [`child_test!`] (1 and 4 workers, default budget and a budget of one).
+macro_rules! rt_budget_test {
+    ($(#[$attr:meta])* fn $name:ident($rt:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[allow(unused_mut, unused_variables)]
+            fn body(mut $rt: ::coro::Runtime) $body
+
+            fn run(variant: &str, workers: usize, resident: Option<usize>) {
+                let what = format!("{}::{variant}", stringify!($name));
+                $crate::util::watchdog(&what, $crate::util::WATCHDOG, move || {
+                    body($crate::util::runtime_with(workers, resident))
+                });
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn one_worker() {
+                run("one_worker", 1, None);
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn four_workers() {
+                run("four_workers", 4, None);
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn one_worker_one_stack() {
+                run("one_worker_one_stack", 1, Some(1));
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn four_workers_one_stack() {
+                run("four_workers_one_stack", 4, Some(1));
+            }
+        }
+    };
+}
+pub(crate) use rt_budget_test;
