@@ -62,6 +62,23 @@
 //! * wake-ups from other threads go through the inbox; the unpark ends the
 //!   wait on the thread, or in the driver through its `wake`.
 //!
+//! # Stuck workers
+//!
+//! A worker that runs one coroutine for [`worker::STUCK_AFTER`] or more
+//! cannot poll its reactor. Its started coroutines cannot move, but
+//! events for sockets that wait without a coroutine
+//! ([`crate::Unstarted`]) need not wait for it: the other workers poll a
+//! stuck worker's driver at their periodic look and before they sleep (and
+//! sleep at most `STUCK_AFTER` while any worker runs a coroutine); the
+//! coroutines those events start run on the worker that polled, and
+//! wake-ups of the stuck worker's own coroutines go to its inbox, as from
+//! any thread. Each worker publishes when it resumed the coroutine it runs
+//! (`Remote::tick_started`, two relaxed stores a tick); the [`monitor`]
+//! wakes a sleeper when it finds a worker stuck. A worker that ran a
+//! coroutine for a millisecond or more is *congested* for the next 100 ms
+//! ([`worker_is_congested`]), which is what coro-http's connections ask
+//! before they wait for their next request without a coroutine.
+//!
 //! # Waking
 //!
 //! A woken task goes to its home worker: into the LIFO slot when the waker
