@@ -63,7 +63,7 @@
 //!   access faults and the process aborts with a message naming the
 //!   coroutine. It never reads another coroutine's frames or loses a write.
 //!   Wrap such lending in [`pin_stack`] to keep the stack resident; the
-//!   caller of [`scope`] is pinned for you.
+//!   caller of [`scope()`] is pinned for you.
 //! * **Stack size.** The default is 256 KiB per coroutine
 //!   ([`runtime::Builder::stack_size`], [`Builder::stack_size`]); only
 //!   touched pages cost memory. Overflowing it aborts the process with a

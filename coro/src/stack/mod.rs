@@ -52,7 +52,7 @@
 //! and the fault handler (`crate::overflow`) names the coroutine and the
 //! rule and aborts: never another coroutine's data, never a lost write. A
 //! coroutine that lends its stack this way keeps it resident with
-//! [`crate::pin_stack`]; the owner of a [`crate::scope`] is pinned too, since
+//! [`crate::pin_stack`]; the owner of a [`crate::scope()`] is pinned too, since
 //! its children borrow its stack. Soundness does not depend on pins: they
 //! only turn an abort into a program that works.
 
