@@ -50,22 +50,24 @@
 //!   `RefCell` borrow of a thread-local across a suspension can make another
 //!   coroutine's borrow panic. `!Send` values (an `Rc`, a `MutexGuard`)
 //!   may live across suspensions; they never change threads.
-//! * **Do not lend your stack to another thread across a suspension.** When
-//!   more coroutines are suspended than a worker has mapped stacks
-//!   ([`runtime::Builder::resident_stacks`], 4,096 by default), the frames of
-//!   a suspended coroutine may be copied to the heap and its stack lent to
-//!   another coroutine until it resumes (this is what lets hundreds of
-//!   thousands of coroutines park under the kernel's mapping limit). The
-//!   runtime keeps none of its state on coroutine stacks and pins the stack
-//!   of a coroutine inside [`scope`]. But if a coroutine hands a reference to
-//!   its stack to an OS thread (`std::thread::scope`) and then suspends on a
-//!   coroutine primitive while that thread still uses it, the thread may
-//!   observe another coroutine's frames. Join such threads before
-//!   suspending, or share heap data (`Arc`) with them instead.
+//! * **Lending your stack to threads.** Every coroutine keeps its stack
+//!   addresses for life, and no other coroutine ever runs on them. When more
+//!   coroutines are suspended than a worker keeps resident
+//!   ([`runtime::Builder::resident_stacks`], 4,096 by default), the frames
+//!   of a suspended coroutine may be copied to the heap and its stack made
+//!   inaccessible until it resumes (this is what lets a million coroutines
+//!   park under the kernel's mapping limit). Code that keeps using a
+//!   reference into the stack of a suspended coroutine (a
+//!   `std::thread::scope` thread, a `rayon::in_place_scope` job) sees the
+//!   coroutine's own data while it is resident; while it is evicted, the
+//!   access faults and the process aborts with a message naming the
+//!   coroutine. It never reads another coroutine's frames or loses a write.
+//!   Wrap such lending in [`pin_stack`] to keep the stack resident; the
+//!   caller of [`scope()`] is pinned for you.
 //! * **Stack size.** The default is 256 KiB per coroutine
 //!   ([`runtime::Builder::stack_size`], [`Builder::stack_size`]); only
 //!   touched pages cost memory. Overflowing it aborts the process with a
-//!   message naming the coroutine and its stack size.
+//!   message naming the coroutine and its stack size, evicted before or not.
 //! * **Panics** in a coroutine are caught and handed to whoever joins it
 //!   ([`JoinError::into_panic`]); the standard panic hook reports them once,
 //!   as for threads, and the worker carries on. A panic in the `Drop` of a
@@ -108,7 +110,7 @@ pub use coroutine::{
 pub use parking::{current_unparker, current_waker, park, park_until, Unparker};
 pub use runtime::Runtime;
 pub use scheduler::worker_is_congested;
-pub use scope::{scope, Scope, ScopedJoinHandle};
+pub use scope::{pin_stack, scope, Scope, ScopedJoinHandle};
 pub use stack::DEFAULT_STACK_SIZE;
 pub use time::{sleep, sleep_until};
 

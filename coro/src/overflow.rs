@@ -11,7 +11,20 @@
 //! ```
 //!
 //! to stderr and aborts: the coroutine cannot be resumed, and unwinding
-//! from a signal handler is not an option. Any other fault goes to the
+//! from a signal handler is not an option. Coroutine stacks keep their
+//! addresses for life, so this holds for coroutines whose stacks were
+//! evicted and restored too.
+//!
+//! A fault on *any* thread in the stack of a coroutine that is suspended and
+//! evicted (see [`crate::stack`]) means that code outside the coroutine
+//! kept a pointer into its stack (a `std::thread::scope` thread, a rayon
+//! job) across a suspension. The handler writes
+//!
+//! ```text
+//! coroutine 'NAME' (id N): its stack was evicted while lent; keep it resident with coro::pin_stack ...
+//! ```
+//!
+//! and aborts. Any other fault goes to the
 //! handler that was installed before ours (the standard library's, which
 //! reports overflows of thread stacks), or to the default action.
 //!
@@ -23,6 +36,7 @@ use std::mem::{self, MaybeUninit};
 use std::ptr;
 use std::sync::OnceLock;
 
+use crate::stack::region::Fault;
 use crate::stack::GUARD_SIZE;
 use crate::switch::CoroState;
 
@@ -76,6 +90,18 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
             unsafe { libc::abort() };
         }
     }
+    match crate::stack::region::classify_fault(addr) {
+        Fault::Evicted(owner) => {
+            // SAFETY: the owner of an evicted range is alive and cannot run
+            // until we are gone (the protocol of `stack::region`).
+            report_evicted(unsafe { owner.as_ref() }, addr);
+            // SAFETY: abort is async-signal-safe.
+            unsafe { libc::abort() };
+        }
+        // The range was restored meanwhile: the access now succeeds.
+        Fault::Retry => return,
+        Fault::Other => {}
+    }
     let index = usize::from(sig == libc::SIGBUS);
     let Some(previous) = PREVIOUS.get().map(|p| &p[index]) else {
         // SAFETY: resetting a signal disposition.
@@ -99,30 +125,83 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     }
 }
 
-/// Writes the overflow message with no allocation.
-fn report(cs: &CoroState) {
-    let mut buf = [0u8; 512];
-    let mut len = 0;
-    let mut put = |bytes: &[u8]| {
-        let n = bytes.len().min(buf.len() - len);
-        buf[len..len + n].copy_from_slice(&bytes[..n]);
-        len += n;
-    };
-    put(b"coroutine '");
-    // SAFETY: the task of the running coroutine is alive; its name is
-    // written before it is spawned and never changed.
-    let task = mem::ManuallyDrop::new(unsafe { crate::task::TaskRef::from_raw(cs.task()) });
-    match task.extra().and_then(|e| e.name.as_deref()) {
-        Some(name) => put(name.as_bytes()),
-        None => put(b"<unnamed>"),
+/// A message assembled with no allocation, then written to stderr.
+struct Message {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Message {
+    fn new() -> Message {
+        Message {
+            buf: [0; 512],
+            len: 0,
+        }
     }
-    put(b"' (id ");
-    put(decimal(cs.id, &mut [0u8; 20]));
-    put(b") overflowed its stack of ");
-    put(decimal(cs.stack_size as u64, &mut [0u8; 20]));
-    put(b" bytes; raise it with coro::Builder::stack_size\n");
-    // SAFETY: write is async-signal-safe; `buf[..len]` is initialized.
-    unsafe { libc::write(2, buf.as_ptr().cast(), len) };
+
+    fn put(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    /// `coroutine 'NAME' (id N)`.
+    fn put_coroutine(&mut self, cs: &CoroState) {
+        self.put(b"coroutine '");
+        // SAFETY: the task of a live coroutine is alive (its worker's live
+        // list holds it); its name is written before it is spawned and
+        // never changed.
+        let task = mem::ManuallyDrop::new(unsafe { crate::task::TaskRef::from_raw(cs.task()) });
+        match task.extra().and_then(|e| e.name.as_deref()) {
+            Some(name) => self.put(name.as_bytes()),
+            None => self.put(b"<unnamed>"),
+        }
+        self.put(b"' (id ");
+        self.put(decimal(cs.id, &mut [0u8; 20]));
+        self.put(b")");
+    }
+
+    fn write(&self) {
+        // SAFETY: write is async-signal-safe; `buf[..len]` is initialized.
+        unsafe { libc::write(2, self.buf.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Writes the overflow message.
+fn report(cs: &CoroState) {
+    let mut m = Message::new();
+    m.put_coroutine(cs);
+    m.put(b" overflowed its stack of ");
+    m.put(decimal(cs.stack_size as u64, &mut [0u8; 20]));
+    m.put(b" bytes; raise it with coro::Builder::stack_size\n");
+    m.write();
+}
+
+/// Writes the message for an access to an evicted coroutine's stack.
+fn report_evicted(owner: Option<&CoroState>, addr: usize) {
+    let mut m = Message::new();
+    match owner {
+        Some(cs) => m.put_coroutine(cs),
+        None => m.put(b"a coroutine"),
+    }
+    m.put(b": its stack was evicted while lent; keep it resident with coro::pin_stack. ");
+    m.put(b"A thread accessed address 0x");
+    m.put(hex(addr as u64, &mut [0u8; 16]));
+    m.put(b" of its stack while the coroutine was suspended and its frames were copied out ");
+    m.put(b"(past runtime::Builder::resident_stacks); aborting\n");
+    m.write();
+}
+
+fn hex(mut n: u64, buf: &mut [u8; 16]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[(n % 16) as usize];
+        n /= 16;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
@@ -189,5 +268,12 @@ mod tests {
         assert_eq!(decimal(0, &mut [0; 20]), b"0");
         assert_eq!(decimal(262144, &mut [0; 20]), b"262144");
         assert_eq!(decimal(u64::MAX, &mut [0; 20]), b"18446744073709551615");
+    }
+
+    #[test]
+    fn formats_hex() {
+        assert_eq!(hex(0, &mut [0; 16]), b"0");
+        assert_eq!(hex(0x7f00_dead_beef, &mut [0; 16]), b"7f00deadbeef");
+        assert_eq!(hex(u64::MAX, &mut [0; 16]), b"ffffffffffffffff");
     }
 }

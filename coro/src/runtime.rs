@@ -154,10 +154,11 @@ impl Builder {
         self
     }
 
-    /// Mapped stacks per worker (and stack size) before suspended
-    /// coroutines start sharing them by copying their frames out (see the
-    /// crate docs). Default: 4,096, or less so that all workers together use
-    /// at most a quarter of `vm.max_map_count`.
+    /// Resident (accessible) stacks per worker and stack size before the
+    /// frames of suspended coroutines are copied to the heap and their
+    /// stacks made inaccessible until they resume (see the crate docs and
+    /// [`crate::pin_stack`]). Default: 4,096, or less so that all workers
+    /// together use at most a quarter of `vm.max_map_count`.
     pub fn resident_stacks(mut self, n: usize) -> Builder {
         self.resident_stacks = Some(n.max(1));
         self

@@ -9,11 +9,12 @@
 //! # Why the caller's stack is pinned
 //!
 //! The children hold pointers into the caller's stack. If the caller is a
-//! coroutine, its frames must stay at their addresses while it waits: the
-//! stack pool must never copy them out to lend the slot to another coroutine
+//! coroutine, its stack must stay accessible while it waits: an evicted
+//! stack is inaccessible, and a child touching it would abort the process
 //! (see [`crate::stack`]). So `scope` *pins* the calling coroutine's stack
-//! image for its duration, and registers the scope with the coroutine so
-//! that a stopping runtime unwinds it only after its children.
+//! for its duration, and registers the scope with the coroutine so that a
+//! stopping runtime unwinds it only after its children. [`pin_stack`] does
+//! the first half for code that lends its stack to threads instead.
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -206,6 +207,59 @@ where
         }
         Ok(_) if child_panicked => panic!("a scoped coroutine panicked"),
         Ok(value) => value,
+    }
+}
+
+/// Runs `f` with the calling coroutine's stack kept resident, and returns
+/// its result. On a plain thread, just runs `f`.
+///
+/// Past its budget of resident stacks
+/// ([`runtime::Builder::resident_stacks`](crate::runtime::Builder::resident_stacks)),
+/// a worker copies the frames of a suspended coroutine to the heap and makes
+/// its stack inaccessible. Code that holds pointers into the stack of a
+/// suspended coroutine (a `std::thread::scope` thread or a
+/// `rayon::in_place_scope` job borrowing a local, while the coroutine
+/// sleeps, parks or joins) then faults, and the process aborts with a
+/// message naming the coroutine: it never reads another coroutine's data or
+/// loses a write. Inside `pin_stack` the stack is never evicted, so such
+/// code works as on a thread. [`scope`] pins its caller by itself.
+///
+/// A pinned coroutine keeps its stack mapped while it is suspended, so pin
+/// around the lending only, not whole long-lived coroutines.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::time::Duration;
+///
+/// coro::spawn(|| {
+///     let shared = AtomicU64::new(7);
+///     coro::pin_stack(|| {
+///         std::thread::scope(|s| {
+///             s.spawn(|| shared.fetch_add(1, Ordering::Relaxed));
+///             coro::sleep(Duration::from_millis(1)); // suspends; `shared` stays put
+///         });
+///     });
+///     assert_eq!(shared.load(Ordering::Relaxed), 8);
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+pub fn pin_stack<R>(f: impl FnOnce() -> R) -> R {
+    let Some(coro) = crate::switch::current().map(|cs| {
+        cs.image.pins += 1;
+        cs as *mut crate::switch::CoroState
+    }) else {
+        return f();
+    };
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    // SAFETY: this is the coroutine that made the pin, running again (its
+    // code runs only while it is current on this thread); its state outlives
+    // its frames. The pin count is not a soundness invariant: a stale pin
+    // only keeps a stack resident.
+    unsafe { (*coro).image.pins -= 1 };
+    match result {
+        Ok(value) => value,
+        Err(payload) => panic::resume_unwind(payload),
     }
 }
 

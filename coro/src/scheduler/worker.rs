@@ -443,12 +443,8 @@ impl WorkerCtx {
         // SAFETY: a started task's `CoroState` is touched only by its home
         // worker, which is this thread (only home workers pop started tasks).
         let cs = unsafe { &mut *coro.as_ptr() };
-        if StackPool::is_evicted(&cs.image)
-            && !self.stacks.borrow_mut().make_resident(&mut cs.image)
-        {
-            // Its stack slot is held by a pinned scope owner: later.
-            self.queues.push_ready(task);
-            return;
+        if StackPool::is_evicted(&cs.image) {
+            self.stacks.borrow_mut().make_resident(&mut cs.image);
         }
         task.set_running();
         self.budget.set(crate::budget::BUDGET);
@@ -474,7 +470,8 @@ impl WorkerCtx {
             .map(|e| e.stack_size)
             .filter(|&s| s != 0)
             .unwrap_or(self.shared.config.stack_size);
-        let stack = match self.stacks.borrow_mut().bind(&mut cs.image, size) {
+        let owner: *const CoroState = &*cs;
+        let stack = match self.stacks.borrow_mut().bind(&mut cs.image, owner, size) {
             Ok(s) => s,
             Err(e) => {
                 log::error!("{e}");
@@ -573,10 +570,8 @@ impl WorkerCtx {
                 if cs.scopes.iter().any(|s| s.has_running_children()) {
                     continue;
                 }
-                if StackPool::is_evicted(&cs.image)
-                    && !self.stacks.borrow_mut().make_resident(&mut cs.image)
-                {
-                    continue;
+                if StackPool::is_evicted(&cs.image) {
+                    self.stacks.borrow_mut().make_resident(&mut cs.image);
                 }
                 task.set_running();
                 // Destructors that run during the unwind must not yield.
