@@ -80,9 +80,9 @@ impl Default for Timeouts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum IdleWait {
-    /// Without a coroutine while the connection's worker is congested (it
-    /// ran a handler for a millisecond or more without a suspension within
-    /// the last 100 ms, see [`coro::worker_is_congested`]); parked in its
+    /// Without a coroutine while the runtime is congested (a worker ran a
+    /// handler for a millisecond or more without a suspension within the
+    /// last second, see [`coro::runtime_is_congested`]); parked in its
     /// coroutine otherwise, at no cost. The default.
     #[default]
     Adaptive,

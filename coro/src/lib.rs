@@ -109,7 +109,7 @@ pub use coroutine::{
 };
 pub use parking::{current_unparker, current_waker, park, park_until, Unparker};
 pub use runtime::Runtime;
-pub use scheduler::worker_is_congested;
+pub use scheduler::runtime_is_congested;
 pub use scope::{pin_stack, scope, Scope, ScopedJoinHandle};
 pub use stack::DEFAULT_STACK_SIZE;
 pub use time::{sleep, sleep_until};

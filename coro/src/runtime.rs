@@ -207,6 +207,7 @@ impl Builder {
             stopped: AtomicUsize::new(0),
             drained: AtomicUsize::new(0),
             config,
+            congested_until: Default::default(),
         });
         let mut threads = Vec::with_capacity(workers);
         for (index, fresh) in fresh.into_iter().enumerate() {

@@ -1,5 +1,5 @@
 //! `coro::Builder::unstarted`: a coroutine made now and queued later, from
-//! any thread; and `coro::worker_is_congested`.
+//! any thread; and `coro::runtime_is_congested`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -58,16 +58,16 @@ fn an_unstarted_coroutine_dropped_drops_its_closure_without_running_it() {
 const LONG_RUN: Duration = Duration::from_millis(5);
 
 #[test]
-fn a_worker_is_congested_during_and_after_a_long_run_and_never_outside_one() {
-    assert!(!coro::worker_is_congested(), "outside a coroutine");
+fn the_runtime_is_congested_during_and_after_a_long_run_and_never_outside_one() {
+    assert!(!coro::runtime_is_congested(), "outside a coroutine");
     let rt = coro::runtime::Builder::new().workers(1).build().unwrap();
     rt.block_on(|| {
         let start = Instant::now();
         while start.elapsed() < LONG_RUN {
             std::hint::spin_loop();
         }
-        assert!(coro::worker_is_congested(), "during the long run");
+        assert!(coro::runtime_is_congested(), "during the long run");
         coro::yield_now();
-        assert!(coro::worker_is_congested(), "just after it");
+        assert!(coro::runtime_is_congested(), "just after it");
     });
 }

@@ -75,8 +75,9 @@
 //! any thread. Each worker publishes when it resumed the coroutine it runs
 //! (`Remote::tick_started`, two relaxed stores a tick); the [`monitor`]
 //! wakes a sleeper when it finds a worker stuck. A worker that ran a
-//! coroutine for a millisecond or more is *congested* for the next 100 ms
-//! ([`worker_is_congested`]), which is what coro-http's connections ask
+//! coroutine for a millisecond or more (or that the monitor finds stuck)
+//! makes its runtime *congested* for the next second
+//! ([`runtime_is_congested`]), which is what coro-http's connections ask
 //! before they wait for their next request without a coroutine.
 //!
 //! # Waking
@@ -182,9 +183,25 @@ pub(crate) struct Shared {
     pub(crate) stopped: AtomicUsize,
     pub(crate) drained: AtomicUsize,
     pub(crate) config: Config,
+    /// Until when the runtime counts as congested, in nanoseconds from the
+    /// workers' epoch: written when a coroutine ran long (rarely), read by
+    /// `runtime_is_congested`.
+    pub(crate) congested_until: AtomicU64,
 }
 
 impl Shared {
+    /// Notes that a coroutine ran long at `now` (`worker::LONG_TICK`), or
+    /// that a worker is stuck in one.
+    pub(crate) fn mark_congested(&self, now: std::time::Instant) {
+        let until = worker::nanos_since_epoch(now + worker::CONGESTION_WINDOW);
+        self.congested_until.store(until, Ordering::Relaxed);
+    }
+
+    /// Whether the runtime is congested at `now`.
+    pub(crate) fn congested_at(&self, now: std::time::Instant) -> bool {
+        worker::nanos_since_epoch(now) < self.congested_until.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
     }
@@ -303,15 +320,17 @@ pub(crate) fn current_task() -> Option<TaskRef> {
     Some(TaskRef::clone(&borrowed))
 }
 
-/// Whether the calling coroutine's worker is congested: it ran a coroutine
-/// for a millisecond or more without a suspension, now or within the last
-/// 100 ms. False outside a coroutine.
+/// Whether the calling coroutine's runtime is congested: one of its
+/// workers ran a coroutine for a millisecond or more without a suspension,
+/// now or within the last second. False outside a coroutine.
 ///
 /// A connection that waits for its next request can then wait without a
 /// coroutine ([`crate::Builder::unstarted`]), so that its next request is
-/// served by whichever worker sees it first, rather than wait for this
-/// one.
-pub fn worker_is_congested() -> bool {
+/// served by whichever worker sees it first, rather than wait for the one
+/// it last ran on, which may be the next to run long. The whole runtime
+/// counts, not the caller's worker, because the long request may come on
+/// any connection, to any worker.
+pub fn runtime_is_congested() -> bool {
     in_coroutine() && worker::with_current(|w| w.is_congested()).unwrap_or(false)
 }
 

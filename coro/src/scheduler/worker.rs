@@ -37,11 +37,11 @@ const SHUTDOWN_POLL: Duration = Duration::from_micros(200);
 
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
 
-/// A coroutine that runs this long without suspending makes its worker
+/// A coroutine that runs this long without suspending makes its runtime
 /// congested (`WorkerCtx::is_congested`).
 const LONG_TICK: Duration = Duration::from_millis(1);
 /// How long a worker stays congested after such a run.
-const CONGESTION_WINDOW: Duration = Duration::from_millis(100);
+pub(crate) const CONGESTION_WINDOW: Duration = Duration::from_secs(1);
 /// How long a worker may run one coroutine before the others poll its
 /// driver for it (`WorkerCtx::help_stuck_workers`).
 pub(crate) const STUCK_AFTER: Duration = Duration::from_millis(1);
@@ -69,8 +69,6 @@ pub(crate) struct WorkerCtx {
     tick: Cell<u32>,
     /// When the coroutine running now was resumed (`None` between them).
     running_since: Cell<Option<Instant>>,
-    /// Until when this worker counts as congested (`is_congested`).
-    congested_until: Cell<Instant>,
     /// When the periodic look at the driver, timers and inbox is due
     /// whatever the tick count (`period_elapsed`).
     next_period: Cell<Instant>,
@@ -116,7 +114,6 @@ impl WorkerCtx {
             live: RefCell::new(Vec::new()),
             tick: Cell::new(0),
             running_since: Cell::new(None),
-            congested_until: Cell::new(Instant::now()),
             next_period: Cell::new(Instant::now()),
             budget: Cell::new(crate::budget::BUDGET),
             searching: Cell::new(false),
@@ -150,7 +147,7 @@ impl WorkerCtx {
             let now = Instant::now();
             if let Some(start) = self.running_since.take() {
                 if now.saturating_duration_since(start) >= LONG_TICK {
-                    self.congested_until.set(now + CONGESTION_WINDOW);
+                    self.shared.mark_congested(now);
                 }
             }
             match self.next_task(tick, now).or_else(|| self.search()) {
@@ -167,11 +164,12 @@ impl WorkerCtx {
         }
     }
 
-    /// Whether this worker ran one coroutine for [`LONG_TICK`] or more
-    /// without a suspension, now or within the last [`CONGESTION_WINDOW`].
+    /// Whether this worker runs a coroutine that has been running for
+    /// [`LONG_TICK`] or more, or a worker of its runtime ran one within
+    /// the last [`CONGESTION_WINDOW`].
     pub(crate) fn is_congested(&self) -> bool {
         let now = Instant::now();
-        now < self.congested_until.get()
+        self.shared.congested_at(now)
             || self
                 .running_since
                 .get()
