@@ -261,6 +261,38 @@ pub fn run_child_test(
     }
 }
 
+/// The four `#[test]` functions of [`child_test!`] and [`rt_budget_test!`]:
+/// each calls the module's `run(variant, workers, resident_stacks)` with 1
+/// and 4 workers, the default stack budget and a budget of one.
+macro_rules! four_runtime_tests {
+    ($(#[$attr:meta])*) => {
+        $(#[$attr])*
+        #[test]
+        fn one_worker() {
+            run("one_worker", 1, None);
+        }
+
+        $(#[$attr])*
+        #[test]
+        fn four_workers() {
+            run("four_workers", 4, None);
+        }
+
+        $(#[$attr])*
+        #[test]
+        fn one_worker_one_stack() {
+            run("one_worker_one_stack", 1, Some(1));
+        }
+
+        $(#[$attr])*
+        #[test]
+        fn four_workers_one_stack() {
+            run("four_workers_one_stack", 4, Some(1));
+        }
+    };
+}
+pub(crate) use four_runtime_tests;
+
 /// Defines a soundness scenario run by [`run_child_test`] in four child
 /// processes: 1 and 4 workers, each with the default resident-stack
 /// budget and with a budget of one. The tests are `NAME::one_worker`,
@@ -286,29 +318,7 @@ macro_rules! child_test {
                 $crate::util::run_child_test(&test, workers, resident, $expect, body);
             }
 
-            $(#[$attr])*
-            #[test]
-            fn one_worker() {
-                run("one_worker", 1, None);
-            }
-
-            $(#[$attr])*
-            #[test]
-            fn four_workers() {
-                run("four_workers", 4, None);
-            }
-
-            $(#[$attr])*
-            #[test]
-            fn one_worker_one_stack() {
-                run("one_worker_one_stack", 1, Some(1));
-            }
-
-            $(#[$attr])*
-            #[test]
-            fn four_workers_one_stack() {
-                run("four_workers_one_stack", 4, Some(1));
-            }
+            $crate::util::four_runtime_tests!($(#[$attr])*);
         }
     };
 }
@@ -332,29 +342,7 @@ macro_rules! rt_budget_test {
                 });
             }
 
-            $(#[$attr])*
-            #[test]
-            fn one_worker() {
-                run("one_worker", 1, None);
-            }
-
-            $(#[$attr])*
-            #[test]
-            fn four_workers() {
-                run("four_workers", 4, None);
-            }
-
-            $(#[$attr])*
-            #[test]
-            fn one_worker_one_stack() {
-                run("one_worker_one_stack", 1, Some(1));
-            }
-
-            $(#[$attr])*
-            #[test]
-            fn four_workers_one_stack() {
-                run("four_workers_one_stack", 4, Some(1));
-            }
+            $crate::util::four_runtime_tests!($(#[$attr])*);
         }
     };
 }
