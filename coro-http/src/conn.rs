@@ -79,6 +79,13 @@ use crate::request::Request;
 use crate::response::Response;
 use crate::server::{ConnEntry, Shared};
 
+/// How long a keep-alive connection waits for its next request in its
+/// coroutine before it lets the coroutine go and waits without one, with
+/// its buffers released (see the module docs), whatever `IdleWait` says
+/// (but `Parked`): long enough that a client with a request in flight or
+/// a short think time never pays a coroutine start for it.
+const RELEASE_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// How long a lingering close waits for the client to stop sending.
 const LINGER: Duration = Duration::from_millis(500);
 
@@ -126,9 +133,9 @@ fn resume(mut conn: Parked, shared: Arc<Shared>) {
     let exit = c.run(&mut conn.params, conn.first);
     match exit {
         Exit::Closed => shared.conns.remove(&conn.entry),
-        Exit::WaitElsewhere => {
+        Exit::WaitElsewhere { idle_left, release } => {
             conn.first = false;
-            wait_elsewhere(conn, shared);
+            wait_elsewhere(conn, shared, idle_left, release);
         }
     }
 }
@@ -137,10 +144,13 @@ fn resume(mut conn: Parked, shared: Arc<Shared>) {
 /// new coroutine is made for it and started when the socket turns readable
 /// (or is shut by the shutdown or the idle sweep, see `server`). Until
 /// then the connection is idle in the registry, with its idle deadline.
-fn wait_elsewhere(conn: Parked, shared: Arc<Shared>) {
+fn wait_elsewhere(mut conn: Parked, shared: Arc<Shared>, idle_left: Duration, release: bool) {
     let stream = Arc::clone(&conn.io.stream);
     let entry = Arc::clone(&conn.entry);
-    entry.wait_elsewhere(&shared);
+    entry.wait_elsewhere(&shared, idle_left);
+    if release {
+        conn.io.release_buffers();
+    }
     let next = coro::Builder::new().unstarted(move || {
         conn.entry.stop_waiting_elsewhere(&shared);
         conn.entry.leave_idle();
@@ -156,8 +166,9 @@ fn wait_elsewhere(conn: Parked, shared: Arc<Shared>) {
 enum Exit {
     /// The connection is closed, or as good as: nothing more to do.
     Closed,
-    /// It waits for its next request without this coroutine.
-    WaitElsewhere,
+    /// It waits for its next request without this coroutine, for at most
+    /// its idle time left, with its buffers released if `release`.
+    WaitElsewhere { idle_left: Duration, release: bool },
 }
 
 struct Conn<'a> {
@@ -174,8 +185,8 @@ enum Next {
     /// The connection is done (closed by the client, idle, or refused).
     Stop,
     /// The connection is idle and waits for its next request without a
-    /// coroutine.
-    WaitElsewhere,
+    /// coroutine (`Exit::WaitElsewhere`).
+    WaitElsewhere { idle_left: Duration, release: bool },
 }
 
 impl Conn<'_> {
@@ -196,9 +207,9 @@ impl Conn<'_> {
             let len = match self.next_head(&mut head, &mut head_deadline, served) {
                 Next::Head(len) => len,
                 Next::Stop => return Exit::Closed,
-                Next::WaitElsewhere => {
+                Next::WaitElsewhere { idle_left, release } => {
                     *params_kept = params;
-                    return Exit::WaitElsewhere;
+                    return Exit::WaitElsewhere { idle_left, release };
                 }
             };
             self.io.input.consume(len);
@@ -310,9 +321,27 @@ impl Conn<'_> {
             // Between requests on a worker that runs long coroutines: wait
             // where the next request is seen first, not for this worker.
             if idle && may_wait_elsewhere && self.waits_elsewhere() {
-                return Next::WaitElsewhere;
+                return Next::WaitElsewhere {
+                    idle_left: config.timeouts.idle,
+                    release: false,
+                };
             }
-            let read = if idle {
+            let release_after = (idle
+                && may_wait_elsewhere
+                && config.idle_wait != IdleWait::Parked
+                && RELEASE_IDLE_AFTER < config.timeouts.idle)
+                .then_some(RELEASE_IDLE_AFTER);
+            let read = if let Some(after) = release_after {
+                match self.io.fill(after) {
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                        return Next::WaitElsewhere {
+                            idle_left: config.timeouts.idle - after,
+                            release: true,
+                        };
+                    }
+                    read => read,
+                }
+            } else if idle {
                 self.io.fill(config.timeouts.idle)
             } else {
                 let deadline =

@@ -66,6 +66,17 @@ impl Input {
         }
     }
 
+    /// A buffer that holds nothing and owns no memory (see
+    /// [`ConnIo::release_buffers`]); the next [`spare`](Self::spare) makes
+    /// it [`INPUT_START`] bytes again.
+    fn released() -> Input {
+        Input {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
     /// Room to read into: moves the unparsed bytes to the front when the
     /// tail is short, and doubles the buffer (up to `max` total) when it is
     /// full of them.
@@ -76,7 +87,9 @@ impl Input {
             self.start = 0;
         }
         if self.end == self.buf.len() && self.buf.len() < max {
-            let grown = (self.buf.len() * 2).min(max.max(self.buf.len() + 1));
+            let grown = (self.buf.len() * 2)
+                .max(INPUT_START)
+                .min(max.max(self.buf.len() + 1));
             self.buf.resize(grown, 0);
         }
         &mut self.buf[self.end..]
@@ -102,6 +115,15 @@ impl ConnIo {
             body: BodyState::none(),
             config,
         }
+    }
+
+    /// Frees the memory of both buffers, which must be empty: a connection
+    /// that has been idle a while keeps nothing but its socket. They are
+    /// made again at their first use.
+    pub(crate) fn release_buffers(&mut self) {
+        debug_assert!(self.input.is_empty() && self.out.is_empty());
+        self.input = Input::released();
+        self.out = Vec::new();
     }
 
     /// Reads more input, waiting at most `timeout`. Returns the number of
@@ -191,5 +213,12 @@ mod tests {
         assert_eq!(input.spare(3 * len).len(), len, "doubled");
         input.end = 2 * len;
         assert_eq!(input.spare(3 * len).len(), len, "capped at the limit");
+    }
+
+    #[test]
+    fn a_released_input_buffer_owns_nothing_and_comes_back_at_its_first_size() {
+        let mut input = Input::released();
+        assert_eq!(input.buf.capacity(), 0);
+        assert_eq!(input.spare(64 * 1024).len(), INPUT_START);
     }
 }

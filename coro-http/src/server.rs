@@ -132,11 +132,9 @@ impl ConnEntry {
     }
 
     /// Notes that the connection waits for its next request without a
-    /// coroutine, until its idle timeout (see `sweep_idle`).
-    pub(crate) fn wait_elsewhere(&self, shared: &Shared) {
-        let deadline = shared
-            .conns
-            .nanos(Instant::now() + shared.config.timeouts.idle);
+    /// coroutine, for `idle_left` at most (see `sweep_idle`).
+    pub(crate) fn wait_elsewhere(&self, shared: &Shared, idle_left: Duration) {
+        let deadline = shared.conns.nanos(Instant::now() + idle_left);
         self.idle_deadline.store(deadline, Ordering::SeqCst);
         shared
             .conns

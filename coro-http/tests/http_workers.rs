@@ -154,3 +154,31 @@ fn keep_alive_requests_are_answered_in_order_when_waiting_without_a_coroutine() 
         }
     }
 }
+
+/// Longer than the second after which an idle connection lets its
+/// coroutine go and releases its buffers.
+const PAST_RELEASE: Duration = Duration::from_millis(1_300);
+
+/// A connection idle long enough to give up its coroutine and buffers is
+/// served as before when it comes back, pipelined requests included, under
+/// the default `IdleWait`.
+#[test]
+fn a_connection_idle_past_the_release_is_served_as_before() {
+    let mut router = Router::new();
+    router.post("/echo", |req: &mut Request<'_>| {
+        req.body_bytes().map(Response::bytes)
+    });
+    router.get("/ping", |_: &mut Request<'_>| Response::text("pong"));
+    let server = serve(router);
+    let mut client = server.connect();
+    assert_eq!(client.request(get("/ping")).text(), "pong");
+    std::thread::sleep(PAST_RELEASE);
+    let body = "x".repeat(10_000);
+    client.send(format!(
+        "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n{body}{}",
+        body.len(),
+        get("/ping")
+    ));
+    assert_eq!(client.response().text(), body);
+    assert_eq!(client.response().text(), "pong");
+}
