@@ -73,6 +73,7 @@
 //!   workers, so their destructors run. A destructor that blocks on a
 //!   coroutine primitive during that unwind cannot be resumed and aborts.
 
+mod blocking;
 mod budget;
 pub mod chan;
 pub mod driver;
@@ -89,6 +90,7 @@ mod switch;
 mod task;
 mod time;
 
+pub use blocking::spawn_blocking;
 pub use budget::consume_budget;
 pub use coroutine::{
     current, in_coroutine, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,

@@ -88,6 +88,7 @@
 //!    (the children borrow its stack);
 //! 5. drops what is left in its queues and exits.
 
+pub(crate) mod hog;
 pub(crate) mod idle;
 pub(crate) mod park;
 pub(crate) mod queue;
@@ -132,6 +133,8 @@ pub(crate) struct Remote {
     /// The task its worker runs next; see `queue`.
     pub(crate) runnext: queue::RunNext,
     pub(crate) parker: Parker,
+    /// What the hog monitor reads of this worker ([`hog`]).
+    pub(crate) probe: hog::Probe,
 }
 
 impl Remote {
@@ -160,6 +163,8 @@ pub(crate) struct Shared {
     pub(crate) stopped: AtomicUsize,
     pub(crate) drained: AtomicUsize,
     pub(crate) config: Config,
+    /// The runtime's blocking pool (`crate::blocking`).
+    pub(crate) blocking: crate::blocking::BlockingPool,
 }
 
 impl Shared {
@@ -289,6 +294,12 @@ pub(crate) fn in_coroutine() -> bool {
 /// The runtime of the calling worker thread, if it is one.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     worker::with_current(|w| w.shared.clone())
+}
+
+/// The runtime the calling thread belongs to: its worker's, or the pool's
+/// of a blocking pool thread.
+pub(crate) fn entered_shared() -> Option<Arc<Shared>> {
+    current_shared().or_else(crate::blocking::current_shared)
 }
 
 /// Runs `f` on the calling coroutine's worker timers. Coroutines only.
