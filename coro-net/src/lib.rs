@@ -17,6 +17,7 @@
 //! wake-ups from being lost, and lets a short read or write skip the
 //! `WouldBlock` call before parking, is in `registration`.
 
+mod addr;
 mod reactor;
 mod registration;
 mod stream_io;
@@ -25,6 +26,7 @@ mod timeout;
 pub mod udp;
 pub mod unix;
 
+pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
