@@ -7,14 +7,19 @@
 //! cargo run --release -p benches --example blocking_ping -- [--workers 2] [--secs 3] [--pingers 8]
 //! ```
 //!
-//! Prints one line per scenario: `mode=none|pool|blocking p50_us=.. p99_us=..
-//! max_us=.. pings=..`. `benches/blocking.sh` runs it several times and takes
-//! medians.
+//! Each of `--pingers` clients has a keep-alive connection, made before the
+//! blocking handler starts (a worker stuck in it accepts nothing), and pings
+//! every 2 ms on a fixed schedule; a ping's latency counts from when it was
+//! due, so pings that could not be sent while one was stuck count as late
+//! (no coordinated omission). One more client calls the sleeping handler in
+//! a loop. Prints one line per scenario: `mode=none|pool|blocking
+//! p50_us=.. p99_us=.. max_us=.. pings=..`. `benches/blocking.sh` runs it
+//! several times and takes medians.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,7 +27,7 @@ use coro_http::{Request, Response, Router, Server};
 
 /// How long the blocking handler sleeps per request.
 const SLEEP: Duration = Duration::from_secs(1);
-/// Pause between two pings of one client.
+/// The interval between two pings of one client.
 const PING_GAP: Duration = Duration::from_millis(2);
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -52,6 +57,39 @@ fn percentile(sorted: &[Duration], p: f64) -> u128 {
 
 fn scenario(mode: &str, addr: SocketAddr, secs: u64, pingers: u64) {
     let stop = Arc::new(AtomicBool::new(false));
+    // The ping connections are made (and answered once) before the
+    // blocking handler starts: a worker stuck in it accepts nothing, so
+    // connections made later would all land on the free workers.
+    let ready = Arc::new(Barrier::new(pingers as usize + 1));
+    let pingers: Vec<_> = (0..pingers)
+        .map(|_| {
+            let ready = ready.clone();
+            thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_nodelay(true).unwrap();
+                get(&mut s, "/ping", b"pong");
+                ready.wait();
+                ready.wait();
+                // On a fixed schedule, each latency counted from when the
+                // ping was due (as wrk2 does): a ping stuck for a second
+                // delays the ones due meanwhile, and they count too.
+                let mut lat = Vec::new();
+                let start = Instant::now();
+                let deadline = start + Duration::from_secs(secs);
+                let mut due = start;
+                while due < deadline {
+                    if let Some(ahead) = due.checked_duration_since(Instant::now()) {
+                        thread::sleep(ahead);
+                    }
+                    get(&mut s, "/ping", b"pong");
+                    lat.push(due.elapsed());
+                    due += PING_GAP;
+                }
+                lat
+            })
+        })
+        .collect();
+    ready.wait();
     let sleeper = (mode != "none").then(|| {
         let stop = stop.clone();
         let path = if mode == "pool" {
@@ -68,29 +106,15 @@ fn scenario(mode: &str, addr: SocketAddr, secs: u64, pingers: u64) {
     });
     // Let the first sleep start.
     thread::sleep(Duration::from_millis(50));
-    let pingers: Vec<_> = (0..pingers)
-        .map(|_| {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_nodelay(true).unwrap();
-                let mut lat = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    get(&mut s, "/ping", b"pong");
-                    lat.push(t.elapsed());
-                    thread::sleep(PING_GAP);
-                }
-                lat
-            })
-        })
-        .collect();
+    ready.wait();
     thread::sleep(Duration::from_secs(secs));
     stop.store(true, Ordering::Relaxed);
-    let mut all: Vec<Duration> = pingers
-        .into_iter()
-        .flat_map(|p| p.join().unwrap())
-        .collect();
+    let per: Vec<Vec<Duration>> = pingers.into_iter().map(|p| p.join().unwrap()).collect();
+    if std::env::var_os("PING_DEBUG").is_some() {
+        let counts: Vec<usize> = per.iter().map(Vec::len).collect();
+        eprintln!("mode={mode} pings per connection: {counts:?}");
+    }
+    let mut all: Vec<Duration> = per.into_iter().flatten().collect();
     if let Some(s) = sleeper {
         s.join().unwrap();
     }
@@ -127,7 +151,8 @@ fn main() -> std::io::Result<()> {
     let addr = server.local_addrs()[0];
     let stop = server.shutdown_handle();
     let running = thread::spawn(move || server.run());
-    for mode in ["none", "pool", "blocking"] {
+    let modes = std::env::var("PING_MODES").unwrap_or_else(|_| "none,pool,blocking".into());
+    for mode in modes.split(',') {
         scenario(mode, addr, secs, pingers);
     }
     stop.shutdown();
