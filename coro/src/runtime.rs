@@ -221,7 +221,8 @@ impl Builder {
     /// Hog detection: a coroutine that runs longer than `threshold` without
     /// suspending is reported once with `log::warn!`, naming it, its worker
     /// and how long it ran (it stalls every other coroutine of its worker;
-    /// move such work to [`crate::spawn_blocking`]). `None` turns it off.
+    /// move such work to [`crate::spawn_blocking`]). `None` (or a zero
+    /// threshold) turns it off.
     /// Default 10 ms. A monitor thread samples the workers a few times per
     /// threshold (the design is in the `scheduler::hog` module); the
     /// workers themselves never read a clock for it.
