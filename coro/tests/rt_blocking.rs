@@ -215,11 +215,13 @@ fn dropping_the_runtime_cancels_queued_jobs_and_waits_for_running_ones() {
                 Duration::from_secs(10),
             );
             let gate = Arc::new(Gate::default());
+            let started = Arc::new(AtomicBool::new(false));
             let finished = Arc::new(AtomicBool::new(false));
             let queued_ran = Arc::new(AtomicBool::new(false));
             let running = {
-                let (gate, finished) = (gate.clone(), finished.clone());
+                let (gate, started, finished) = (gate.clone(), started.clone(), finished.clone());
                 rt.spawn_blocking(move || {
+                    started.store(true, Ordering::SeqCst);
                     gate.wait();
                     // Late on purpose: a drop that did not wait would be
                     // over by now.
@@ -232,6 +234,8 @@ fn dropping_the_runtime_cancels_queued_jobs_and_waits_for_running_ones() {
                 let queued_ran = queued_ran.clone();
                 rt.spawn_blocking(move || queued_ran.store(true, Ordering::SeqCst))
             };
+            // Running, not just queued, when the runtime is dropped.
+            wait_until("the first job runs", || started.load(Ordering::SeqCst));
             let dropper = thread::spawn(move || drop(rt));
             wait_until("the queued job is cancelled", || queued.is_finished());
             assert!(!dropper.is_finished(), "the drop waits for the running job");
@@ -350,21 +354,23 @@ fn a_coroutine_that_yields_is_never_reported() {
         watchdog("no hog", WATCHDOG, move || {
             let rt = hog_runtime(workers, &format!("yield{workers}"), Some(HOG_THRESHOLD));
             let yielder = format!("yielder-{workers}");
-            // Busy for five thresholds in all, but suspending often; the
-            // longest stretch between two suspensions is measured, so that
-            // a thread descheduled by a loaded machine is not blamed.
+            // Busy for five thresholds in all, but suspending often. The
+            // longest stretch from one return of `yield_now` to the next
+            // (the coroutine's run and the worker's loop) is measured, so
+            // that a thread descheduled by a loaded machine is not blamed.
             let longest = coro::Builder::new()
                 .name(&yielder)
                 .spawn_on(&rt, || {
                     let start = Instant::now();
                     let mut longest = Duration::ZERO;
+                    let mut last = Instant::now();
                     while start.elapsed() < 5 * HOG_THRESHOLD {
-                        let stretch = Instant::now();
                         for _ in 0..100 {
                             std::hint::spin_loop();
                         }
-                        longest = longest.max(stretch.elapsed());
                         coro::yield_now();
+                        longest = longest.max(last.elapsed());
+                        last = Instant::now();
                     }
                     longest
                 })
