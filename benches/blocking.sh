@@ -22,10 +22,14 @@ for ((i = 1; i <= runs; i++)); do
 done
 
 printf '%-9s %10s %10s %10s\n' mode p50_us p99_us max_us
+declare -A p99s
 for mode in none pool blocking; do
     lines=$(grep "^mode=$mode " "$out")
     p50=$(while read -r l; do field p50_us "$l"; done <<<"$lines" | median)
     p99=$(while read -r l; do field p99_us "$l"; done <<<"$lines" | median)
     max=$(while read -r l; do field max_us "$l"; done <<<"$lines" | median)
+    p99s[$mode]=$p99
     printf '%-9s %10s %10s %10s\n' "$mode" "$p50" "$p99" "$max"
 done
+# The target: with spawn_blocking, the pings' p99 within 2x of no blocking.
+echo "p99 pool/none: $(ratio "${p99s[pool]}" "${p99s[none]}") (target <= 2)"
