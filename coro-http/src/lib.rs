@@ -38,6 +38,40 @@
 //! ([`Request::body`], [`Request::body_bytes`]); reading it sends
 //! `100 Continue` when the client asked for one.
 //!
+//! # Blocking work in a handler
+//!
+//! A handler that blocks its thread (`std::thread::sleep`, `std::fs`, a
+//! blocking database driver, DNS through `std::net::ToSocketAddrs`, a long
+//! computation) stalls every connection of its worker, not just its own.
+//! Hand such work to [`coro::spawn_blocking`]: the handler's coroutine parks
+//! until it is done, and the worker serves the others meanwhile.
+//!
+//! ```
+//! use coro_http::{Request, Response, Router};
+//!
+//! let mut router = Router::new();
+//! router.get("/report", |_: &mut Request<'_>| {
+//!     // A blocking driver, file I/O or a CPU-heavy job, on a pool thread.
+//!     let rows = coro::spawn_blocking(|| {
+//!         std::fs::read_to_string("Cargo.toml").map(|t| t.lines().count())
+//!     })
+//!     .join();
+//!     match rows {
+//!         Ok(Ok(n)) => Response::text(format!("{n} lines")),
+//!         _ => Response::text("unavailable"),
+//!     }
+//! });
+//! ```
+//!
+//! What may block in this stack: `coro-net` sockets park, never block;
+//! host names given to `coro_net` calls resolve on the blocking pool;
+//! [`Builder::bind`] resolves with `std` when called, before the server
+//! runs; [`Response::file`] reads its file on the connection's worker (fast
+//! from the page cache, slow from a cold or remote disk: read such files
+//! with `spawn_blocking`). A coroutine that runs longer than 10 ms without
+//! suspending is reported with `log::warn!` (see
+//! `coro::runtime::Builder::hog_threshold`).
+//!
 //! # Protocol
 //!
 //! HTTP/1.1 and 1.0 (a later 1.x, such as `HTTP/1.2`, is served as 1.1,

@@ -16,7 +16,21 @@
 //! are found by the worker that runs its coroutines; the readiness protocol that keeps
 //! wake-ups from being lost, and lets a short read or write skip the
 //! `WouldBlock` call before parking, is in `registration`.
+//!
+//! # What may block
+//!
+//! No read, write, accept or connect blocks a worker: they park. Name
+//! resolution would (`getaddrinfo` is a blocking call that can take
+//! seconds), so the calls that take an address ([`TcpStream::connect`],
+//! [`TcpListener::bind`], [`UdpSocket::bind`], [`UdpSocket::connect`],
+//! [`UdpSocket::send_to`]) take this crate's [`ToSocketAddrs`] and, given a
+//! host name in a coroutine, resolve it on the blocking pool
+//! ([`coro::spawn_blocking`]), as [`lookup_host`] does; numeric addresses
+//! (`SocketAddr`, `"127.0.0.1:80"`, `(IpAddr, u16)`) skip the pool. Wrapping
+//! `std` sockets (`from_std`) and reading files is up to you: give
+//! `std::fs` to `coro::spawn_blocking`.
 
+mod addr;
 mod reactor;
 mod registration;
 mod stream_io;
@@ -25,6 +39,7 @@ mod timeout;
 pub mod udp;
 pub mod unix;
 
+pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

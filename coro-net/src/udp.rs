@@ -6,9 +6,10 @@
 //! the default peer, which never blocks, so it is `std`'s call unchanged.
 
 use std::io;
-use std::net::{self, SocketAddr, ToSocketAddrs};
+use std::net::{self, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
+use crate::addr::{resolve, ToSocketAddrs};
 use crate::registration::{Direction, Interest, Registration};
 use crate::timeout::Timeout;
 
@@ -34,12 +35,15 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds to `addr` (the first address that works, as `std` does).
+    /// Binds to `addr` (the first address that works, as `std` does). A
+    /// host name is resolved on the blocking pool (see
+    /// [`lookup_host`](crate::lookup_host)).
     ///
     /// # Errors
     /// As `std::net::UdpSocket::bind`.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(net::UdpSocket::bind(addr)?)
+        let addrs: Vec<SocketAddr> = resolve(&addr)?.collect();
+        UdpSocket::from_std(net::UdpSocket::bind(&addrs[..])?)
     }
 
     /// Wraps a bound `std` socket (made nonblocking here).
@@ -97,12 +101,15 @@ impl UdpSocket {
     }
 
     /// Sets the default peer for [`send`](Self::send) and filters received
-    /// datagrams to those from it. Never blocks.
+    /// datagrams to those from it. A host name is resolved on the blocking
+    /// pool (see [`lookup_host`](crate::lookup_host)); otherwise it never
+    /// blocks.
     ///
     /// # Errors
     /// As `std::net::UdpSocket::connect`.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        self.inner.connect(addr)
+        let addrs: Vec<SocketAddr> = resolve(&addr)?.collect();
+        self.inner.connect(&addrs[..])
     }
 
     /// Sends `buf` as one datagram to the connected peer.
@@ -209,7 +216,7 @@ impl UdpSocket {
 
 /// The first address `addr` resolves to, as `std`'s `send_to` uses.
 fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?
+    resolve(&addr)?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))
 }

@@ -314,6 +314,14 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
+    /// The handle of `task`, whose output type is `T`.
+    pub(crate) fn from_task(task: TaskRef) -> JoinHandle<T> {
+        JoinHandle {
+            task,
+            _output: PhantomData,
+        }
+    }
+
     /// Waits for the coroutine to finish and returns its result.
     ///
     /// Parks the calling coroutine, or blocks the calling thread.

@@ -30,6 +30,34 @@
 //! coroutines from busy ones (see the `scheduler` module docs for the
 //! algorithm).
 //!
+//! # Blocking work
+//!
+//! [`spawn_blocking`] runs a closure on a pool of OS threads of the
+//! runtime and returns the same [`JoinHandle`] as [`spawn`]; the coroutine
+//! that joins it parks while its worker runs the others. Use it for file
+//! I/O, DNS (`coro_net::lookup_host` does it for host names), blocking
+//! database or HTTP client drivers, and CPU-heavy work:
+//!
+//! ```
+//! let h = coro::spawn(|| {
+//!     let text = coro::spawn_blocking(|| std::fs::read_to_string("Cargo.toml"))
+//!         .join()
+//!         .unwrap();
+//!     let hash = coro::spawn_blocking(|| (0..1_000_000u64).fold(0u64, |h, i| h ^ i.wrapping_mul(31)))
+//!         .join()
+//!         .unwrap();
+//!     (text.is_ok(), hash)
+//! });
+//! assert!(h.join().unwrap().0);
+//! ```
+//!
+//! The pool grows on demand up to
+//! [`runtime::Builder::max_blocking_threads`] threads (512), idle ones exit
+//! after [`runtime::Builder::thread_keep_alive`] (10 s), and jobs past the
+//! bound queue. Dropping a runtime cancels the jobs that have not started
+//! and waits for the running ones, as tokio does (the `blocking` module
+//! docs have the design).
+//!
 //! # Synchronization
 //!
 //! [`sync`] has the locks and friends ([`sync::Mutex`], [`sync::RwLock`],
@@ -40,9 +68,13 @@
 //! # Rules for coroutine code
 //!
 //! * **Blocking calls block the worker.** A coroutine that calls
-//!   `std::thread::sleep`, a `std::sync::Mutex` held by another coroutine, or
-//!   a blocking socket stalls every coroutine of its worker. Use this
-//!   crate's primitives, or move the call to a thread.
+//!   `std::thread::sleep`, a `std::sync::Mutex` held by another coroutine,
+//!   a blocking socket, `std::fs`, a blocking database driver, DNS through
+//!   `std::net::ToSocketAddrs`, or computes for long, stalls every coroutine
+//!   of its worker. Use this crate's primitives, or move the call to the
+//!   blocking pool with [`spawn_blocking`] (see below). A coroutine that
+//!   runs longer than [`runtime::Builder::hog_threshold`] (10 ms) without
+//!   suspending is reported once with `log::warn!`, to find such calls.
 //! * **A coroutine stays on the worker thread that first ran it.** So
 //!   thread-locals behave as on a thread, but are shared by all coroutines
 //!   of that worker: a value put into a thread-local before a suspension
@@ -86,6 +118,7 @@
 //!   suspension) and suspends again aborts too, instead of keeping
 //!   `Runtime::drop` waiting forever.
 
+mod blocking;
 mod budget;
 pub mod chan;
 pub mod driver;
@@ -102,6 +135,7 @@ mod switch;
 mod task;
 mod time;
 
+pub use blocking::spawn_blocking;
 pub use budget::consume_budget;
 pub use coroutine::{
     current, in_coroutine, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,

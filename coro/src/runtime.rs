@@ -11,9 +11,11 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 use std::thread;
+use std::time::Duration;
 
 use crossbeam_deque::{Injector, Worker};
 
+use crate::blocking::{BlockingPool, PoolConfig, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS};
 use crate::coroutine::{spawn_with, JoinHandle};
 use crate::scheduler::idle::Idle;
 use crate::scheduler::park::Parker;
@@ -40,6 +42,8 @@ const MAP_COUNT_SHARE: usize = 4;
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
+    /// The hog monitor, if a threshold is set (`scheduler::hog`).
+    monitor: Option<thread::JoinHandle<()>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -66,6 +70,16 @@ impl Runtime {
         T: Send + 'static,
     {
         spawn_with(f, None, &self.shared, None)
+    }
+
+    /// Runs `f` on this runtime's blocking pool; see
+    /// [`crate::spawn_blocking`].
+    pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::blocking::spawn_blocking_on(&self.shared, f)
     }
 
     /// Runs `f` as a coroutine on this runtime and returns its result,
@@ -95,15 +109,25 @@ impl Runtime {
 
 impl Drop for Runtime {
     /// Stops the workers, unwinds every suspended coroutine on its own
-    /// worker (so its destructors run), cancels the ones that never started,
-    /// and waits for the worker threads to exit.
+    /// worker (so its destructors run), cancels the ones that never started
+    /// and the blocking jobs no pool thread has started, and waits for the
+    /// worker threads to exit and for the blocking jobs that run to return
+    /// (as tokio does; see `spawn_blocking`).
     fn drop(&mut self) {
         self.shared.begin_shutdown();
+        let pool_threads = self.shared.blocking.shutdown();
+        if let Some(m) = self.monitor.take() {
+            m.thread().unpark();
+            let _ = m.join();
+        }
         let me = thread::current().id();
-        if self.threads.iter().any(|t| t.thread().id() == me) {
-            // Dropped from one of its own coroutines: the workers wait for
-            // each other in the shutdown protocol, so this one must get back
-            // to its loop; they all finish on their own, detached.
+        if self.threads.iter().any(|t| t.thread().id() == me)
+            || crate::blocking::is_pool_thread_of(&self.shared)
+        {
+            // Dropped from one of its own coroutines (or pool threads): the
+            // workers wait for each other in the shutdown protocol, so this
+            // one must get back to its loop; they all finish on their own,
+            // detached, and so do the pool threads.
             self.threads.clear();
             return;
         }
@@ -111,6 +135,9 @@ impl Drop for Runtime {
             let _ = t.join();
         }
         self.shared.cancel_injected();
+        for t in pool_threads {
+            let _ = t.join();
+        }
     }
 }
 
@@ -121,6 +148,9 @@ pub struct Builder {
     stack_size: usize,
     resident_stacks: Option<usize>,
     thread_name: String,
+    max_blocking_threads: usize,
+    thread_keep_alive: Duration,
+    hog_threshold: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -130,6 +160,9 @@ impl Default for Builder {
             stack_size: DEFAULT_STACK_SIZE,
             resident_stacks: None,
             thread_name: "coro-worker".into(),
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            thread_keep_alive: DEFAULT_KEEP_ALIVE,
+            hog_threshold: Some(crate::scheduler::hog::DEFAULT_THRESHOLD),
         }
     }
 }
@@ -170,6 +203,35 @@ impl Builder {
         self
     }
 
+    /// Most threads of the blocking pool ([`crate::spawn_blocking`]), at
+    /// least 1; default 512, as tokio's. Past that, blocking jobs queue
+    /// until a pool thread is free. The pool starts with none and grows on
+    /// demand.
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.max_blocking_threads = n.max(1);
+        self
+    }
+
+    /// How long an idle blocking pool thread waits for a job before it
+    /// exits; default 10 s, as tokio's.
+    pub fn thread_keep_alive(mut self, d: Duration) -> Builder {
+        self.thread_keep_alive = d;
+        self
+    }
+
+    /// Hog detection: a coroutine that runs longer than `threshold` without
+    /// suspending is reported once with `log::warn!`, naming it, its worker
+    /// and how long it ran (it stalls every other coroutine of its worker;
+    /// move such work to [`crate::spawn_blocking`]). `None` (or a zero
+    /// threshold) turns it off.
+    /// Default 10 ms. A monitor thread samples the workers a few times per
+    /// threshold (the design is in the `scheduler::hog` module); the
+    /// workers themselves never read a clock for it.
+    pub fn hog_threshold(mut self, threshold: Option<Duration>) -> Builder {
+        self.hog_threshold = threshold.filter(|t| !t.is_zero());
+        self
+    }
+
     /// Starts the runtime.
     ///
     /// # Errors
@@ -197,6 +259,7 @@ impl Builder {
                         runnext: Default::default(),
                         parker: Parker::default(),
                         tick_started: Default::default(),
+                        probe: Default::default(),
                     })
                 })
                 .collect(),
@@ -206,6 +269,11 @@ impl Builder {
             shutdown: AtomicBool::new(false),
             stopped: AtomicUsize::new(0),
             drained: AtomicUsize::new(0),
+            blocking: BlockingPool::new(PoolConfig {
+                max_threads: self.max_blocking_threads,
+                keep_alive: self.thread_keep_alive,
+                thread_name: config.thread_name.clone(),
+            }),
             config,
             congested_until: Default::default(),
         });
@@ -225,6 +293,22 @@ impl Builder {
                 }
             }
         }
+        let monitor = match self.hog_threshold {
+            Some(threshold) => {
+                let monitor_shared = Arc::clone(&shared);
+                let spawned = thread::Builder::new()
+                    .name(format!("{}-monitor", shared.config.thread_name))
+                    .spawn(move || crate::scheduler::hog::monitor(monitor_shared, threshold));
+                match spawned {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        shared.begin_shutdown();
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         if workers > 1 {
             if let Err(e) = crate::scheduler::monitor::start(&shared) {
                 // Without it, stuck workers are still helped by workers
@@ -232,7 +316,11 @@ impl Builder {
                 log::warn!("coro: no monitor thread: {e}");
             }
         }
-        Ok(Runtime { shared, threads })
+        Ok(Runtime {
+            shared,
+            threads,
+            monitor,
+        })
     }
 }
 
@@ -246,7 +334,7 @@ fn default_resident_stacks(workers: usize) -> usize {
 
 /// The runtime of the calling coroutine, else the default runtime.
 pub(crate) fn current_or_default() -> Arc<Shared> {
-    crate::scheduler::current_shared().unwrap_or_else(|| Arc::clone(default().shared()))
+    crate::scheduler::entered_shared().unwrap_or_else(|| Arc::clone(default().shared()))
 }
 
 /// The default runtime, started on first use.

@@ -105,6 +105,7 @@ fn lend_to_scoped_thread(workers: usize, budget: Option<usize>, pin: bool, parke
                     std::array::from_fn(|i| AtomicU64::new(pattern(0, i)));
                 let stop = AtomicBool::new(false);
                 let started = AtomicBool::new(false);
+                let passes = Arc::new(AtomicU64::new(0));
                 let (tx, rx) = coro::chan::bounded::<()>(0);
                 let writes = std::thread::scope(|s| {
                     let reader = s.spawn(|| {
@@ -119,6 +120,7 @@ fn lend_to_scoped_thread(workers: usize, budget: Option<usize>, pin: bool, parke
                                 lent[i].fetch_add(1, Ordering::Relaxed);
                             }
                             writes += 1;
+                            passes.fetch_add(1, Ordering::Relaxed);
                             started.store(true, Ordering::Release);
                         }
                         writes
@@ -132,7 +134,7 @@ fn lend_to_scoped_thread(workers: usize, budget: Option<usize>, pin: bool, parke
                         coro::sleep(Duration::from_millis(1));
                     }
                     // Every parker has parked: eviction had its chance.
-                    coro::sleep(Duration::from_millis(5));
+                    wait_for_passes_elsewhere(&passes);
                     drop(tx);
                     for h in handles {
                         h.join().expect("a parker's frame was intact");
@@ -174,6 +176,7 @@ fn lend_to_rayon(workers: usize, budget: Option<usize>, pin: bool) {
                 let stop = AtomicBool::new(false);
                 let started = AtomicBool::new(false);
                 let sum = AtomicU64::new(0);
+                let passes = Arc::new(AtomicU64::new(0));
                 let (tx, rx) = coro::chan::bounded::<()>(0);
                 rayon::in_place_scope(|s| {
                     s.spawn(|_| {
@@ -185,6 +188,7 @@ fn lend_to_rayon(workers: usize, budget: Option<usize>, pin: bool) {
                                 x = x.wrapping_add(w);
                             }
                             sum.store(x, Ordering::Relaxed);
+                            passes.fetch_add(1, Ordering::Relaxed);
                             started.store(true, Ordering::Release);
                         }
                     });
@@ -196,7 +200,7 @@ fn lend_to_rayon(workers: usize, budget: Option<usize>, pin: bool) {
                     while parked.load(Ordering::Relaxed) < FEW_PARKERS {
                         coro::sleep(Duration::from_millis(1));
                     }
-                    coro::sleep(Duration::from_millis(5));
+                    wait_for_passes_elsewhere(&passes);
                     drop(tx);
                     for h in handles {
                         h.join().expect("a parker's frame was intact");
@@ -215,6 +219,32 @@ fn lend_to_rayon(workers: usize, budget: Option<usize>, pin: bool) {
         .expect("spawn");
     h.join().expect("the lender ran to the end");
     drop(rt);
+}
+
+/// Full passes over the lent array that the borrowing thread must make
+/// while the lender waits, so that it certainly reads the lender's stack
+/// while the lender is parked (and, past the budget, evicted), however
+/// late the machine schedules it.
+const PASSES_WHILE_PARKED: u64 = 2;
+/// The most the lender waits for them (the thread is starved beyond any
+/// CI load past this).
+const PASSES_LIMIT: Duration = Duration::from_secs(20);
+
+/// Parks the calling lender until the borrowing thread has made
+/// [`PASSES_WHILE_PARKED`] more passes, counted in `passes`: it joins
+/// another coroutine that watches the count, so the lender stays parked
+/// (and evictable) the whole time instead of resuming to look.
+fn wait_for_passes_elsewhere(passes: &Arc<AtomicU64>) {
+    let passes = Arc::clone(passes);
+    coro::spawn(move || {
+        let target = passes.load(Ordering::Relaxed) + PASSES_WHILE_PARKED;
+        let start = std::time::Instant::now();
+        while passes.load(Ordering::Relaxed) < target && start.elapsed() < PASSES_LIMIT {
+            coro::sleep(Duration::from_millis(1));
+        }
+    })
+    .join()
+    .expect("the watcher ran");
 }
 
 /// A read the optimizer must perform every time.

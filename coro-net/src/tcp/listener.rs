@@ -1,7 +1,9 @@
 //! A TCP listener whose `accept` parks the coroutine.
 
 use std::io;
-use std::net::{self, SocketAddr, ToSocketAddrs};
+use std::net::{self, SocketAddr};
+
+use crate::addr::{resolve, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use socket2::{Domain, Socket, Type};
@@ -59,7 +61,9 @@ impl Default for ListenOptions {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (the first address that works, as `std` does).
+    /// Binds to `addr` (the first address that works, as `std` does). A
+    /// host name is resolved on the blocking pool (see
+    /// [`lookup_host`](crate::lookup_host)).
     ///
     /// # Errors
     /// As `std::net::TcpListener::bind`.
@@ -73,7 +77,7 @@ impl TcpListener {
     /// As `std::net::TcpListener::bind`.
     pub fn bind_with(addr: impl ToSocketAddrs, options: ListenOptions) -> io::Result<TcpListener> {
         let mut last = None;
-        for addr in addr.to_socket_addrs()? {
+        for addr in resolve(&addr)? {
             match bind_one(addr, options) {
                 Ok(l) => return TcpListener::from_std(l),
                 Err(e) => last = Some(e),

@@ -1,12 +1,13 @@
 //! A TCP stream whose reads and writes park the coroutine.
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{self, Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
+use crate::addr::{resolve, ToSocketAddrs};
 use crate::registration::{drained_by, Direction, Interest, Registration};
 use crate::timeout::Timeout;
 
@@ -23,7 +24,8 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to `addr` (each address in turn, as `std` does).
+    /// Connects to `addr` (each address in turn, as `std` does). A host
+    /// name is resolved on the blocking pool (see [`lookup_host`](crate::lookup_host)).
     ///
     /// # Errors
     /// As `std::net::TcpStream::connect` (connection refused, ...).
@@ -204,7 +206,7 @@ fn each_addr<T>(
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for a in addr.to_socket_addrs()? {
+    for a in resolve(&addr)? {
         match f(a) {
             Ok(t) => return Ok(t),
             Err(e) => last = Some(e),

@@ -106,6 +106,7 @@
 //!    (the children borrow its stack);
 //! 5. drops what is left in its queues and exits.
 
+pub(crate) mod hog;
 pub(crate) mod idle;
 pub(crate) mod monitor;
 pub(crate) mod park;
@@ -155,6 +156,8 @@ pub(crate) struct Remote {
     /// from a process epoch; 0 while it runs none. Written by the worker
     /// twice a tick, read by the others to find it stuck.
     pub(crate) tick_started: AtomicU64,
+    /// What the hog monitor reads of this worker ([`hog`]).
+    pub(crate) probe: hog::Probe,
 }
 
 impl Remote {
@@ -187,6 +190,8 @@ pub(crate) struct Shared {
     /// workers' epoch: written when a coroutine ran long (rarely), read by
     /// `runtime_is_congested`.
     pub(crate) congested_until: AtomicU64,
+    /// The runtime's blocking pool (`crate::blocking`).
+    pub(crate) blocking: crate::blocking::BlockingPool,
 }
 
 impl Shared {
@@ -353,6 +358,12 @@ pub(crate) fn in_coroutine() -> bool {
 /// The runtime of the calling worker thread, if it is one.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     worker::with_current(|w| w.shared.clone())
+}
+
+/// The runtime the calling thread belongs to: its worker's, or the pool's
+/// of a blocking pool thread.
+pub(crate) fn entered_shared() -> Option<Arc<Shared>> {
+    current_shared().or_else(crate::blocking::current_shared)
 }
 
 /// Runs `f` on the calling coroutine's worker timers. Coroutines only.

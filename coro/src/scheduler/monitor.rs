@@ -34,7 +34,7 @@ const IDLE_PERIOD: Duration = Duration::from_millis(10);
 pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     let shared = Arc::clone(shared);
     thread::Builder::new()
-        .name(format!("{}-monitor", shared.config.thread_name))
+        .name(format!("{}-balance", shared.config.thread_name))
         .spawn(move || run(&shared))
         .map(drop)
 }

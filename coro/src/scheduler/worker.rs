@@ -446,7 +446,11 @@ impl WorkerCtx {
         }
         task.set_running();
         self.budget.set(crate::budget::BUDGET);
-        match cs.resume() {
+        let name = task.extra().and_then(|e| e.name.as_ref());
+        self.remote.probe.begin(cs.id, name);
+        let suspended = cs.resume();
+        self.remote.probe.end(name.is_some());
+        match suspended {
             Some(SuspendKind::Yield) => {
                 task.set_yielded();
                 self.queues.push_ready(task);
