@@ -75,8 +75,9 @@
 //! any thread. Each worker publishes when it resumed the coroutine it runs
 //! (`Remote::tick_started`, two relaxed stores a tick); the [`monitor`]
 //! wakes a sleeper when it finds a worker stuck. A worker that ran a
-//! coroutine for a millisecond or more (or that the monitor finds stuck)
-//! makes its runtime *congested* for the next second
+//! coroutine for a millisecond or more of CPU time (wall time is not
+//! enough: a preempted thread has not run long) makes its runtime
+//! *congested* for the next second
 //! ([`runtime_is_congested`]), which is what coro-http's connections ask
 //! before they wait for their next request without a coroutine.
 //!

@@ -56,7 +56,6 @@ fn run(shared: &Shared) {
             }
         }
         if stuck {
-            shared.mark_congested(Instant::now());
             shared.notify_work();
         }
         period = if running { BUSY_PERIOD } else { IDLE_PERIOD };

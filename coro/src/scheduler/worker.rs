@@ -46,6 +46,20 @@ pub(crate) const CONGESTION_WINDOW: Duration = Duration::from_secs(1);
 /// driver for it (`WorkerCtx::help_stuck_workers`).
 pub(crate) const STUCK_AFTER: Duration = Duration::from_millis(1);
 
+/// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill; the clock id
+    // is one every Linux kernel has.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Nanoseconds from the first call to `now` (never 0, which
 /// `Remote::tick_started` keeps for "no coroutine running").
 pub(crate) fn nanos_since_epoch(now: Instant) -> u64 {
@@ -69,6 +83,8 @@ pub(crate) struct WorkerCtx {
     tick: Cell<u32>,
     /// When the coroutine running now was resumed (`None` between them).
     running_since: Cell<Option<Instant>>,
+    /// The thread's CPU time and when it was read (`ran_long`).
+    cpu_sample: Cell<(Instant, Duration)>,
     /// When the periodic look at the driver, timers and inbox is due
     /// whatever the tick count (`period_elapsed`).
     next_period: Cell<Instant>,
@@ -114,6 +130,7 @@ impl WorkerCtx {
             live: RefCell::new(Vec::new()),
             tick: Cell::new(0),
             running_since: Cell::new(None),
+            cpu_sample: Cell::new((Instant::now(), Duration::ZERO)),
             next_period: Cell::new(Instant::now()),
             budget: Cell::new(crate::budget::BUDGET),
             searching: Cell::new(false),
@@ -146,7 +163,7 @@ impl WorkerCtx {
             self.tick.set(tick);
             let now = Instant::now();
             if let Some(start) = self.running_since.take() {
-                if now.saturating_duration_since(start) >= LONG_TICK {
+                if self.ran_long(start, now) {
                     self.shared.mark_congested(now);
                 }
             }
@@ -173,7 +190,31 @@ impl WorkerCtx {
             || self
                 .running_since
                 .get()
-                .is_some_and(|s| now.saturating_duration_since(s) >= LONG_TICK)
+                .is_some_and(|start| self.ran_long(start, now))
+    }
+
+    /// Whether the coroutine resumed at `start` has used [`LONG_TICK`] of
+    /// CPU time by `now`, not merely of wall time: a worker thread that
+    /// the kernel preempted (more runnable threads than cores, as when the
+    /// load generator shares the machine) has not run long, and must not
+    /// make the runtime congested.
+    ///
+    /// The thread's CPU clock is a system call, so it is read only when
+    /// the wall clock says the run was long, and at the periodic look
+    /// (`period_elapsed`, at most once a millisecond). The CPU time since
+    /// that sample, less the wall time between the sample and `start`
+    /// (the most CPU the thread can have used before the run), is a lower
+    /// bound on the run's own CPU time.
+    fn ran_long(&self, start: Instant, now: Instant) -> bool {
+        if now.saturating_duration_since(start) < LONG_TICK {
+            return false;
+        }
+        let (sampled_at, cpu_then) = self.cpu_sample.get();
+        let before_run = start.saturating_duration_since(sampled_at);
+        thread_cpu_time()
+            .saturating_sub(cpu_then)
+            .saturating_sub(before_run)
+            >= LONG_TICK
     }
 
     /// Polls, without blocking, the drivers of the other workers that have
@@ -232,6 +273,7 @@ impl WorkerCtx {
             return false;
         }
         self.next_period.set(now + DRIVER_POLL_PERIOD);
+        self.cpu_sample.set((now, thread_cpu_time()));
         true
     }
 
