@@ -258,7 +258,9 @@ impl Builder {
                         inbox: Injector::new(),
                         runnext: Default::default(),
                         parker: Parker::default(),
-                        tick_started: Default::default(),
+                        poll_due: Default::default(),
+                        stuck: Default::default(),
+                        cpu_clock: Default::default(),
                         probe: Default::default(),
                     })
                 })
@@ -275,7 +277,7 @@ impl Builder {
                 thread_name: config.thread_name.clone(),
             }),
             config,
-            congested_until: Default::default(),
+            congested: Default::default(),
         });
         let mut threads = Vec::with_capacity(workers);
         for (index, fresh) in fresh.into_iter().enumerate() {
@@ -309,12 +311,9 @@ impl Builder {
             }
             None => None,
         };
-        if workers > 1 {
-            if let Err(e) = crate::scheduler::monitor::start(&shared) {
-                // Without it, stuck workers are still helped by workers
-                // that sleep with a timeout; only the rest is lost.
-                log::warn!("coro: no monitor thread: {e}");
-            }
+        if let Err(e) = crate::scheduler::monitor::start(&shared) {
+            shared.begin_shutdown();
+            return Err(e);
         }
         Ok(Runtime {
             shared,

@@ -105,7 +105,14 @@ impl Probe {
         }
     }
 
-    fn sample(&self) -> (u32, u64) {
+    /// Whether the worker runs a coroutine now.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed) != 0
+    }
+
+    /// The number of resumes so far and the running coroutine's id (0:
+    /// none).
+    pub(crate) fn sample(&self) -> (u32, u64) {
         (
             self.runs.load(Ordering::Relaxed),
             self.running.load(Ordering::Relaxed),

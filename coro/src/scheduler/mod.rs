@@ -64,22 +64,20 @@
 //!
 //! # Stuck workers
 //!
-//! A worker that runs one coroutine for [`worker::STUCK_AFTER`] or more
-//! cannot poll its reactor. Its started coroutines cannot move, but
-//! events for sockets that wait without a coroutine
-//! ([`crate::Unstarted`]) need not wait for it: the other workers poll a
-//! stuck worker's driver at their periodic look and before they sleep (and
-//! sleep at most `STUCK_AFTER` while any worker runs a coroutine); the
+//! A worker that runs one coroutine for a long time cannot poll its
+//! reactor. Its started coroutines cannot move, but events for sockets
+//! that wait without a coroutine ([`crate::Unstarted`]) need not wait for
+//! it: the [`monitor`] marks a worker stuck when it finds it in the same
+//! run as a period before, and the other workers poll a stuck worker's
+//! driver at their periodic look and before they sleep (and sleep at most
+//! [`worker::STUCK_AFTER`] while any worker runs a coroutine); the
 //! coroutines those events start run on the worker that polled, and
 //! wake-ups of the stuck worker's own coroutines go to its inbox, as from
-//! any thread. Each worker publishes when it resumed the coroutine it runs
-//! (`Remote::tick_started`, two relaxed stores a tick); the [`monitor`]
-//! wakes a sleeper when it finds a worker stuck. A worker that ran a
-//! coroutine for a millisecond or more of CPU time (wall time is not
-//! enough: a preempted thread has not run long) makes its runtime
-//! *congested* for the next second
-//! ([`runtime_is_congested`]), which is what coro-http's connections ask
-//! before they wait for their next request without a coroutine.
+//! any thread. A run that uses most of a millisecond of CPU time (wall
+//! time is not enough: a preempted thread has not run long) makes the
+//! runtime *congested* for the next second ([`runtime_is_congested`]),
+//! which is what coro-http's connections ask before they wait for their
+//! next request without a coroutine.
 //!
 //! # Waking
 //!
@@ -114,7 +112,7 @@ pub(crate) mod park;
 pub(crate) mod queue;
 pub(crate) mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_deque::{Injector, Stealer};
@@ -129,12 +127,12 @@ use park::Parker;
 pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Ticks between two checks of the timers while there is local work.
 pub(crate) const TIMER_INTERVAL: u32 = 16;
-/// The longest a worker with local work goes without polling its I/O
+/// About the longest a worker with local work goes without polling its I/O
 /// driver, looking at its inbox and the injector, and firing its timers,
 /// however few ticks that is: a worker whose coroutines compute for
 /// milliseconds between yields still sees I/O after about one of them.
-/// The clock is read once a tick for it (tens of nanoseconds); a poll that
-/// finds nothing costs one `epoll_wait`.
+/// The [`monitor`] keeps this time, so the worker reads no clock for it;
+/// a poll that finds nothing costs one `epoll_wait`.
 pub(crate) const DRIVER_POLL_PERIOD: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Settings a runtime is built with.
@@ -153,15 +151,29 @@ pub(crate) struct Remote {
     /// The task its worker runs next; see `queue`.
     pub(crate) runnext: queue::RunNext,
     pub(crate) parker: Parker,
-    /// When the worker resumed the coroutine it runs now, in nanoseconds
-    /// from a process epoch; 0 while it runs none. Written by the worker
-    /// twice a tick, read by the others to find it stuck.
-    pub(crate) tick_started: AtomicU64,
+    /// Set by the monitor while the worker runs coroutines, about once a
+    /// [`DRIVER_POLL_PERIOD`]; the worker clears it at its periodic look.
+    pub(crate) poll_due: AtomicBool,
+    /// Set by the monitor while the worker has been running one coroutine
+    /// for a whole monitor period or more: the others poll its driver.
+    pub(crate) stuck: AtomicBool,
+    /// The worker thread's CPU-time clock, for the monitor.
+    pub(crate) cpu_clock: std::sync::OnceLock<libc::clockid_t>,
     /// What the hog monitor reads of this worker ([`hog`]).
     pub(crate) probe: hog::Probe,
 }
 
 impl Remote {
+    /// Called once by the worker thread: publishes its CPU-time clock.
+    pub(crate) fn publish_cpu_clock(&self) {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `pthread_self` is the calling thread, alive; `clock` is a
+        // valid place for the id.
+        if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0 {
+            let _ = self.cpu_clock.set(clock);
+        }
+    }
+
     /// Everything in the inbox.
     pub(crate) fn take_inbox(&self) -> Vec<TaskRef> {
         let mut all = Vec::new();
@@ -187,27 +199,14 @@ pub(crate) struct Shared {
     pub(crate) stopped: AtomicUsize,
     pub(crate) drained: AtomicUsize,
     pub(crate) config: Config,
-    /// Until when the runtime counts as congested, in nanoseconds from the
-    /// workers' epoch: written when a coroutine ran long (rarely), read by
-    /// `runtime_is_congested`.
-    pub(crate) congested_until: AtomicU64,
+    /// Whether the runtime counts as congested (`runtime_is_congested`):
+    /// kept by the monitor, read with one relaxed load.
+    pub(crate) congested: AtomicBool,
     /// The runtime's blocking pool (`crate::blocking`).
     pub(crate) blocking: crate::blocking::BlockingPool,
 }
 
 impl Shared {
-    /// Notes that a coroutine ran long at `now` (`worker::LONG_TICK`), or
-    /// that a worker is stuck in one.
-    pub(crate) fn mark_congested(&self, now: std::time::Instant) {
-        let until = worker::nanos_since_epoch(now + worker::CONGESTION_WINDOW);
-        self.congested_until.store(until, Ordering::Relaxed);
-    }
-
-    /// Whether the runtime is congested at `now`.
-    pub(crate) fn congested_at(&self, now: std::time::Instant) -> bool {
-        worker::nanos_since_epoch(now) < self.congested_until.load(Ordering::Relaxed)
-    }
-
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
     }
@@ -337,7 +336,8 @@ pub(crate) fn current_task() -> Option<TaskRef> {
 /// counts, not the caller's worker, because the long request may come on
 /// any connection, to any worker.
 pub fn runtime_is_congested() -> bool {
-    in_coroutine() && worker::with_current(|w| w.is_congested()).unwrap_or(false)
+    in_coroutine()
+        && worker::with_current(|w| w.shared.congested.load(Ordering::Relaxed)).unwrap_or(false)
 }
 
 /// Runs `f` on the task of the running coroutine, if the caller is one,

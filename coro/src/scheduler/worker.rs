@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::{Steal, Worker};
 
 use super::queue::LocalQueues;
-use super::{Remote, Shared, DRIVER_POLL_PERIOD, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
+use super::{Remote, Shared, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
 use crate::stack::StackPool;
 use crate::switch::{CoroState, SuspendKind};
 use crate::task::TaskRef;
@@ -37,36 +37,9 @@ const SHUTDOWN_POLL: Duration = Duration::from_micros(200);
 
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
 
-/// A coroutine that runs this long without suspending makes its runtime
-/// congested (`WorkerCtx::is_congested`).
-const LONG_TICK: Duration = Duration::from_millis(1);
-/// How long a worker stays congested after such a run.
-pub(crate) const CONGESTION_WINDOW: Duration = Duration::from_secs(1);
-/// How long a worker may run one coroutine before the others poll its
-/// driver for it (`WorkerCtx::help_stuck_workers`).
+/// While any other worker runs a coroutine, an idle worker sleeps at most
+/// this long at a time, to look for stuck workers (`help_stuck_workers`).
 pub(crate) const STUCK_AFTER: Duration = Duration::from_millis(1);
-
-/// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`).
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to fill; the clock id
-    // is one every Linux kernel has.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// Nanoseconds from the first call to `now` (never 0, which
-/// `Remote::tick_started` keeps for "no coroutine running").
-pub(crate) fn nanos_since_epoch(now: Instant) -> u64 {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(|| now - Duration::from_nanos(1));
-    now.saturating_duration_since(epoch).as_nanos().max(1) as u64
-}
 
 pub(crate) struct WorkerCtx {
     index: usize,
@@ -81,13 +54,6 @@ pub(crate) struct WorkerCtx {
     /// Started, unfinished tasks of this worker (the scheduler's reference).
     live: RefCell<Vec<TaskRef>>,
     tick: Cell<u32>,
-    /// When the coroutine running now was resumed (`None` between them).
-    running_since: Cell<Option<Instant>>,
-    /// The thread's CPU time and when it was read (`ran_long`).
-    cpu_sample: Cell<(Instant, Duration)>,
-    /// When the periodic look at the driver, timers and inbox is due
-    /// whatever the tick count (`period_elapsed`).
-    next_period: Cell<Instant>,
     /// Operations left to the running coroutine before it must yield
     /// (`crate::budget`).
     budget: Cell<u32>,
@@ -129,9 +95,6 @@ impl WorkerCtx {
             coro_pool: RefCell::new(Vec::new()),
             live: RefCell::new(Vec::new()),
             tick: Cell::new(0),
-            running_since: Cell::new(None),
-            cpu_sample: Cell::new((Instant::now(), Duration::ZERO)),
-            next_period: Cell::new(Instant::now()),
             budget: Cell::new(crate::budget::BUDGET),
             searching: Cell::new(false),
             runnext_seen: Cell::new(ptr::null_mut()),
@@ -148,6 +111,7 @@ impl WorkerCtx {
     /// The worker thread's body.
     pub(crate) fn run_thread(self) {
         self.remote.parker.bind_current_thread();
+        self.remote.publish_cpu_clock();
         reduce_timer_slack();
         let _altstack = crate::overflow::AltStack::ensure();
         let _abort = AbortOnUnwind;
@@ -161,78 +125,30 @@ impl WorkerCtx {
         while !self.shared.is_shutdown() {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
-            let now = Instant::now();
-            if let Some(start) = self.running_since.take() {
-                if self.ran_long(start, now) {
-                    self.shared.mark_congested(now);
-                }
-            }
-            match self.next_task(tick, now).or_else(|| self.search()) {
-                Some(task) => {
-                    self.remote
-                        .tick_started
-                        .store(nanos_since_epoch(now), Ordering::Relaxed);
-                    self.running_since.set(Some(now));
-                    self.run_task(task);
-                    self.remote.tick_started.store(0, Ordering::Relaxed);
-                }
-                None => self.sleep(),
+            if let Some(task) = self.next_task(tick) {
+                self.run_task(task);
+            } else if let Some(task) = self.search() {
+                self.run_task(task);
+            } else {
+                self.sleep();
             }
         }
     }
 
-    /// Whether this worker runs a coroutine that has been running for
-    /// [`LONG_TICK`] or more, or a worker of its runtime ran one within
-    /// the last [`CONGESTION_WINDOW`].
-    pub(crate) fn is_congested(&self) -> bool {
-        let now = Instant::now();
-        self.shared.congested_at(now)
-            || self
-                .running_since
-                .get()
-                .is_some_and(|start| self.ran_long(start, now))
-    }
-
-    /// Whether the coroutine resumed at `start` has used [`LONG_TICK`] of
-    /// CPU time by `now`, not merely of wall time: a worker thread that
-    /// the kernel preempted (more runnable threads than cores, as when the
-    /// load generator shares the machine) has not run long, and must not
-    /// make the runtime congested.
-    ///
-    /// The thread's CPU clock is a system call, so it is read only when
-    /// the wall clock says the run was long, and at the periodic look
-    /// (`period_elapsed`, at most once a millisecond). The CPU time since
-    /// that sample, less the wall time between the sample and `start`
-    /// (the most CPU the thread can have used before the run), is a lower
-    /// bound on the run's own CPU time.
-    fn ran_long(&self, start: Instant, now: Instant) -> bool {
-        if now.saturating_duration_since(start) < LONG_TICK {
-            return false;
-        }
-        let (sampled_at, cpu_then) = self.cpu_sample.get();
-        let before_run = start.saturating_duration_since(sampled_at);
-        thread_cpu_time()
-            .saturating_sub(cpu_then)
-            .saturating_sub(before_run)
-            >= LONG_TICK
-    }
-
-    /// Polls, without blocking, the drivers of the other workers that have
-    /// been running one coroutine for [`STUCK_AFTER`] or more, so that the
+    /// Polls, without blocking, the drivers of the other workers that the
+    /// [monitor](super::monitor) found stuck in one coroutine, so that the
     /// events they cannot look at are seen: wake-ups of their own
     /// coroutines go to their inboxes, and coroutines that an event starts
     /// ([`crate::Unstarted`]) start here. Returns whether any other worker
     /// is running a coroutine at all.
-    fn help_stuck_workers(&self, now: Instant) -> bool {
-        let now = nanos_since_epoch(now);
+    fn help_stuck_workers(&self) -> bool {
         let mut any_running = false;
         for (i, remote) in self.shared.remotes.iter().enumerate() {
-            let started = remote.tick_started.load(Ordering::Relaxed);
-            if i == self.index || started == 0 {
+            if i == self.index || !remote.probe.is_running() {
                 continue;
             }
             any_running = true;
-            if now.saturating_sub(started) >= STUCK_AFTER.as_nanos() as u64 {
+            if remote.stuck.load(Ordering::Relaxed) {
                 if let Some(driver) = remote.parker.driver() {
                     driver.wait(Some(Duration::ZERO));
                 }
@@ -241,14 +157,14 @@ impl WorkerCtx {
         any_running
     }
 
-    fn next_task(&self, tick: u32, now: Instant) -> Option<TaskRef> {
+    fn next_task(&self, tick: u32) -> Option<TaskRef> {
         // Ahead of local work, by ticks and by time: a worker whose
         // coroutines run long between suspensions still lets in I/O
         // events, wake-ups from other threads and spawns from outside
         // within about one such run.
-        if tick % GLOBAL_QUEUE_INTERVAL == 0 || self.period_elapsed(now) {
+        if tick % GLOBAL_QUEUE_INTERVAL == 0 || self.take_poll_due() {
             self.poll_driver();
-            self.help_stuck_workers(now);
+            self.help_stuck_workers();
             self.fire_timers();
             if let Some(t) = self.pull_inbox().or_else(|| self.pull_injector()) {
                 return Some(t);
@@ -267,14 +183,16 @@ impl WorkerCtx {
         self.pull_inbox().or_else(|| self.pull_injector())
     }
 
-    /// Whether [`DRIVER_POLL_PERIOD`] has passed since this last said so.
-    fn period_elapsed(&self, now: Instant) -> bool {
-        if now < self.next_period.get() {
-            return false;
+    /// Whether the monitor asked for the periodic look since the last one
+    /// (it does every millisecond or so while this worker runs coroutines:
+    /// `DRIVER_POLL_PERIOD`); clears the request. One relaxed load a tick
+    /// when it did not.
+    fn take_poll_due(&self) -> bool {
+        let due = self.remote.poll_due.load(Ordering::Relaxed);
+        if due {
+            self.remote.poll_due.store(false, Ordering::Relaxed);
         }
-        self.next_period.set(now + DRIVER_POLL_PERIOD);
-        self.cpu_sample.set((now, thread_cpu_time()));
-        true
+        due
     }
 
     /// Moves everything in the inbox to `ready`; returns the first.
@@ -409,7 +327,7 @@ impl WorkerCtx {
         // What a stuck worker's events start lands in our queues, which
         // `has_work` looks at below; and while any other worker runs a
         // coroutine, we look again after `STUCK_AFTER` at the latest.
-        let others_running = self.help_stuck_workers(Instant::now());
+        let others_running = self.help_stuck_workers();
         // Announce the wait before registering as a sleeper: a notifier that
         // takes us off the sleepers list counts us as searching and unparks
         // us, and that unpark must not be skipped for want of the
@@ -432,7 +350,6 @@ impl WorkerCtx {
                 Some(driver) => {
                     driver.wait(timeout);
                     self.remote.parker.cancel();
-                    self.next_period.set(Instant::now() + DRIVER_POLL_PERIOD);
                 }
                 None => self.remote.parker.park(timeout),
             }
