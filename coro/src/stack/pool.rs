@@ -8,6 +8,12 @@ use super::region::{self, fatal, Range, Region};
 use super::{SlotStack, GUARD_SIZE};
 use crate::switch::CoroState;
 
+/// Free ranges of one size class whose pages stay resident, ready for the
+/// next coroutine to start without a page fault; a range freed beyond them
+/// gives its pages back to the kernel. A spawn-and-finish workload keeps
+/// far fewer free at once.
+const WARM_FREE_RANGES: usize = 64;
+
 /// Where a coroutine's frames are: in its range (resident), or copied out.
 #[derive(Debug, Default)]
 pub(crate) struct StackImage {
@@ -240,7 +246,18 @@ impl StackPool {
             c.free_cold.push(range);
         } else {
             c.remove_resident(image.resident_index);
-            c.free_resident.push(range);
+            if c.free_resident.len() < WARM_FREE_RANGES {
+                c.free_resident.push(range);
+            } else {
+                // Many coroutines finished and none started: give the
+                // pages back (an idle server's connections letting their
+                // coroutines go, say) instead of keeping them all warm.
+                // SAFETY: the range has no owner.
+                if let Err(e) = unsafe { region::make_inaccessible(range, c.range_len) } {
+                    fatal(format_args!("coro: cannot release a free stack: {e}"));
+                }
+                c.free_cold.push(range);
+            }
         }
         image.saved = Vec::new();
         image.evicted = false;
