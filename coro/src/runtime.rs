@@ -42,7 +42,7 @@ const MAP_COUNT_SHARE: usize = 4;
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
-    /// The hog monitor, if a threshold is set (`scheduler::hog`).
+    /// The monitor thread (`scheduler::monitor`).
     monitor: Option<thread::JoinHandle<()>>,
 }
 
@@ -224,9 +224,10 @@ impl Builder {
     /// and how long it ran (it stalls every other coroutine of its worker;
     /// move such work to [`crate::spawn_blocking`]). `None` (or a zero
     /// threshold) turns it off.
-    /// Default 10 ms. A monitor thread samples the workers a few times per
-    /// threshold (the design is in the `scheduler::hog` module); the
-    /// workers themselves never read a clock for it.
+    /// Default 10 ms. The runtime's monitor thread looks at the workers
+    /// every millisecond while they run (the design is in the
+    /// `scheduler::hog` module); the workers themselves never read a clock
+    /// for it.
     pub fn hog_threshold(mut self, threshold: Option<Duration>) -> Builder {
         self.hog_threshold = threshold.filter(|t| !t.is_zero());
         self
@@ -295,30 +296,17 @@ impl Builder {
                 }
             }
         }
-        let monitor = match self.hog_threshold {
-            Some(threshold) => {
-                let monitor_shared = Arc::clone(&shared);
-                let spawned = thread::Builder::new()
-                    .name(format!("{}-monitor", shared.config.thread_name))
-                    .spawn(move || crate::scheduler::hog::monitor(monitor_shared, threshold));
-                match spawned {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        shared.begin_shutdown();
-                        return Err(e);
-                    }
-                }
+        let monitor = match crate::scheduler::monitor::start(&shared, self.hog_threshold) {
+            Ok(m) => m,
+            Err(e) => {
+                shared.begin_shutdown();
+                return Err(e);
             }
-            None => None,
         };
-        if let Err(e) = crate::scheduler::monitor::start(&shared) {
-            shared.begin_shutdown();
-            return Err(e);
-        }
         Ok(Runtime {
             shared,
             threads,
-            monitor,
+            monitor: Some(monitor),
         })
     }
 }

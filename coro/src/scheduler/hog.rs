@@ -15,11 +15,11 @@
 //! That is two plain stores per resume and one per suspension, with no
 //! clock read and no shared cache line written by anyone else.
 //!
-//! A monitor thread per runtime (started only when a threshold is set,
-//! [`runtime::Builder::hog_threshold`](crate::runtime::Builder::hog_threshold),
-//! 10 ms by default) wakes every [`sample_period`] (a quarter of the
-//! threshold, within [`MIN_PERIOD`] and [`MAX_PERIOD`]) and reads each
-//! probe. When it sees the same `(runs, running)` pair, with a coroutine
+//! The runtime's monitor thread ([`super::monitor`]), which looks at the
+//! probes every millisecond while a worker runs coroutines, checks them
+//! against the threshold
+//! ([`runtime::Builder::hog_threshold`](crate::runtime::Builder::hog_threshold),
+//! 10 ms by default) at each look ([`HogWatch`]). When it sees the same `(runs, running)` pair, with a coroutine
 //! running, for at least the threshold, that one resume has lasted at
 //! least that long: it logs one `log::warn!` naming the coroutine (its name
 //! if it has one, and its id), its worker and how long it has run so far,
@@ -60,19 +60,6 @@ use super::Shared;
 
 /// The default threshold of [`crate::runtime::Builder::hog_threshold`].
 pub(crate) const DEFAULT_THRESHOLD: Duration = Duration::from_millis(10);
-/// The monitor never samples more often than this...
-pub(crate) const MIN_PERIOD: Duration = Duration::from_millis(1);
-/// ...nor less often than this, whatever the threshold.
-pub(crate) const MAX_PERIOD: Duration = Duration::from_millis(100);
-/// Samples per threshold: a hog is reported between one and 1 + 1/4
-/// thresholds into its run.
-const SAMPLES_PER_THRESHOLD: u32 = 4;
-
-/// How often the monitor samples for `threshold`.
-pub(crate) fn sample_period(threshold: Duration) -> Duration {
-    (threshold / SAMPLES_PER_THRESHOLD).clamp(MIN_PERIOD, MAX_PERIOD)
-}
-
 /// What a worker publishes for the monitor.
 #[derive(Debug, Default)]
 pub(crate) struct Probe {
@@ -130,23 +117,32 @@ struct Seen {
 }
 
 /// The monitor thread's body: samples until the runtime shuts down.
-pub(crate) fn monitor(shared: Arc<Shared>, threshold: Duration) {
-    let period = sample_period(threshold);
-    let now = Instant::now();
-    let mut seen: Vec<Seen> = shared
-        .remotes
-        .iter()
-        .map(|_| Seen {
-            runs: 0,
-            id: 0,
-            since: now,
-            reported: false,
-        })
-        .collect();
-    while !shared.is_shutdown() {
-        std::thread::park_timeout(period);
+/// The hog check, run by the runtime's monitor at each of its looks.
+pub(crate) struct HogWatch {
+    threshold: Duration,
+    seen: Vec<Seen>,
+}
+
+impl HogWatch {
+    pub(crate) fn new(workers: usize, threshold: Duration) -> HogWatch {
         let now = Instant::now();
-        for (index, (remote, s)) in shared.remotes.iter().zip(&mut seen).enumerate() {
+        HogWatch {
+            threshold,
+            seen: (0..workers)
+                .map(|_| Seen {
+                    runs: 0,
+                    id: 0,
+                    since: now,
+                    reported: false,
+                })
+                .collect(),
+        }
+    }
+
+    /// Reports each run that has lasted the threshold, once.
+    pub(crate) fn look(&mut self, shared: &Shared, now: Instant) {
+        let threshold = self.threshold;
+        for (index, (remote, s)) in shared.remotes.iter().zip(&mut self.seen).enumerate() {
             let (runs, id) = remote.probe.sample();
             if id == 0 || runs != s.runs || id != s.id {
                 *s = Seen {

@@ -28,13 +28,17 @@
 //!   machine) has not run long. The thread's CPU clock is read only for
 //!   stuck workers.
 //!
-//! It exits at the runtime's shutdown.
+//! * reports coroutines that run past the hog threshold ([`super::hog`]),
+//!   when one is set.
+//!
+//! It exits at the runtime's shutdown (which unparks it).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::hog::HogWatch;
 use super::Shared;
 
 /// Between two looks while some worker runs a coroutine: the periodic
@@ -48,13 +52,15 @@ const LONG_RUN: Duration = Duration::from_micros(800);
 /// How long the runtime stays congested after a long run.
 const CONGESTION_WINDOW: Duration = Duration::from_secs(1);
 
-/// Starts the monitor of `shared`.
-pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
+/// Starts the monitor of `shared`, with hog reports past `hog_threshold`.
+pub(crate) fn start(
+    shared: &Arc<Shared>,
+    hog_threshold: Option<Duration>,
+) -> std::io::Result<thread::JoinHandle<()>> {
     let shared = Arc::clone(shared);
     thread::Builder::new()
-        .name(format!("{}-balance", shared.config.thread_name))
-        .spawn(move || run(&shared))
-        .map(drop)
+        .name(format!("{}-monitor", shared.config.thread_name))
+        .spawn(move || run(&shared, hog_threshold))
 }
 
 /// What the monitor saw of one worker at its last look.
@@ -67,12 +73,13 @@ struct Seen {
     cpu: Option<Duration>,
 }
 
-fn run(shared: &Shared) {
+fn run(shared: &Shared, hog_threshold: Option<Duration>) {
+    let mut hogs = hog_threshold.map(|t| HogWatch::new(shared.remotes.len(), t));
     let mut seen = vec![Seen::default(); shared.remotes.len()];
     let mut congested_until: Option<Instant> = None;
     let mut period = IDLE_PERIOD;
     while !shared.is_shutdown() {
-        thread::sleep(period);
+        thread::park_timeout(period);
         let mut running = false;
         let mut any_stuck = false;
         let mut long_run = false;
@@ -108,6 +115,9 @@ fn run(shared: &Shared) {
             }
         }
         let now = Instant::now();
+        if let Some(hogs) = &mut hogs {
+            hogs.look(shared, now);
+        }
         if long_run {
             congested_until = Some(now + CONGESTION_WINDOW);
         }
