@@ -146,20 +146,18 @@ fn resume(mut conn: Parked, shared: Arc<Shared>) {
 /// then the connection is idle in the registry, with its idle deadline.
 fn wait_elsewhere(mut conn: Parked, shared: Arc<Shared>, idle_left: Duration, release: bool) {
     let stream = Arc::clone(&conn.io.stream);
-    let entry = Arc::clone(&conn.entry);
-    entry.wait_elsewhere(&shared, idle_left);
+    conn.entry.wait_elsewhere(&shared, idle_left);
     if release {
         conn.io.release_buffers();
     }
-    let next = coro::Builder::new().unstarted(move || {
-        conn.entry.stop_waiting_elsewhere(&shared);
-        conn.entry.leave_idle();
-        resume(conn, shared);
-    });
-    match next {
-        Ok(task) => stream.start_when_readable(task),
-        Err(e) => log::error!("cannot make a connection's next coroutine: {e}"),
-    }
+    let next = coro::Builder::new()
+        .unstarted(move || {
+            conn.entry.stop_waiting_elsewhere(&shared);
+            conn.entry.leave_idle();
+            resume(conn, shared);
+        })
+        .expect("a Builder with no stack size set makes any coroutine");
+    stream.start_when_readable(next);
 }
 
 /// How a connection's coroutine ends.
@@ -318,8 +316,9 @@ impl Conn<'_> {
             if waiting && !self.entry.enter_idle(self.shared) {
                 return Next::Stop;
             }
-            // Between requests on a worker that runs long coroutines: wait
-            // where the next request is seen first, not for this worker.
+            // Between requests while the runtime runs long handlers (or
+            // always, as `IdleWait` says): wait where the next request is
+            // seen first, not for this worker.
             if idle && may_wait_elsewhere && self.waits_elsewhere() {
                 return Next::WaitElsewhere {
                     idle_left: config.timeouts.idle,

@@ -450,7 +450,9 @@ impl Registration {
             task.start();
             return;
         }
-        drop(self.state.on_readable.lock().replace(task));
+        let replaced = self.state.on_readable.lock().replace(task);
+        // Its closure is the caller's, dropped outside the lock.
+        drop(replaced);
         if ready(&self.state) {
             self.state.start_on_readable();
         }

@@ -106,7 +106,6 @@ fn lend_to_scoped_thread(workers: usize, budget: Option<usize>, pin: bool, parke
                 let stop = AtomicBool::new(false);
                 let started = AtomicBool::new(false);
                 let passes = Arc::new(AtomicU64::new(0));
-                let (tx, rx) = coro::chan::bounded::<()>(0);
                 let writes = std::thread::scope(|s| {
                     let reader = s.spawn(|| {
                         let mut writes = 0u64;
@@ -125,20 +124,7 @@ fn lend_to_scoped_thread(workers: usize, budget: Option<usize>, pin: bool, parke
                         }
                         writes
                     });
-                    while !started.load(Ordering::Acquire) {
-                        coro::sleep(Duration::from_millis(1));
-                    }
-                    let (handles, parked) = spawn_parkers(parkers, &rx);
-                    drop(rx);
-                    while parked.load(Ordering::Relaxed) < parkers {
-                        coro::sleep(Duration::from_millis(1));
-                    }
-                    // Every parker has parked: eviction had its chance.
-                    wait_for_passes_elsewhere(&passes);
-                    drop(tx);
-                    for h in handles {
-                        h.join().expect("a parker's frame was intact");
-                    }
+                    park_others_while_lent(&started, parkers, &passes);
                     stop.store(true, Ordering::Release);
                     reader
                         .join()
@@ -177,7 +163,6 @@ fn lend_to_rayon(workers: usize, budget: Option<usize>, pin: bool) {
                 let started = AtomicBool::new(false);
                 let sum = AtomicU64::new(0);
                 let passes = Arc::new(AtomicU64::new(0));
-                let (tx, rx) = coro::chan::bounded::<()>(0);
                 rayon::in_place_scope(|s| {
                     s.spawn(|_| {
                         while !stop.load(Ordering::Acquire) {
@@ -192,19 +177,7 @@ fn lend_to_rayon(workers: usize, budget: Option<usize>, pin: bool) {
                             started.store(true, Ordering::Release);
                         }
                     });
-                    while !started.load(Ordering::Acquire) {
-                        coro::sleep(Duration::from_millis(1));
-                    }
-                    let (handles, parked) = spawn_parkers(FEW_PARKERS, &rx);
-                    drop(rx);
-                    while parked.load(Ordering::Relaxed) < FEW_PARKERS {
-                        coro::sleep(Duration::from_millis(1));
-                    }
-                    wait_for_passes_elsewhere(&passes);
-                    drop(tx);
-                    for h in handles {
-                        h.join().expect("a parker's frame was intact");
-                    }
+                    park_others_while_lent(&started, FEW_PARKERS, &passes);
                     stop.store(true, Ordering::Release);
                 });
                 let expect = (0..LENT_WORDS).fold(0u64, |x, i| x.wrapping_add(pattern(0, i)));
@@ -219,6 +192,28 @@ fn lend_to_rayon(workers: usize, budget: Option<usize>, pin: bool) {
         .expect("spawn");
     h.join().expect("the lender ran to the end");
     drop(rt);
+}
+
+/// Once the borrower has `started`, parks `parkers` other coroutines
+/// (each checking its own frame when released) and waits, parked too,
+/// for the borrower's passes (see [`wait_for_passes_elsewhere`]); then
+/// releases and joins them.
+fn park_others_while_lent(started: &AtomicBool, parkers: usize, passes: &Arc<AtomicU64>) {
+    while !started.load(Ordering::Acquire) {
+        coro::sleep(Duration::from_millis(1));
+    }
+    let (tx, rx) = coro::chan::bounded::<()>(0);
+    let (handles, parked) = spawn_parkers(parkers, &rx);
+    drop(rx);
+    while parked.load(Ordering::Relaxed) < parkers {
+        coro::sleep(Duration::from_millis(1));
+    }
+    // Every parker has parked: eviction had its chance.
+    wait_for_passes_elsewhere(passes);
+    drop(tx);
+    for h in handles {
+        h.join().expect("a parker's frame was intact");
+    }
 }
 
 /// Full passes over the lent array that the borrowing thread must make

@@ -61,6 +61,16 @@ struct SizeClass {
 }
 
 impl SizeClass {
+    /// Gives a free range's pages back and makes it inaccessible: it no
+    /// longer counts against the budget.
+    fn cool(&mut self, range: Range) {
+        // SAFETY: the range is free: no coroutine owns it.
+        if let Err(e) = unsafe { region::make_inaccessible(range, self.range_len) } {
+            fatal(format_args!("coro: cannot release a free stack: {e}"));
+        }
+        self.free_cold.push(range);
+    }
+
     /// Ranges whose stack part is accessible: what the budget bounds.
     fn resident(&self) -> usize {
         self.residents.len() + self.free_resident.len()
@@ -191,11 +201,7 @@ impl StackPool {
             return;
         }
         if let Some(r) = c.free_resident.pop() {
-            // SAFETY: the range has no owner.
-            if let Err(e) = unsafe { region::make_inaccessible(r, c.range_len) } {
-                fatal(format_args!("coro: cannot release a free stack: {e}"));
-            }
-            c.free_cold.push(r);
+            c.cool(r);
             return;
         }
         if let Some(i) = c.pick_victim() {
@@ -252,11 +258,7 @@ impl StackPool {
                 // Many coroutines finished and none started: give the
                 // pages back (an idle server's connections letting their
                 // coroutines go, say) instead of keeping them all warm.
-                // SAFETY: the range has no owner.
-                if let Err(e) = unsafe { region::make_inaccessible(range, c.range_len) } {
-                    fatal(format_args!("coro: cannot release a free stack: {e}"));
-                }
-                c.free_cold.push(range);
+                c.cool(range);
             }
         }
         image.saved = Vec::new();
