@@ -239,8 +239,12 @@ fn parse_into<'b>(
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let method =
-        Method::from_bytes(method.as_bytes()).map_err(|_| Error::BadRequest("invalid method"))?;
+    // GET, most requests, without the general lookup.
+    let method = if method == "GET" {
+        Method::GET
+    } else {
+        Method::from_bytes(method.as_bytes()).map_err(|_| Error::BadRequest("invalid method"))?
+    };
     let target_range = range_of(target.as_bytes());
     let (path, query) = split_target(&method, target, target_range.start)?;
 
