@@ -32,9 +32,7 @@ impl StateMap {
         let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
         match self.values.iter_mut().find(|(t, _, _)| *t == id) {
             Some(slot) => slot.2 = value,
-            None => self
-                .values
-                .push((id, std::any::type_name::<T>(), value)),
+            None => self.values.push((id, std::any::type_name::<T>(), value)),
         }
     }
 
