@@ -67,7 +67,7 @@ pub enum Error {
     #[error("the body is not valid: {0}")]
     InvalidBody(String),
     /// The query string does not decode into the type asked for
-    /// ([`Request::query_as`](crate::Request::query_as)). 400.
+    /// (`Request::query_as`, with the `form` feature). 400.
     #[error("the query is not valid: {0}")]
     InvalidQuery(String),
     /// The body's `Content-Type` is not the one asked for (a form read

@@ -21,9 +21,10 @@
 //!    them with [`ErrorContext::is_refusal`] set, so an access log that
 //!    wants every response logs there as well as in a middleware.
 //!
-//! The hook shapes headers and body; the status stays the error's (a
-//! refusal that answered 200 would leave the client reading a broken
-//! stream as a success), and the response keeps its cause
+//! The hook shapes headers and body; the status stays the response's,
+//! the error's unless a handler answered `(StatusCode, Error)` (a refusal
+//! that answered 200 would leave the client reading a broken stream as a
+//! success), and the response keeps its cause
 //! ([`Response::error`]). A hook that panics leaves the default response
 //! in place and is logged.
 
@@ -57,6 +58,7 @@ where
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorContext<'a> {
     error: &'a Error,
+    status: StatusCode,
     method: Option<&'a Method>,
     path: Option<&'a str>,
     remote_addr: Option<SocketAddr>,
@@ -69,9 +71,10 @@ impl<'a> ErrorContext<'a> {
         self.error
     }
 
-    /// The status the response will have ([`Error::status`]).
+    /// The status the response will have: [`Error::status`], unless the
+    /// handler answered `(StatusCode, Error)`.
     pub fn status(&self) -> StatusCode {
-        self.error.status()
+        self.status
     }
 
     /// The request's method, when its head was parsed.
@@ -120,6 +123,7 @@ pub(crate) fn shape(hook: &dyn ErrorHook, mut response: Response, origin: Origin
     cause.shaped = true;
     let cx = ErrorContext {
         error: &cause.error,
+        status: response.status,
         method: origin.method,
         path: origin.path,
         remote_addr: origin.remote_addr,

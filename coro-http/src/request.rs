@@ -18,7 +18,7 @@
 //!
 //! With the `form` feature, the query and `application/x-www-form-
 //! urlencoded` bodies decode into any `serde::Deserialize` type
-//! ([`Request::query_as`], [`Request::form`]) through `serde_urlencoded`:
+//! (`Request::query_as`, `Request::form`) through `serde_urlencoded`:
 //! `+` is a space there, and a value that does not fit its field answers
 //! 400 (415 for a form body of another type), as axum's `Query` and
 //! `Form` do. It is a feature of its own, not part of `json`, so that a
