@@ -597,6 +597,34 @@ mod tests {
     }
 
     #[test]
+    fn the_hook_shapes_a_405_and_keeps_its_allow_and_a_panicking_hook_the_default() {
+        let mut r = router();
+        r.on_error(|cx: &crate::ErrorContext<'_>| {
+            assert!(!cx.is_refusal());
+            format!("shaped {} {}", cx.status().as_u16(), cx.path().unwrap())
+        });
+        let (status, body, allow) = answer(&r, "DELETE", "/users/1");
+        assert_eq!((status, &*body), (405, "shaped 405 /users/1"));
+        assert_eq!(allow.as_deref(), Some("GET, POST, HEAD"));
+        // A handler's error with its status overridden keeps that status.
+        r.get("/teapot", |_: &mut Request<'_>| {
+            (
+                StatusCode::IM_A_TEAPOT,
+                Error::BadRequest("short and stout"),
+            )
+        });
+        assert_eq!(answer(&r, "GET", "/teapot").1, "shaped 418 /teapot");
+
+        r.on_error(|_: &crate::ErrorContext<'_>| -> Response {
+            panic!("the hook panics (on purpose, in a test)")
+        });
+        let resp = r.handle(&mut request("GET", "/nope"));
+        assert_eq!(resp.status_code(), 404);
+        assert_eq!(resp.body_bytes(), Some(&b"not found\n"[..]));
+        assert!(matches!(resp.error(), Some(Error::NotFound)));
+    }
+
+    #[test]
     #[should_panic(expected = "routed twice")]
     fn a_route_twice_panics() {
         let mut r = router();
