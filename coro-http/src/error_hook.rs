@@ -28,7 +28,6 @@
 //! ([`Response::error`]). A hook that panics leaves the default response
 //! in place and is logged.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -143,11 +142,5 @@ pub(crate) fn shape(hook: &dyn ErrorHook, mut response: Response, origin: Origin
             );
             response
         }
-    }
-}
-
-impl fmt::Debug for dyn ErrorHook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ErrorHook")
     }
 }

@@ -425,4 +425,16 @@ mod tests {
         assert_eq!(back.body(), b"payload");
         assert_eq!(back.uri(), "/a/b?x=1");
     }
+
+    #[test]
+    fn extensions_come_from_and_go_to_http_requests() {
+        let mut r = http::Request::get("/").body("").unwrap();
+        r.extensions_mut().insert(7u8);
+        let mut req = Request::from_http(r).unwrap();
+        assert_eq!(req.extensions().get::<u8>(), Some(&7));
+        req.extensions_mut().insert("added");
+        let back = req.to_http().unwrap();
+        assert_eq!(back.extensions().get::<u8>(), Some(&7));
+        assert_eq!(back.extensions().get::<&str>(), Some(&"added"));
+    }
 }

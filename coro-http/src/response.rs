@@ -259,7 +259,7 @@ impl Body {
 
     /// A body read from `reader` to its end. With `len`, exactly that many
     /// bytes are sent with a `Content-Length`; without, the body is sent
-    /// chunked.
+    /// chunked. The reader is `Send`, as the response is.
     pub fn from_reader(reader: impl Read + Send + 'static, len: Option<u64>) -> Body {
         Body {
             kind: BodyKind::Reader {
@@ -279,7 +279,7 @@ impl Body {
     }
 
     /// A body written by `write` as the response goes out; see
-    /// [`Response::stream`].
+    /// [`Response::stream`]. The closure is `Send`, as the response is.
     pub fn stream<F>(write: F) -> Body
     where
         F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
@@ -490,6 +490,13 @@ mod tests {
         assert_eq!(back.headers().get_all("x-a").iter().count(), 2);
         assert_eq!(back.body().len(), Some(3));
     }
+
+    /// A response, whatever its body, can go to another thread.
+    const _: fn() = || {
+        fn is_send<T: Send>() {}
+        is_send::<Response>();
+        is_send::<Body>();
+    };
 
     #[test]
     fn errors_answer_with_their_status_and_text() {

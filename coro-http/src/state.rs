@@ -13,7 +13,7 @@
 //! of it.
 //!
 //! The map is a vector searched linearly: a service has a handful of state
-//! types, and comparing a few `TypeId`s is faster than hashing one.
+//! types, few enough that a scan of their `TypeId`s needs no hash map.
 
 use std::any::{Any, TypeId};
 use std::fmt;

@@ -195,8 +195,7 @@ fn state_and_extensions_reach_a_request_from_http_through_handle() {
 }
 
 #[test]
-fn a_missing_state_is_a_500_that_names_the_type() {
-    keep_logs();
+fn a_missing_state_panics_naming_the_type_and_how_to_add_it() {
     let mut r = Router::new();
     r.get("/", |req: &mut Request<'_>| {
         req.state::<Counter>().0.load(Ordering::SeqCst).to_string()
