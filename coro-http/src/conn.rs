@@ -53,8 +53,7 @@
 //! the timeout has passed, which starts its coroutine to find the end of
 //! the stream and close.
 //!
-//! Any refused request (see `parse`) is answered with its status (the
-//! body as the router's error hook shapes it, see `error_hook`) and the
+//! Any refused request (see `parse`) is answered with its status and the
 //! connection closes, so bytes after a malformed request are never parsed
 //! as a request. Closing after an error uses a lingering close: the write
 //! side is shut first and the input drained briefly, so that the client

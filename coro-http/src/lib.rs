@@ -100,6 +100,12 @@
 //! (`/{id}/{id}`) panic when routed, at the caller's line, with the
 //! pattern to write instead.
 //!
+//! # Features
+//!
+//! - `json`: `Request::json` and `Response::json` (serde_json);
+//! - `form`: `Request::query_as` and `Request::form`
+//!   (serde_urlencoded).
+//!
 //! # Blocking work in a handler
 //!
 //! A handler that blocks its thread (`std::thread::sleep`, `std::fs`, a
@@ -160,17 +166,11 @@
 //!
 //! `server` (listeners, acceptors, shutdown), `conn` (the per-connection
 //! loop), `parse` (strict head parsing), `chunked` (the chunked decoder),
+//! `pattern` (route patterns checked), `state` (the router's shared state),
+//! `error_hook` (the responses made from errors),
 //! `body` (request bodies), `request`, `params` (percent-decoded path
 //! parameters), `response`, `encode` (writing responses), `router`,
-//! `pattern` (checking route patterns), `state` (the router's shared
-//! state), `error_hook` (shaping error responses), `date`, `config`,
-//! `error`.
-//!
-//! # Features
-//!
-//! - `json`: `Request::json` and `Response::json` (serde_json);
-//! - `form`: `Request::query_as` and `Request::form`
-//!   (serde_urlencoded).
+//! `date`, `config`, `error`.
 
 mod body;
 mod chunked;
