@@ -232,6 +232,11 @@ pub(crate) fn clone_error(e: &Error) -> Error {
         Error::ExpectationFailed => Error::ExpectationFailed,
         Error::Timeout => Error::Timeout,
         Error::InvalidBody(s) => Error::InvalidBody(s.clone()),
+        Error::InvalidQuery(s) => Error::InvalidQuery(s.clone()),
+        Error::UnsupportedMediaType(s) => Error::UnsupportedMediaType(s),
+        Error::NotFound => Error::NotFound,
+        Error::MethodNotAllowed => Error::MethodNotAllowed,
+        Error::HandlerFailed(s) => Error::HandlerFailed(s),
         Error::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
     }
 }

@@ -66,7 +66,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coro_net::TcpStream;
-use http::StatusCode;
 
 use crate::body::{self, BodyState, Finish};
 use crate::config::IdleWait;
@@ -76,7 +75,6 @@ use crate::io::ConnIo;
 use crate::params::Params;
 use crate::parse::{parse_head, worth_parsing, Head};
 use crate::request::Request;
-use crate::response::Response;
 use crate::server::{ConnEntry, Shared};
 
 /// How long a keep-alive connection waits for its next request in its
@@ -214,7 +212,8 @@ impl Conn<'_> {
             head_deadline = None;
             self.io.body = BodyState::for_head(&head, config.limits.max_header_bytes);
 
-            let mut req = Request::on_connection(&head, params, self.io, self.peer);
+            let states = shared.router.states();
+            let mut req = Request::on_connection(&head, params, self.io, self.peer, states);
             let answer = catch_unwind(AssertUnwindSafe(|| self.shared.router.handle(&mut req)));
             params = std::mem::take(&mut req.params);
             drop(req);
@@ -228,7 +227,8 @@ impl Conn<'_> {
                         head.str(&head.target),
                         r.status
                     );
-                    (Response::new(StatusCode::INTERNAL_SERVER_ERROR), true)
+                    let error = Error::HandlerFailed("it answered with a 1xx status");
+                    (shared.router.refusal(error, Some(&head), self.peer), true)
                 }
                 Ok(r) => (r, !head.keep_alive),
                 Err(_) => {
@@ -237,7 +237,8 @@ impl Conn<'_> {
                         head.method,
                         head.str(&head.target)
                     );
-                    (Response::new(StatusCode::INTERNAL_SERVER_ERROR), true)
+                    let error = Error::HandlerFailed("it panicked");
+                    (shared.router.refusal(error, Some(&head), self.peer), true)
                 }
             };
             // A connection that closes anyway does not drain the body.
@@ -251,7 +252,7 @@ impl Conn<'_> {
                 Finish::Close => close = true,
                 Finish::Failed(Error::Io(_)) => return Exit::Closed,
                 Finish::Failed(e) => {
-                    response = Response::for_error(&e);
+                    response = shared.router.refusal(e, Some(&head), self.peer);
                     close = true;
                 }
             }
@@ -301,7 +302,7 @@ impl Conn<'_> {
                     Ok(Some(len)) => return Next::Head(len),
                     Ok(None) => checked = self.io.input.len(),
                     Err(e) => {
-                        self.refuse(&e);
+                        self.refuse(e);
                         return Next::Stop;
                     }
                 }
@@ -361,7 +362,7 @@ impl Conn<'_> {
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::TimedOut && !idle => {
-                    self.refuse(&Error::Timeout);
+                    self.refuse(Error::Timeout);
                     return Next::Stop;
                 }
                 Err(_) => return Next::Stop,
@@ -380,9 +381,9 @@ impl Conn<'_> {
     }
 
     /// Answers a request that cannot be served with its error, and closes.
-    fn refuse(&mut self, error: &Error) {
+    fn refuse(&mut self, error: Error) {
         let head = Head::default();
-        let response = Response::for_error(error);
+        let response = self.shared.router.refusal(error, None, self.peer);
         if write_response(self.io, &head, response, true).is_ok() {
             self.close_gracefully();
         }

@@ -55,6 +55,7 @@ pub(crate) fn write_response(
         content_type,
         headers,
         body,
+        ..
     } = response;
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT

@@ -38,6 +38,74 @@
 //! ([`Request::body`], [`Request::body_bytes`]); reading it sends
 //! `100 Continue` when the client asked for one.
 //!
+//! Beside that, a handler reaches:
+//!
+//! - the query and form bodies decoded into a `serde` type, with the
+//!   `form` feature: `Request::query_as`, `Request::form` (axum's
+//!   `Query` and `Form`, Go's `r.URL.Query()` and `r.FormValue`); JSON
+//!   bodies with the `json` feature: `Request::json`, `Response::json`;
+//! - the router's shared state, by type, with no `Arc` in each closure:
+//!   [`Router::state`] and [`Request::state`] (axum's `State`);
+//! - what middleware put in the request's extensions:
+//!   [`Request::extensions`], [`Request::extensions_mut`] (axum's
+//!   `Extension`, Go's `r.Context().Value`).
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use coro_http::{Next, Request, Response, Router};
+//!
+//! struct Hits(AtomicU64);
+//! #[derive(Clone)]
+//! struct RequestId(u64);
+//!
+//! let mut router = Router::new();
+//! router.state(Hits(AtomicU64::new(0)));
+//! router.wrap(|req: &mut Request<'_>, next: Next<'_>| -> Response {
+//!     let id = req.state::<Hits>().0.fetch_add(1, Ordering::Relaxed);
+//!     req.extensions_mut().insert(RequestId(id));
+//!     next.run(req)
+//! });
+//! router.get("/", |req: &mut Request<'_>| {
+//!     let id = req.extensions().get::<RequestId>().map_or(0, |r| r.0);
+//!     format!("request {id}")
+//! });
+//! ```
+//!
+//! # Errors
+//!
+//! A handler may return a `Result`, so `?` works: with
+//! [`Error`] (which `io::Error` converts into), `io::Result`, or
+//! `Box<dyn std::error::Error + Send + Sync>` for anything. An `io::Error`
+//! answers by its kind: not found 404, permission denied 403, anything
+//! else 500, never with its text (it is logged); see [`Error`] for the
+//! whole mapping.
+//!
+//! Every response made from an error goes through one hook,
+//! [`Router::on_error`], which shapes its headers and body (JSON errors for
+//! a JSON API): the router's 404 and 405, a handler's `Err`, and the
+//! server's own refusals (a malformed head, 413 from `Content-Length`, 408,
+//! 431, a handler's panic), which no middleware sees since no request was
+//! routed. The refusals are logged at debug level, and the hook sees them
+//! with [`ErrorContext::is_refusal`]. Middleware sees the cause of an error
+//! response in [`Response::error`].
+//!
+//! A [`Response`] is `Send`, so it may be built on another thread or
+//! coroutine and handed back.
+//!
+//! # Routes
+//!
+//! A pattern starts with `/`; `{name}` binds a segment, `{*name}` the rest
+//! of the path. A pattern that could never match (`""`, `"users"`), the
+//! older `/users/:id` and `/files/*path` syntax, and a name used twice
+//! (`/{id}/{id}`) panic when routed, at the caller's line, with the
+//! pattern to write instead.
+//!
+//! # Features
+//!
+//! - `json`: `Request::json` and `Response::json` (serde_json);
+//! - `form`: `Request::query_as` and `Request::form`
+//!   (serde_urlencoded).
+//!
 //! # Blocking work in a handler
 //!
 //! A handler that blocks its thread (`std::thread::sleep`, `std::fs`, a
@@ -85,7 +153,8 @@
 //! Parsing is strict (RFC 9112): a malformed request line or field, a
 //! missing or repeated `Host`, and every framing ambiguity used for request
 //! smuggling are refused with the RFC's status (400, 413, 414, 431, 501,
-//! 505) and the connection closes, so nothing after them is served. A
+//! 505; the body as the error hook shapes it) and the connection closes,
+//! so nothing after them is served. A
 //! request that is well framed but cannot be routed is answered and the
 //! connection stays open: 404, 405, and 400 for a path parameter that does
 //! not percent-decode, as for an error a handler returns. See
@@ -97,6 +166,8 @@
 //!
 //! `server` (listeners, acceptors, shutdown), `conn` (the per-connection
 //! loop), `parse` (strict head parsing), `chunked` (the chunked decoder),
+//! `pattern` (route patterns checked), `state` (the router's shared state),
+//! `error_hook` (the responses made from errors),
 //! `body` (request bodies), `request`, `params` (percent-decoded path
 //! parameters), `response`, `encode` (writing responses), `router`,
 //! `date`, `config`, `error`.
@@ -108,16 +179,20 @@ mod conn;
 mod date;
 mod encode;
 mod error;
+mod error_hook;
 mod io;
 mod params;
 mod parse;
+mod pattern;
 mod request;
 mod response;
 mod router;
 mod server;
+mod state;
 
 pub use config::{IdleWait, Limits, Timeouts};
 pub use error::Error;
+pub use error_hook::{ErrorContext, ErrorHook};
 pub use request::{BodyReader, Request};
 pub use response::{Body, IntoResponse, Response};
 pub use router::{Handler, Middleware, Next, Router};
