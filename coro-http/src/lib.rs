@@ -101,6 +101,7 @@
 //! parameters), `response`, `encode` (writing responses), `router`,
 //! `date`, `config`, `error`.
 
+mod accept;
 mod body;
 mod chunked;
 mod config;
@@ -115,6 +116,7 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod signal;
 
 pub use config::{IdleWait, Limits, Timeouts};
 pub use error::Error;

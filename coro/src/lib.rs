@@ -138,14 +138,14 @@ mod time;
 pub use blocking::spawn_blocking;
 pub use budget::consume_budget;
 pub use coroutine::{
-    current, in_coroutine, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,
+    current, in_coroutine, is_cancelling, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,
     JoinError, JoinHandle, Unstarted,
 };
 pub use parking::{current_unparker, current_waker, park, park_until, Unparker};
 pub use runtime::Runtime;
 pub use scheduler::runtime_is_congested;
 pub use scope::{pin_stack, scope, Scope, ScopedJoinHandle};
-pub use stack::DEFAULT_STACK_SIZE;
+pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
 pub use time::{sleep, sleep_until};
 
 #[cfg(doctest)]
