@@ -185,26 +185,9 @@ impl AcceptErrors {
     /// Counts a failure, and logs it if no line was logged within
     /// [`REPORT_EVERY`].
     pub(crate) fn failed(&self, e: &io::Error) {
-        let mut run = self.run.lock();
-        self.failing.store(true, Ordering::Relaxed);
-        run.total += 1;
-        run.unlogged += 1;
-        let now = Instant::now();
-        let since = run.logged_at.map(|at| now.duration_since(at));
-        if since.is_some_and(|s| s < REPORT_EVERY) {
-            return;
+        if let Some(line) = self.failure_at(e, Instant::now()) {
+            log::warn!("{line}");
         }
-        let hint = hint(e);
-        match since {
-            None => log::warn!("accept failed: {e}{hint}; backing off"),
-            Some(s) => log::warn!(
-                "accept failed {} times in the last {:.1} s: {e}{hint}; backing off",
-                run.unlogged,
-                s.as_secs_f64()
-            ),
-        }
-        run.unlogged = 0;
-        run.logged_at = Some(now);
     }
 
     /// Ends a run of failures, if one was going on, with a line.
@@ -212,15 +195,42 @@ impl AcceptErrors {
         if !self.failing.load(Ordering::Relaxed) {
             return;
         }
-        let mut run = self.run.lock();
-        if run.total > 0 {
-            log::warn!(
-                "accepting connections again after {} failed accepts",
-                run.total
-            );
+        if let Some(line) = self.success() {
+            log::warn!("{line}");
         }
+    }
+
+    /// Counts a failure at `now`: the line to log, if one is due.
+    fn failure_at(&self, e: &io::Error, now: Instant) -> Option<String> {
+        let mut run = self.run.lock();
+        self.failing.store(true, Ordering::Relaxed);
+        run.total += 1;
+        run.unlogged += 1;
+        let since = run.logged_at.map(|at| now.saturating_duration_since(at));
+        if since.is_some_and(|s| s < REPORT_EVERY) {
+            return None;
+        }
+        let hint = hint(e);
+        let line = match since {
+            None => format!("accept failed: {e}{hint}; backing off"),
+            Some(s) => format!(
+                "accept failed {} times in the last {:.1} s: {e}{hint}; backing off",
+                run.unlogged,
+                s.as_secs_f64()
+            ),
+        };
+        run.unlogged = 0;
+        run.logged_at = Some(now);
+        Some(line)
+    }
+
+    /// Ends a run of failures: the line to log, if there was one.
+    fn success(&self) -> Option<String> {
+        let mut run = self.run.lock();
+        let total = run.total;
         *run = FailureRun::default();
         self.failing.store(false, Ordering::Relaxed);
+        (total > 0).then(|| format!("accepting connections again after {total} failed accepts"))
     }
 }
 
@@ -234,5 +244,54 @@ fn hint(e: &io::Error) -> &'static str {
         Some(libc::ENFILE) => " (the system is out of file descriptors: fs.file-max)",
         Some(libc::ENOBUFS | libc::ENOMEM) => " (out of memory for sockets)",
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emfile() -> io::Error {
+        io::Error::from_raw_os_error(libc::EMFILE)
+    }
+
+    #[test]
+    fn a_run_of_failures_is_logged_once_a_second_with_its_count() {
+        let errors = AcceptErrors::default();
+        let t0 = Instant::now();
+        let first = errors.failure_at(&emfile(), t0).expect("the first is logged");
+        assert!(first.starts_with("accept failed: Too many open files"), "{first}");
+        assert!(first.contains("RLIMIT_NOFILE"), "{first}");
+        for ms in [1, 10, 500, 999] {
+            let at = t0 + Duration::from_millis(ms);
+            assert_eq!(errors.failure_at(&emfile(), at), None, "{ms} ms");
+        }
+        let second = errors
+            .failure_at(&emfile(), t0 + Duration::from_millis(1500))
+            .expect("a second later, one more line");
+        assert!(
+            second.starts_with("accept failed 5 times in the last 1.5 s: Too many open files"),
+            "{second}"
+        );
+        assert_eq!(
+            errors.success().as_deref(),
+            Some("accepting connections again after 6 failed accepts")
+        );
+        // A new run starts afresh.
+        assert_eq!(errors.success(), None);
+        let again = errors.failure_at(&emfile(), t0 + Duration::from_millis(1600));
+        assert!(again.expect("logged at once").starts_with("accept failed: "));
+    }
+
+    #[test]
+    fn per_connection_errors_are_told_apart() {
+        assert!(is_per_connection_error(&io::ErrorKind::ConnectionAborted.into()));
+        assert!(is_per_connection_error(&io::Error::from_raw_os_error(
+            libc::EPROTO
+        )));
+        assert!(!is_per_connection_error(&emfile()));
+        assert!(!is_per_connection_error(&io::Error::from_raw_os_error(
+            libc::ENOBUFS
+        )));
     }
 }
