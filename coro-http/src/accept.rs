@@ -259,8 +259,13 @@ mod tests {
     fn a_run_of_failures_is_logged_once_a_second_with_its_count() {
         let errors = AcceptErrors::default();
         let t0 = Instant::now();
-        let first = errors.failure_at(&emfile(), t0).expect("the first is logged");
-        assert!(first.starts_with("accept failed: Too many open files"), "{first}");
+        let first = errors
+            .failure_at(&emfile(), t0)
+            .expect("the first is logged");
+        assert!(
+            first.starts_with("accept failed: Too many open files"),
+            "{first}"
+        );
         assert!(first.contains("RLIMIT_NOFILE"), "{first}");
         for ms in [1, 10, 500, 999] {
             let at = t0 + Duration::from_millis(ms);
@@ -280,12 +285,16 @@ mod tests {
         // A new run starts afresh.
         assert_eq!(errors.success(), None);
         let again = errors.failure_at(&emfile(), t0 + Duration::from_millis(1600));
-        assert!(again.expect("logged at once").starts_with("accept failed: "));
+        assert!(again
+            .expect("logged at once")
+            .starts_with("accept failed: "));
     }
 
     #[test]
     fn per_connection_errors_are_told_apart() {
-        assert!(is_per_connection_error(&io::ErrorKind::ConnectionAborted.into()));
+        assert!(is_per_connection_error(
+            &io::ErrorKind::ConnectionAborted.into()
+        ));
         assert!(is_per_connection_error(&io::Error::from_raw_os_error(
             libc::EPROTO
         )));

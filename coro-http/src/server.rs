@@ -397,7 +397,9 @@ impl Builder {
             return Err(invalid("workers(0): a server needs at least one worker"));
         }
         if self.max_connections == Some(0) {
-            return Err(invalid("max_connections(0): a server must allow a connection"));
+            return Err(invalid(
+                "max_connections(0): a server must allow a connection",
+            ));
         }
         if self.stack_size.is_some_and(|s| s > coro::MAX_STACK_SIZE) {
             return Err(invalid(&format!(
@@ -534,7 +536,11 @@ impl Server {
     }
 
     /// Serves until shut down, then returns once every connection has
-    /// closed (see the module docs for the order).
+    /// closed. The shutdown ([`ShutdownHandle::shutdown`]) stops the
+    /// accepts, closes the connections idle between requests, lets busy
+    /// ones finish their request (answered with `Connection: close`), and
+    /// closes those still open at the end of the grace period
+    /// ([`Timeouts::grace`]).
     ///
     /// # Errors
     /// Reserved for failures of the server itself; a failing connection

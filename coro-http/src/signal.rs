@@ -100,8 +100,8 @@ impl Drop for Watch {
 }
 
 fn start_watcher() -> Result<Watched, String> {
-    let mut signals = Signals::new(SIGNALS)
-        .map_err(|e| format!("cannot handle SIGINT and SIGTERM: {e}"))?;
+    let mut signals =
+        Signals::new(SIGNALS).map_err(|e| format!("cannot handle SIGINT and SIGTERM: {e}"))?;
     std::thread::Builder::new()
         .name("coro-http-signals".into())
         .spawn(move || {
@@ -115,7 +115,11 @@ fn start_watcher() -> Result<Watched, String> {
 
 /// Steps 1 and 2 of the module docs.
 fn on_signal(signal: libc::c_int) {
-    let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+    let name = if signal == SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
     let Some(Ok(watched)) = WATCHER.get() else {
         return;
     };

@@ -249,7 +249,9 @@ fn a_second_sigint_ends_the_process_at_once() {
         "{status}; log:\n{}",
         log.join("\n")
     );
-    assert!(log.iter().any(|l| l.contains("stopping the process at once")));
+    assert!(log
+        .iter()
+        .any(|l| l.contains("stopping the process at once")));
 }
 
 /// Free descriptors the child keeps under its limit: connections it can
@@ -340,7 +342,10 @@ fn accept_out_of_descriptors_is_logged_and_recovers() {
     let failure = failure.expect("the child's accept never failed");
     assert!(failure.contains("Too many open files"), "{failure}");
     assert!(failure.contains("RLIMIT_NOFILE"), "{failure}");
-    assert!(!served.is_empty(), "no connection was served before the limit");
+    assert!(
+        !served.is_empty(),
+        "no connection was served before the limit"
+    );
     // Closing the served connections frees descriptors: the one left in
     // the backlog is accepted and answered, and the log says so.
     drop(served);
@@ -444,5 +449,8 @@ fn a_handler_cut_off_after_the_grace_period_is_not_called_a_panic() {
         all.contains("was cut off: GET /long"),
         "no cut-off line in:\n{all}"
     );
-    assert!(!all.contains("panicked"), "a cut-off called a panic:\n{all}");
+    assert!(
+        !all.contains("panicked"),
+        "a cut-off called a panic:\n{all}"
+    );
 }

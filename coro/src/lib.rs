@@ -26,9 +26,11 @@
 //!
 //! [`spawn`] from a plain thread uses a default runtime with one worker per
 //! core, started on first use; build a [`Runtime`] for other settings. Each
-//! worker runs one coroutine at a time; idle workers steal never-started
-//! coroutines from busy ones (see the `scheduler` module docs for the
-//! algorithm).
+//! worker runs one coroutine at a time, from a queue of its own; idle
+//! workers steal half the never-started coroutines of a busy one's queue
+//! (Chase–Lev deques, as tokio and Go do), and a started coroutine stays on
+//! the worker that ran it. The full algorithm is in the source's
+//! `coro/src/scheduler/mod.rs`.
 //!
 //! # Blocking work
 //!
@@ -138,8 +140,8 @@ mod time;
 pub use blocking::spawn_blocking;
 pub use budget::consume_budget;
 pub use coroutine::{
-    current, in_coroutine, is_cancelling, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,
-    JoinError, JoinHandle, Unstarted,
+    current, in_coroutine, is_cancelling, spawn, try_current, yield_now, Builder, Coroutine,
+    CoroutineId, JoinError, JoinHandle, Unstarted,
 };
 pub use parking::{current_unparker, current_waker, park, park_until, Unparker};
 pub use runtime::Runtime;
@@ -151,3 +153,7 @@ pub use time::{sleep, sleep_until};
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

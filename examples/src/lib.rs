@@ -52,6 +52,9 @@ pub struct ServerArgs {
     /// Worker threads [default: one per core].
     #[arg(long, default_value_t = cores(), hide_default_value = true, value_parser = positive)]
     pub workers: usize,
+    /// Set SO_REUSEPORT, so that several processes can listen on the port.
+    #[arg(long)]
+    pub reuse_port: bool,
 }
 
 /// The command line of an example that takes only [`ServerArgs`].
@@ -112,6 +115,7 @@ pub fn serve(router: coro_http::Router, args: &ServerArgs) -> std::process::Exit
     let served = coro_http::Server::builder()
         .bind((args.host.as_str(), args.port))
         .workers(args.workers)
+        .reuse_port(args.reuse_port)
         .build(router)
         .and_then(|server| {
             println!("listening on {}", server.local_addrs()[0]);
