@@ -25,13 +25,18 @@ fn main() {
         host,
         port,
         workers,
+        reuse_port,
     } = args.server;
     let rt = coro::runtime::Builder::new()
         .workers(workers)
         .build()
         .expect("runtime starts");
     rt.block_on(|| {
-        let listener = match coro_net::TcpListener::bind((host.as_str(), port)) {
+        let options = coro_net::ListenOptions {
+            reuse_port,
+            ..coro_net::ListenOptions::default()
+        };
+        let listener = match coro_net::TcpListener::bind_with((host.as_str(), port), options) {
             Ok(l) => l,
             Err(e) => {
                 log::error!("cannot listen on {host}:{port}: {e}");
