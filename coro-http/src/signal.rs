@@ -131,8 +131,10 @@ fn on_signal(signal: libc::c_int) {
         }
         return;
     }
-    log::warn!("{name}: shutting down gracefully (another {name} stops at once)");
-    for (_, server) in servers {
+    for (_, server) in &servers {
         server.shutdown();
     }
+    // After the shutdown has started, so that whoever reads the line knows
+    // the servers are draining.
+    log::warn!("{name}: shutting down gracefully (another {name} stops at once)");
 }

@@ -38,8 +38,6 @@ fn child_of() -> Option<String> {
 enum Line {
     Out(String),
     Err(String),
-    /// A request of the parent's got its answer (see `emfile` test).
-    Answered(Client),
 }
 
 /// A running child: its process, and its lines as they come.
@@ -86,7 +84,7 @@ impl ChildProcess {
         }
     }
 
-    /// The next line of the child's, or the answer to a parent's request.
+    /// The next line of the child's.
     fn next(&mut self) -> Line {
         match self.lines.recv_timeout(WAIT_LIMIT) {
             Ok(Line::Err(l)) => {
@@ -258,8 +256,11 @@ fn a_second_sigint_ends_the_process_at_once() {
 /// accept before `accept` fails with `EMFILE`.
 const SPARE_FDS: usize = 3;
 
-/// Most connections the parent opens before the child runs out.
-const MAX_CONNECTIONS: usize = 64;
+/// How often the child looks whether the warm-up connection has closed.
+const POLL: Duration = Duration::from_millis(1);
+
+/// Descriptor numbers looked at for the ones open.
+const FD_SCAN: libc::c_int = 4096;
 
 #[test]
 fn accept_out_of_descriptors_is_logged_and_recovers() {
@@ -274,20 +275,30 @@ fn accept_out_of_descriptors_is_logged_and_recovers() {
             .expect("build");
         let addr = server.local_addrs()[0];
         thread::spawn(move || server.run());
-        // One request first, so that everything the server opens lazily
-        // is open before the limit.
+        // One request first, so that what the server opens on first use
+        // (its worker's reactor) is open before the limit; then wait until
+        // the server has closed that connection (only the listener is a
+        // socket). readlink opens nothing.
         let mut warm = Client::connect(addr);
         let answer = warm.request("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         assert_eq!(answer.status, 200);
         drop(warm);
+        let sockets = || {
+            (0..FD_SCAN)
+                .filter_map(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).ok())
+                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .count()
+        };
+        while sockets() > 1 {
+            thread::sleep(POLL);
+        }
         // The limit below which exactly SPARE_FDS descriptor numbers are
-        // free: a new descriptor takes the lowest free number.
-        let open: std::collections::HashSet<u64> = std::fs::read_dir("/proc/self/fd")
-            .expect("/proc/self/fd")
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect();
-        let last_spare = (0..)
-            .filter(|fd| !open.contains(fd))
+        // free (a new descriptor takes the lowest free number). Probed with
+        // fcntl, which opens nothing.
+        // SAFETY: F_GETFD on any number only reads the descriptor table.
+        let is_open = |fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+        let last_spare = (0..FD_SCAN)
+            .filter(|&fd| !is_open(fd))
             .nth(SPARE_FDS - 1)
             .expect("free numbers");
         let mut limit = libc::rlimit {
@@ -297,7 +308,7 @@ fn accept_out_of_descriptors_is_logged_and_recovers() {
         // SAFETY: getrlimit writes the struct it is given.
         let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
         assert_eq!(r, 0, "getrlimit");
-        limit.rlim_cur = last_spare + 1;
+        limit.rlim_cur = libc::rlim_t::try_from(last_spare + 1).expect("positive");
         // SAFETY: setrlimit reads the struct it is given; lowering the soft
         // limit of this (child) process is what the test is about.
         let r = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
@@ -309,55 +320,33 @@ fn accept_out_of_descriptors_is_logged_and_recovers() {
     }
     let mut child = ChildProcess::start("accept_out_of_descriptors_is_logged_and_recovers");
     let addr = child.addr();
-    // Open connections, each serving a request and kept open, until the
-    // child's accept fails.
-    let mut served = Vec::new();
-    let mut failure = None;
-    'open: for _ in 0..MAX_CONNECTIONS {
-        let tx = child.tx.clone().expect("the child runs");
-        thread::spawn(move || {
+    // As many connections as the child has descriptors left, each served
+    // and kept open.
+    let served: Vec<Client> = (0..SPARE_FDS)
+        .map(|_| {
             let mut client = Client::connect(addr);
+            assert_eq!(
+                client.request("GET / HTTP/1.1\r\nHost: x\r\n\r\n").status,
+                200
+            );
             client
-                .stream()
-                .set_read_timeout(Some(WAIT_LIMIT))
-                .expect("read timeout");
-            let answer = client.request("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-            assert_eq!(answer.status, 200);
-            let _ = tx.send(Line::Answered(client));
-        });
-        loop {
-            match child.next() {
-                Line::Answered(client) => {
-                    served.push(client);
-                    continue 'open;
-                }
-                Line::Err(l) if l.contains("accept failed") => {
-                    failure = Some(l);
-                    break 'open;
-                }
-                _ => {}
-            }
-        }
-    }
-    let failure = failure.expect("the child's accept never failed");
+        })
+        .collect();
+    // One more: the kernel queues it, and the child's accept fails.
+    let mut queued = Client::connect(addr);
+    queued
+        .stream()
+        .set_read_timeout(Some(WAIT_LIMIT))
+        .expect("read timeout");
+    queued.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let failure = child.wait_log("accept failed");
     assert!(failure.contains("Too many open files"), "{failure}");
     assert!(failure.contains("RLIMIT_NOFILE"), "{failure}");
-    assert!(
-        !served.is_empty(),
-        "no connection was served before the limit"
-    );
-    // Closing the served connections frees descriptors: the one left in
-    // the backlog is accepted and answered, and the log says so.
+    // Closing the served connections frees descriptors: the queued one is
+    // accepted and answered, and the log says so.
     drop(served);
-    let mut answered = false;
-    let mut recovered = false;
-    while !(answered && recovered) {
-        match child.next() {
-            Line::Answered(..) => answered = true,
-            Line::Err(l) if l.contains("accepting connections again after") => recovered = true,
-            _ => {}
-        }
-    }
+    assert_eq!(queued.response().status, 200);
+    child.wait_log("accepting connections again after");
 }
 
 /// A stack frame of this many bytes per level of `deep`.
