@@ -118,7 +118,9 @@
 //!   thread is panicking, so one that parks aborts (the rule above). A
 //!   coroutine that catches that unwind (`catch_unwind` around a
 //!   suspension) and suspends again aborts too, instead of keeping
-//!   `Runtime::drop` waiting forever.
+//!   `Runtime::drop` waiting forever; [`is_cancelling`] tells such a
+//!   `catch_unwind` that what it caught is this unwind (hand it on with
+//!   `std::panic::resume_unwind`), not a panic.
 
 mod blocking;
 mod budget;
