@@ -9,7 +9,8 @@
 //! busy or blocked (`EPOLLEXCLUSIVE`, see coro-net's reactor), so a worker
 //! stuck in a long handler never stops the server from accepting.
 //!
-//! An acceptor spawns a coroutine per accepted connection as an ordinary
+//! An acceptor (see `accept`, for the connection cap and accept errors)
+//! spawns a coroutine per accepted connection as an ordinary
 //! spawn: it runs next on the acceptor's worker, and the spawns it
 //! displaces are stolen by idle workers. A started coroutine never changes
 //! worker, so where a connection's coroutine starts is where the
@@ -21,7 +22,8 @@
 //! [`ShutdownHandle::shutdown`] (from any thread or coroutine):
 //!
 //! 1. sets the shutting-down flag and shuts the listening sockets' read
-//!    side, which wakes the acceptors: they see the flag and return;
+//!    side, which wakes the acceptors: they see the flag and return (those
+//!    parked at the connection cap get a place each, to see it too);
 //! 2. closes every connection that is idle between requests, or has not
 //!    sent a byte of its first. A connection announces itself idle
 //!    (`enter_idle`) before it waits for its next request and checks the
@@ -99,7 +101,7 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) router: Router,
     pub(crate) conns: Registry,
-    pub(crate) listeners: Vec<Arc<TcpListener>>,
+    listeners: Vec<Arc<TcpListener>>,
     pub(crate) accept_errors: AcceptErrors,
     shutting_down: AtomicBool,
     wake_run: Sender<()>,
