@@ -93,9 +93,24 @@ fn cores() -> usize {
 /// `port` as the default port. On `--help` it prints the usage and exits
 /// 0; on a bad option it prints what is wrong and the usage, and exits 2.
 pub fn parse_args<A: clap::Parser>(port: u16) -> A {
+    try_parse_args_from(port, std::env::args_os()).unwrap_or_else(|e| e.exit())
+}
+
+/// As [`parse_args`], from `args` (the program name first), with the error
+/// instead of the exit: [`clap::Error::exit_code`] says 0 for `--help` and
+/// 2 for a bad command line.
+///
+/// # Errors
+/// A bad command line, or `--help` (clap's usage text as the error).
+pub fn try_parse_args_from<A, I, T>(port: u16, args: I) -> Result<A, clap::Error>
+where
+    A: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     let command = A::command().mut_arg("port", |a| a.default_value(port.to_string()));
-    let matches = command.get_matches();
-    A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let matches = command.try_get_matches_from(args)?;
+    A::from_arg_matches(&matches)
 }
 
 /// Installs the examples' logger (`env_logger`, to stderr): warnings and
@@ -126,6 +141,67 @@ pub fn serve(router: coro_http::Router, args: &ServerArgs) -> std::process::Exit
         Err(e) => {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServerOnly, clap::Error> {
+        try_parse_args_from(8080, std::iter::once("hello").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_server_options_parse_with_their_defaults() {
+        let args = parse(&[]).unwrap().server;
+        assert_eq!((args.host.as_str(), args.port), ("127.0.0.1", 8080));
+        assert_eq!(args.workers, cores());
+        assert!(!args.reuse_port);
+        let args = parse(&[
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--workers",
+            "3",
+            "--reuse-port",
+        ])
+        .unwrap()
+        .server;
+        assert_eq!(
+            (args.host.as_str(), args.port, args.workers),
+            ("0.0.0.0", 0, 3)
+        );
+        assert!(args.reuse_port);
+    }
+
+    #[test]
+    fn help_shows_the_usage_and_exits_0() {
+        let help = parse(&["--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert_eq!(help.exit_code(), 0);
+        let text = help.to_string();
+        for option in ["--host", "--port", "--workers", "[default: 8080]"] {
+            assert!(text.contains(option), "no {option} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_names_it_and_exits_2() {
+        for (args, needle) in [
+            (
+                &["--port", "80x"][..],
+                "invalid value '80x' for '--port <PORT>'",
+            ),
+            (&["--port", "70000"][..], "--port"),
+            (&["--workers", "0"][..], "must be at least 1"),
+            (&["--colour"][..], "unexpected argument '--colour'"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert!(err.to_string().contains(needle), "{args:?}: {err}");
         }
     }
 }
