@@ -61,21 +61,26 @@ use crate::server::ShutdownHandle;
 const SIGNALS: [libc::c_int; 2] = [SIGINT, SIGTERM];
 
 /// The servers that run until a signal, with the id each was given.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Watched {
     servers: Mutex<Vec<(u64, ShutdownHandle)>>,
     next_id: AtomicU64,
 }
 
-/// The process's watcher, started once; an error if the handler or its
-/// thread could not be set up.
-static WATCHER: OnceLock<Result<Watched, String>> = OnceLock::new();
+/// The process's watch list.
+static WATCHED: Watched = Watched {
+    servers: parking_lot::const_mutex(Vec::new()),
+    next_id: AtomicU64::new(0),
+};
+
+/// Whether the handler and the watcher thread were set up (once): an
+/// error says why not.
+static WATCHER: OnceLock<Result<(), String>> = OnceLock::new();
 
 /// A server on the watch list, taken off when dropped.
 #[derive(Debug)]
 pub(crate) struct Watch {
     id: u64,
-    watched: &'static Watched,
 }
 
 /// Puts `server` on the list of servers that a signal shuts down,
@@ -84,22 +89,22 @@ pub(crate) struct Watch {
 /// # Errors
 /// If the signal handler or the watcher thread cannot be set up.
 pub(crate) fn watch(server: ShutdownHandle) -> io::Result<Watch> {
-    let watched = WATCHER
+    WATCHER
         .get_or_init(start_watcher)
         .as_ref()
         .map_err(|e| io::Error::other(e.clone()))?;
-    let id = watched.next_id.fetch_add(1, Ordering::Relaxed);
-    watched.servers.lock().push((id, server));
-    Ok(Watch { id, watched })
+    let id = WATCHED.next_id.fetch_add(1, Ordering::Relaxed);
+    WATCHED.servers.lock().push((id, server));
+    Ok(Watch { id })
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        self.watched.servers.lock().retain(|(id, _)| *id != self.id);
+        WATCHED.servers.lock().retain(|(id, _)| *id != self.id);
     }
 }
 
-fn start_watcher() -> Result<Watched, String> {
+fn start_watcher() -> Result<(), String> {
     let mut signals =
         Signals::new(SIGNALS).map_err(|e| format!("cannot handle SIGINT and SIGTERM: {e}"))?;
     std::thread::Builder::new()
@@ -110,7 +115,7 @@ fn start_watcher() -> Result<Watched, String> {
             }
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
-    Ok(Watched::default())
+    Ok(())
 }
 
 /// Steps 1 and 2 of the module docs.
@@ -120,10 +125,7 @@ fn on_signal(signal: libc::c_int) {
     } else {
         "SIGTERM"
     };
-    let Some(Ok(watched)) = WATCHER.get() else {
-        return;
-    };
-    let servers = std::mem::take(&mut *watched.servers.lock());
+    let servers = std::mem::take(&mut *WATCHED.servers.lock());
     if servers.is_empty() {
         log::warn!("{name}: stopping the process at once");
         if let Err(e) = signal_hook::low_level::emulate_default_handler(signal) {
