@@ -3,7 +3,9 @@
 # processes, and checks that:
 #   1. requests through nginx are answered, by both processes;
 #   2. after one process is stopped with SIGTERM (it drains and exits 0),
-#      every request is still answered, by the other.
+#      every request is still answered, by the other;
+#   3. two processes listening on one port with --reuse-port both start,
+#      and the port keeps serving after one of them is stopped.
 # Installs nginx with apt-get if it is missing. Exits non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -74,4 +76,21 @@ status=0; wait "$a" || status=$?
 seen=$(round | sort -u)
 echo "round 2 upstreams: $(echo $seen)"
 [ "$seen" = "127.0.0.1:8092" ] || { echo "FAIL: expected only 8092 after the stop" >&2; exit 1; }
+# 3. SO_REUSEPORT: two processes, one port.
+"$HELLO" --port 8093 --workers 1 --reuse-port >"$work/c.out" 2>&1 &
+c=$!; pids+=("$c")
+"$HELLO" --port 8093 --workers 1 --reuse-port >"$work/d.out" 2>&1 &
+d=$!; pids+=("$d")
+wait_for http://127.0.0.1:8093/plaintext
+for _ in $(seq 100); do grep -q 'listening on' "$work/d.out" && break; sleep 0.1; done
+grep -q 'listening on' "$work/c.out" && grep -q 'listening on' "$work/d.out" || {
+    echo "FAIL: both --reuse-port processes should listen" >&2; cat "$work"/[cd].out >&2; exit 1; }
+kill -TERM "$c"
+status=0; wait "$c" || status=$?
+[ "$status" -eq 0 ] || { echo "FAIL: the stopped process exited $status" >&2; exit 1; }
+for _ in $(seq "$REQUESTS"); do
+    curl -fsS http://127.0.0.1:8093/plaintext | grep -q 'Hello, World!' || {
+        echo "FAIL: port 8093 stopped serving" >&2; exit 1; }
+done
+echo "reuse-port: both listened; the port serves after one stopped"
 echo "nginx deploy test: ok"
