@@ -158,8 +158,12 @@
 //!
 //! # Features
 //!
-//! * `json`: `Request::json` and `Response::json`, through serde_json (shown
-//!   on docs.rs with the feature they need).
+//! * `json`: `Request::json` and `Response::json`, through serde_json;
+//! * `form` (with the handler API): `Request::query_as` and
+//!   `Request::form`, through serde_urlencoded.
+//!
+//! docs.rs builds these docs with every feature, and marks each item with
+//! the feature it needs.
 //!
 //! # Coming from another framework
 //!
