@@ -148,13 +148,15 @@ fn wait_elsewhere(mut conn: Parked, shared: Arc<Shared>, idle_left: Duration, re
     if release {
         conn.io.release_buffers();
     }
-    let next = coro::Builder::new()
+    let next = shared
+        .config
+        .connection_coroutine()
         .unstarted(move || {
             conn.entry.stop_waiting_elsewhere(&shared);
             conn.entry.leave_idle();
             resume(conn, shared);
         })
-        .expect("a Builder with no stack size set makes any coroutine");
+        .expect("the stack size was checked by Builder::build");
     stream.start_when_readable(next);
 }
 
@@ -231,6 +233,18 @@ impl Conn<'_> {
                     (shared.router.refusal(error, Some(&head), self.peer), true)
                 }
                 Ok(r) => (r, !head.keep_alive),
+                Err(unwind) if coro::is_cancelling() => {
+                    // Not a panic: the server stopped (its runtime is
+                    // dropped) with the handler still running after the
+                    // grace period. The unwind goes on, so that the
+                    // coroutine's destructors run.
+                    log::warn!(
+                        "a handler still running at the end of the grace period was cut off: {} {}",
+                        head.method,
+                        head.str(&head.target)
+                    );
+                    std::panic::resume_unwind(unwind)
+                }
                 Err(_) => {
                     log::error!(
                         "a handler panicked serving {} {}",

@@ -162,9 +162,87 @@
 //! and how slowly. A handler that panics answers 500 and closes only its
 //! connection.
 //!
-//! # Module map
+//! # Running in production
 //!
-//! `server` (listeners, acceptors, shutdown), `conn` (the per-connection
+//! ```no_run
+//! use coro_http::{Router, Server};
+//!
+//! # let router = Router::new();
+//! let server = Server::builder()
+//!     .bind("0.0.0.0:8080")
+//!     .workers(4)                 // default: one per core
+//!     .stack_size(512 * 1024)     // each connection's coroutine; default 256 KiB
+//!     .max_connections(10_000)    // past it, new connections wait in the backlog
+//!     .backlog(4096)              // the listen queue; default 1024
+//!     .reuse_port(true)           // several processes on one port (README)
+//!     .build(router)?;            // a port in use: "cannot listen on 0.0.0.0:8080: ..."
+//! server.run_until_signal()?;     // graceful on SIGINT/SIGTERM
+//! # std::io::Result::Ok(())
+//! ```
+//!
+//! A handler that overflows its connection's stack aborts the process, as
+//! any stack overflow does, with a message that names the coroutine, its
+//! stack size and [`Builder::stack_size`].
+//!
+//! # Signals
+//!
+//! [`Server::run_until_signal`] serves until the first `SIGINT` (Ctrl-C)
+//! or `SIGTERM`, then shuts down gracefully and returns; a second signal
+//! during the drain ends the process at once. It installs a signal
+//! handler (through `signal-hook`) that writes to a pipe read by a thread
+//! of the server's, so it works whichever thread the signal lands on and
+//! whatever the threads' masks, and may be called after
+//! [`Builder::build`] has started the workers. (`sigwait` would need the
+//! signals blocked in every thread, set before the first starts: a
+//! signal delivered to a thread that does not block it ends the process
+//! with no drain.)
+//!
+//! To handle signals yourself instead, call [`ShutdownHandle::shutdown`]
+//! from your handler's thread; and if you wait with `sigwait` or
+//! `signalfd`, block the signals with `pthread_sigmask` in `main` *before*
+//! `build` (and before anything else starts a thread, coro's default
+//! runtime included): threads inherit the mask they are started with, so
+//! signals blocked after `build` still reach the workers and kill the
+//! process.
+//!
+//! # Logging
+//!
+//! coro-http logs through the [`log`](https://docs.rs/log) crate and
+//! installs no logger: without one, every line is dropped. Install one in
+//! `main` (`env_logger::init()`, or `tracing-subscriber` with its `log`
+//! bridge). What it logs:
+//!
+//! * `error`: a handler that panicked (answered 500), a handler's 1xx
+//!   answer, a response body that panicked, a connection coroutine that
+//!   could not start;
+//! * `warn`: accept failures such as `EMFILE` (rate-limited: the first at
+//!   once, then one line a second with a count, and one when accepts work
+//!   again; the acceptor backs off from 5 ms to 1 s meanwhile), the signal
+//!   that starts a shutdown, connections still open after the grace
+//!   period, and each handler cut off then (`a handler still running at
+//!   the end of the grace period was cut off: GET /long`);
+//! * `debug`: accept errors that concern only the connection accepted.
+//!
+//! coro itself warns (`log::warn!`) about a coroutine that hogs its worker.
+//!
+//! # Features
+//!
+//! * `json`: `Request::json` and `Response::json`, through serde_json;
+//! * `form` (with the handler API): `Request::query_as` and
+//!   `Request::form`, through serde_urlencoded.
+//!
+//! docs.rs builds these docs with every feature, and marks each item with
+//! the feature it needs.
+//!
+//! # Coming from another framework
+//!
+//! [`from_axum`] and [`from_net_http`] map each concept of axum and of Go's
+//! `net/http` to its coro-http spelling.
+//!
+//! # Module map (of the source)
+//!
+//! `server` (listeners, shutdown), `accept` (acceptors, the connection
+//! cap, accept errors), `signal` (SIGINT and SIGTERM), `conn` (the per-connection
 //! loop), `parse` (strict head parsing), `chunked` (the chunked decoder),
 //! `pattern` (route patterns checked), `state` (the router's shared state),
 //! `error_hook` (the responses made from errors),
@@ -172,6 +250,9 @@
 //! parameters), `response`, `encode` (writing responses), `router`,
 //! `date`, `config`, `error`.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod accept;
 mod body;
 mod chunked;
 mod config;
@@ -188,6 +269,7 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod signal;
 mod state;
 
 pub use config::{IdleWait, Limits, Timeouts};
@@ -198,5 +280,15 @@ pub use response::{Body, IntoResponse, Response};
 pub use router::{Handler, Middleware, Next, Router};
 pub use server::{Builder, Server, ShutdownHandle};
 
+#[doc = include_str!("../docs/from-axum.md")]
+pub mod from_axum {}
+
+#[doc = include_str!("../docs/from-net-http.md")]
+pub mod from_net_http {}
+
 pub use http;
 pub use http::{HeaderName, HeaderValue, Method, StatusCode};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

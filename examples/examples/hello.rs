@@ -1,6 +1,7 @@
 //! The HTTP hello server: the project's main example and benchmark target.
 //!
 //! `cargo run --release -p examples --example hello -- --port 8080 --workers N`
+//! (`--help` for the options; `RUST_LOG=info` for more of the log)
 //!
 //! * `GET /plaintext`: `Hello, World!` as text/plain;
 //! * `GET /json`: `{"message":"Hello, World!"}`, serialized per request;
@@ -28,9 +29,16 @@ fn fib(n: u64) -> u64 {
     }
 }
 
-fn main() -> std::io::Result<()> {
-    let args = examples::ServerArgs::parse(8080);
-    let signals = examples::TerminationSignals::block();
+/// The HTTP hello server: GET /plaintext, /json and /fib/N.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    server: examples::ServerArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Args = examples::parse_args(8080);
+    examples::init_logger();
 
     let mut router = Router::new();
     router
@@ -50,5 +58,5 @@ fn main() -> std::io::Result<()> {
             }
         });
 
-    examples::serve(router, args, signals)
+    examples::serve(router, &args.server)
 }

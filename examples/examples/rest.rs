@@ -2,7 +2,8 @@
 //! `coro::sync::Mutex`, held as the router's state, with JSON errors from
 //! the error hook and a logging middleware.
 //!
-//! `cargo run --release -p examples --example rest -- --port 8081`
+//! `RUST_LOG=info cargo run --release -p examples --example rest -- --port 8081`
+//! (`RUST_LOG=info` shows the access log)
 //!
 //! ```text
 //! curl -X POST localhost:8081/todos -d '{"title":"write tests"}'
@@ -144,7 +145,7 @@ fn routes(store: &Shared) -> Router {
         let method = req.method().clone();
         let path = req.path().to_string();
         let response = next.run(req);
-        eprintln!(
+        log::info!(
             "{method} {path} -> {} in {:?}",
             response.status_code().as_u16(),
             start.elapsed()
@@ -154,9 +155,16 @@ fn routes(store: &Shared) -> Router {
     router
 }
 
-fn main() -> std::io::Result<()> {
-    let args = examples::ServerArgs::parse(8081);
-    let signals = examples::TerminationSignals::block();
+/// A JSON REST service: CRUD on /todos, with an access log at info level.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    server: examples::ServerArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Args = examples::parse_args(8081);
+    examples::init_logger();
     let store: Shared = Arc::default();
-    examples::serve(routes(&store), args, signals)
+    examples::serve(routes(&store), &args.server)
 }

@@ -16,8 +16,10 @@
 //! Every error of a send operation carries the message.
 //!
 //! [`select!`](crate::select!) and [`Select`] wait on several operations at
-//! once. The design (one lock per channel, heap hooks, Go's select) is in
-//! the `channel` and `select` modules.
+//! once, picking uniformly among the ready ones, as Go's `select` does. The
+//! design (one lock per channel, a queue of waiting operations each, and
+//! Go's lock-all-in-address-order select) is in the source's
+//! `coro/src/chan/channel.rs` and `select.rs`.
 //!
 //! ```
 //! let (tx, rx) = coro::chan::bounded(0);
