@@ -221,14 +221,16 @@
 //!   that starts a shutdown, connections still open after the grace
 //!   period, and each handler cut off then (`a handler still running at
 //!   the end of the grace period was cut off: GET /long`);
-//! * `debug`: accept errors that concern only the connection accepted.
+//! * `debug`: accept errors that concern only the connection accepted, and
+//!   every request the server refuses by itself (malformed, too large, too
+//!   slow), with its status.
 //!
 //! coro itself warns (`log::warn!`) about a coroutine that hogs its worker.
 //!
 //! # Features
 //!
 //! * `json`: `Request::json` and `Response::json`, through serde_json;
-//! * `form` (with the handler API): `Request::query_as` and
+//! * `form`: `Request::query_as` and
 //!   `Request::form`, through serde_urlencoded.
 //!
 //! docs.rs builds these docs with every feature, and marks each item with
