@@ -203,8 +203,11 @@ pub fn select<T: Send>(
     wait: Wait,
 ) -> (Option<Done<T>>, Vec<T>) {
     let mut sel = Select::new();
-    let send_handles: Vec<_> = sends.into_iter().map(|(tx, v)| sel.send(tx, v)).collect();
-    let recv_handles: Vec<_> = recvs.iter().map(|rx| sel.recv(rx)).collect();
+    let send_handles: Vec<_> = sends
+        .into_iter()
+        .map(|(tx, v)| sel.add_send(tx, v))
+        .collect();
+    let recv_handles: Vec<_> = recvs.iter().map(|rx| sel.add_recv(rx)).collect();
     let index = match wait {
         Wait::Block => Some(sel.wait()),
         Wait::Try => sel.try_wait(),
