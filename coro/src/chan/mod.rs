@@ -244,6 +244,12 @@ impl<T> Sender<T> {
         self.chan.capacity()
     }
 
+    /// Whether every receiver (or every sender) is gone.
+    pub fn is_disconnected(&self) -> bool {
+        crate::budget::consume_budget();
+        self.chan.is_disconnected()
+    }
+
     /// Whether both ends belong to the same channel.
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
