@@ -65,7 +65,10 @@ fn a_send_takes_its_message_when_completed() {
     // Every receiver gone: ready, and the message comes back.
     drop(r);
     let oper = sel.try_select().unwrap();
-    assert_eq!(oper.send(&s, "back".to_owned()), Err(SendError("back".to_owned())));
+    assert_eq!(
+        oper.send(&s, "back".to_owned()),
+        Err(SendError("back".to_owned()))
+    );
 }
 
 #[test]
@@ -75,7 +78,9 @@ fn select_timeout_gives_up_and_succeeds() {
     let mut sel = Select::new();
     sel.recv(&r);
     assert_eq!(
-        sel.select_timeout(Duration::from_millis(5)).map(|_| ()).unwrap_err(),
+        sel.select_timeout(Duration::from_millis(5))
+            .map(|_| ())
+            .unwrap_err(),
         SelectTimeoutError
     );
     let i2 = sel.recv(&r2);
@@ -198,7 +203,10 @@ fn ready_performs_nothing() {
     assert_eq!(r2.len(), 0);
     s2.send(0).unwrap();
     assert_eq!(sel.try_ready(), Err(TryReadyError));
-    assert_eq!(sel.ready_timeout(Duration::from_millis(5)), Err(ReadyTimeoutError));
+    assert_eq!(
+        sel.ready_timeout(Duration::from_millis(5)),
+        Err(ReadyTimeoutError)
+    );
     // A message to receive: ready, and still there.
     s1.send(1).unwrap();
     assert_eq!(sel.ready_timeout(LONG), Ok(i1));
@@ -220,7 +228,10 @@ fn ready_on_clocks() {
     let mut sel = Select::new();
     let i = sel.recv(&timer);
     assert_eq!(sel.ready(), i);
-    assert!(start.elapsed() >= Duration::from_millis(10), "ready before the timer was due");
+    assert!(
+        start.elapsed() >= Duration::from_millis(10),
+        "ready before the timer was due"
+    );
     // Still there: ready took nothing.
     assert!(timer.try_recv().is_ok());
 }

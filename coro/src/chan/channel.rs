@@ -172,9 +172,6 @@ pub(crate) struct Inner<T> {
     recv_hooks: VecDeque<Hook<T>>,
     /// Hooks without a message, woken by any change (see the module docs).
     observers: VecDeque<Hook<T>>,
-    /// Waiters of observers completed under the lock, woken once it is
-    /// released (by `Locked::drop`).
-    deferred: Vec<Waiter>,
     clock: Option<Clock<T>>,
     senders_gone: bool,
     receivers_gone: bool,
@@ -247,16 +244,8 @@ pub(crate) struct Locked<'a, T> {
 
 impl<T> Drop for Locked<'_, T> {
     fn drop(&mut self) {
-        // SAFETY: we hold the lock.
-        let deferred = unsafe { &mut (*self.chan.inner.get()).deferred };
-        let woken = if deferred.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(deferred)
-        };
         // SAFETY: a `Locked` exists only while its thread holds the lock.
         unsafe { self.chan.lock.unlock() }
-        woken.into_iter().for_each(Waiter::wake);
     }
 }
 
@@ -284,7 +273,9 @@ impl<T> Channel<T> {
     /// nowhere (`never`): either way no `Sender` exists, and the sender
     /// count stays at one so that the channel is never disconnected.
     pub(crate) fn without_senders(clock: Option<Clock<T>>) -> Channel<T> {
-        Channel::with_clock(Some(1), clock)
+        // A clock holds at most one message; `never` none.
+        let cap = if clock.is_some() { 1 } else { 0 };
+        Channel::with_clock(Some(cap), clock)
     }
 
     fn with_clock(cap: Option<usize>, clock: Option<Clock<T>>) -> Channel<T> {
@@ -295,7 +286,6 @@ impl<T> Channel<T> {
                 send_hooks: VecDeque::new(),
                 recv_hooks: VecDeque::new(),
                 observers: VecDeque::new(),
-                deferred: Vec::new(),
                 clock,
                 senders_gone: false,
                 receivers_gone: false,
@@ -412,15 +402,21 @@ fn claim_first<T>(hooks: &mut VecDeque<Hook<T>>) -> Option<Hook<T>> {
 }
 
 impl<T> Inner<T> {
-    /// Completes every observer (the channel changed); their waiters are
-    /// woken when the lock is released.
-    #[inline]
+    /// Completes every observer (the channel changed) and wakes it. Unlike
+    /// a partner's, an observer's waiter is woken under the lock: observers
+    /// are rare, and this keeps the common unlock a plain unlock.
+    #[inline(always)]
     fn notify_observers(&mut self) {
-        if self.observers.is_empty() {
-            return;
+        if !self.observers.is_empty() {
+            self.wake_observers();
         }
-        let woken = claim_all(&mut self.observers);
-        self.deferred.extend(woken);
+    }
+
+    #[cold]
+    fn wake_observers(&mut self) {
+        claim_all(&mut self.observers)
+            .into_iter()
+            .for_each(Waiter::wake);
     }
 
     /// Whether a send would complete now (or fail: every receiver gone);
@@ -447,6 +443,7 @@ impl<T> Inner<T> {
 
     /// Sends without blocking. On success, returns the waiter of a receiver
     /// to wake, if one took the message.
+    #[inline]
     pub(crate) fn try_send(
         &mut self,
         cap: Option<usize>,
@@ -474,21 +471,8 @@ impl<T> Inner<T> {
 
     /// Receives without blocking. On success, also returns the waiter of a
     /// sender to wake, if one moved its message in.
+    #[inline]
     pub(crate) fn try_recv(&mut self) -> Result<(T, Option<Waiter>), TryRecvError> {
-        if let Some(c) = &mut self.clock {
-            return c
-                .take_due(Instant::now())
-                .map(|v| (v, None))
-                .ok_or(TryRecvError::Empty);
-        }
-        let got = self.try_take();
-        if got.is_ok() {
-            self.notify_observers();
-        }
-        got
-    }
-
-    fn try_take(&mut self) -> Result<(T, Option<Waiter>), TryRecvError> {
         if let Some(v) = self.buf.pop_front() {
             let mut woken = None;
             if let Some(h) = claim_first(&mut self.send_hooks) {
@@ -497,12 +481,22 @@ impl<T> Inner<T> {
                 self.buf.push_back(moved);
                 woken = h.get().complete();
             }
+            self.notify_observers();
             return Ok((v, woken));
         }
         if let Some(h) = claim_first(&mut self.send_hooks) {
             // SAFETY: we won the hook's signal (see `Waiting`).
             let v = unsafe { h.get().take() }.expect("a waiting sender holds a message");
+            self.notify_observers();
             return Ok((v, h.get().complete()));
+        }
+        // A clock channel has no buffer and no senders: its messages are
+        // made here.
+        if let Some(c) = &mut self.clock {
+            return c
+                .take_due(Instant::now())
+                .map(|v| (v, None))
+                .ok_or(TryRecvError::Empty);
         }
         if self.senders_gone {
             Err(TryRecvError::Disconnected)

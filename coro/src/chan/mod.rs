@@ -186,6 +186,12 @@ impl<T> Sender<T> {
     /// message.
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         crate::budget::consume_budget();
+        self.try_send_now(msg)
+    }
+
+    /// `try_send` without counting it against the budget.
+    #[inline]
+    fn try_send_now(&self, msg: T) -> Result<(), TrySendError<T>> {
         let mut inner = self.chan.locked();
         match inner.try_send(self.chan.capacity(), msg) {
             Ok(woken) => {
@@ -292,6 +298,12 @@ impl<T> Receiver<T> {
     /// None is ready, or the channel is empty and every sender is gone.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         crate::budget::consume_budget();
+        self.try_recv_now()
+    }
+
+    /// `try_recv` without counting it against the budget.
+    #[inline]
+    fn try_recv_now(&self) -> Result<T, TryRecvError> {
         let mut inner = self.chan.locked();
         let (v, woken) = inner.try_recv()?;
         drop(inner);

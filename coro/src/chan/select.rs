@@ -174,6 +174,7 @@ struct OpChannel<'a, T> {
 }
 
 impl<'a, T> OpChannel<'a, T> {
+    #[inline]
     fn new(chan: &'a Channel<T>) -> Self {
         OpChannel {
             chan,
@@ -182,12 +183,14 @@ impl<'a, T> OpChannel<'a, T> {
         }
     }
 
+    #[inline]
     fn addr(&self) -> usize {
         self.chan as *const Channel<T> as usize
     }
 
     /// # Safety
     /// The caller holds the lock, taken with `raw_lock`.
+    #[inline]
     unsafe fn unlock(&self) {
         // SAFETY: forwarded; dropping the guard releases the lock.
         drop(unsafe { self.chan.assume_locked() });
@@ -198,11 +201,13 @@ impl<'a, T> OpChannel<'a, T> {
     ///
     /// # Safety
     /// The caller holds the lock, taken with `raw_lock`.
+    #[inline]
     unsafe fn inner(&self) -> std::mem::ManuallyDrop<super::channel::Locked<'a, T>> {
         // SAFETY: forwarded to the caller.
         std::mem::ManuallyDrop::new(unsafe { self.chan.assume_locked() })
     }
 
+    #[inline]
     fn own_signal(&self) -> &Signal {
         // SAFETY: our hook is alive until `free_hook`.
         unsafe { self.hook.expect("registered").as_ref() }.signal()
@@ -212,6 +217,7 @@ impl<'a, T> OpChannel<'a, T> {
     ///
     /// # Safety
     /// As `SelectOp::register_locked`.
+    #[inline]
     unsafe fn observe(&mut self, signal: Option<NonNull<Signal>>, op: usize) {
         let hook = Waiting::alloc(signal_ref(signal), op, None);
         self.hook = Some(hook);
@@ -223,6 +229,7 @@ impl<'a, T> OpChannel<'a, T> {
 
     /// # Safety
     /// The caller holds the lock.
+    #[inline]
     unsafe fn unregister(&mut self) {
         if let Some(hook) = self.hook {
             // SAFETY: forwarded to the caller.
@@ -233,6 +240,7 @@ impl<'a, T> OpChannel<'a, T> {
     /// Frees the hook and returns what its slot held; `None` if there was no
     /// hook. The hook must be out of its queue: popped by the completer that
     /// selected it, or unregistered.
+    #[inline]
     fn free_hook(&mut self) -> Option<Option<T>> {
         self.observing = false;
         // SAFETY: see above; the owner frees its hook once.
@@ -269,19 +277,23 @@ impl<'a, T> RecvOp<'a, T> {
 }
 
 impl<'a, T> SelectOp<'a> for RecvOp<'a, T> {
+    #[inline]
     fn channel_addr(&self) -> usize {
         self.ch.addr()
     }
 
+    #[inline]
     fn raw_lock(&self) {
         self.ch.chan.raw_lock();
     }
 
+    #[inline]
     unsafe fn raw_unlock(&self) {
         // SAFETY: forwarded to the caller.
         unsafe { self.ch.unlock() }
     }
 
+    #[inline]
     unsafe fn try_locked(&mut self, ready_only: bool, woken: &mut Option<Waiter>) -> bool {
         if ready_only {
             // SAFETY: the caller holds the lock.
@@ -302,15 +314,18 @@ impl<'a, T> SelectOp<'a> for RecvOp<'a, T> {
         }
     }
 
+    #[inline]
     unsafe fn due_locked(&self) -> Option<Instant> {
         // SAFETY: the caller holds the lock.
         unsafe { self.ch.inner() }.due()
     }
 
+    #[inline]
     fn observes(&self, ready_only: bool) -> bool {
         ready_only
     }
 
+    #[inline]
     unsafe fn register_locked(
         &mut self,
         signal: Option<NonNull<Signal>>,
@@ -329,19 +344,23 @@ impl<'a, T> SelectOp<'a> for RecvOp<'a, T> {
         unsafe { self.ch.inner().push_recv_hook(hook) };
     }
 
+    #[inline]
     fn is_registered(&self) -> bool {
         self.ch.hook.is_some()
     }
 
+    #[inline]
     fn own_signal(&self) -> &Signal {
         self.ch.own_signal()
     }
 
+    #[inline]
     unsafe fn unregister_locked(&mut self) {
         // SAFETY: forwarded to the caller.
         unsafe { self.ch.unregister() }
     }
 
+    #[inline]
     fn finish(&mut self) -> bool {
         let observed = self.ch.observing;
         let left = self
@@ -355,14 +374,17 @@ impl<'a, T> SelectOp<'a> for RecvOp<'a, T> {
         true
     }
 
+    #[inline]
     fn abandon(&mut self) {
         self.ch.free_hook();
     }
 
+    #[inline]
     fn is_spent(&self) -> bool {
         self.once && self.result.is_some()
     }
 
+    #[inline]
     fn take_payload(&mut self) -> Option<Box<dyn Payload + 'a>> {
         if self.once {
             return None;
@@ -372,6 +394,7 @@ impl<'a, T> SelectOp<'a> for RecvOp<'a, T> {
         Some(Box::new(RecvPayload(r)))
     }
 
+    #[inline]
     fn clone_op(&self) -> Box<dyn SelectOp<'a> + 'a> {
         Box::new(RecvOp {
             once: self.once,
@@ -431,19 +454,23 @@ impl<'a, T> SendOp<'a, T> {
 }
 
 impl<'a, T> SelectOp<'a> for SendOp<'a, T> {
+    #[inline]
     fn channel_addr(&self) -> usize {
         self.ch.addr()
     }
 
+    #[inline]
     fn raw_lock(&self) {
         self.ch.chan.raw_lock();
     }
 
+    #[inline]
     unsafe fn raw_unlock(&self) {
         // SAFETY: forwarded to the caller.
         unsafe { self.ch.unlock() }
     }
 
+    #[inline]
     unsafe fn try_locked(&mut self, ready_only: bool, woken: &mut Option<Waiter>) -> bool {
         let cap = self.ch.chan.capacity();
         let value = match self.value.take() {
@@ -472,14 +499,17 @@ impl<'a, T> SelectOp<'a> for SendOp<'a, T> {
         }
     }
 
+    #[inline]
     unsafe fn due_locked(&self) -> Option<Instant> {
         None
     }
 
+    #[inline]
     fn observes(&self, ready_only: bool) -> bool {
         ready_only || self.value.is_none()
     }
 
+    #[inline]
     unsafe fn register_locked(
         &mut self,
         signal: Option<NonNull<Signal>>,
@@ -496,19 +526,23 @@ impl<'a, T> SelectOp<'a> for SendOp<'a, T> {
         unsafe { self.ch.inner().push_send_hook(hook) };
     }
 
+    #[inline]
     fn is_registered(&self) -> bool {
         self.ch.hook.is_some()
     }
 
+    #[inline]
     fn own_signal(&self) -> &Signal {
         self.ch.own_signal()
     }
 
+    #[inline]
     unsafe fn unregister_locked(&mut self) {
         // SAFETY: forwarded to the caller.
         unsafe { self.ch.unregister() }
     }
 
+    #[inline]
     fn finish(&mut self) -> bool {
         let observed = self.ch.observing;
         let left = self
@@ -522,26 +556,31 @@ impl<'a, T> SelectOp<'a> for SendOp<'a, T> {
         true
     }
 
+    #[inline]
     fn abandon(&mut self) {
         if let Some(Some(left)) = self.ch.free_hook() {
             self.value = Some(left);
         }
     }
 
+    #[inline]
     fn is_spent(&self) -> bool {
         self.once && self.value.is_none()
     }
 
+    #[inline]
     fn wants_message(&self) -> bool {
         self.make.is_some()
     }
 
+    #[inline]
     fn make_message(&mut self) {
         if let Some(make) = self.make.take() {
             self.value = Some(make());
         }
     }
 
+    #[inline]
     fn take_payload(&mut self) -> Option<Box<dyn Payload + 'a>> {
         if self.once {
             return None;
@@ -556,6 +595,7 @@ impl<'a, T> SelectOp<'a> for SendOp<'a, T> {
         Some(Box::new(SendPayload { result, make }))
     }
 
+    #[inline]
     fn clone_op(&self) -> Box<dyn SelectOp<'a> + 'a> {
         Box::new(SendOp::reusable(self.ch.chan))
     }
@@ -777,15 +817,24 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
         // partner hook does not wake our own observer.
         // (A send's registration takes its message, after which it would
         // look like an observer: hence the check for a hook.)
-        for observers in [false, true] {
+        let mut observers = false;
+        for &i in poll_order.iter() {
+            if ops[i].is_spent() {
+                continue;
+            }
+            if ops[i].observes(mode.ready_only) {
+                observers = true;
+            } else {
+                // SAFETY: we hold every lock; `shared` outlives the hooks.
+                unsafe { ops[i].register_locked(shared, i, false) };
+            }
+        }
+        if observers {
             for &i in poll_order.iter() {
                 let op = &ops[i];
-                if !op.is_spent()
-                    && !op.is_registered()
-                    && op.observes(mode.ready_only) == observers
-                {
-                    // SAFETY: we hold every lock; `shared` outlives the hooks.
-                    unsafe { ops[i].register_locked(shared, i, observers) };
+                if !op.is_spent() && !op.is_registered() && op.observes(mode.ready_only) {
+                    // SAFETY: as above.
+                    unsafe { ops[i].register_locked(shared, i, true) };
                 }
             }
         }
