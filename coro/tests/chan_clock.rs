@@ -155,7 +155,7 @@ both_test! {
         drop(r);
         assert!(r2.is_empty());
         // `Option::unwrap_or(never())` disables an arm.
-        let maybe: Option<coro::chan::Receiver<i32>> = None;
+        let maybe: Option<coro::chan::Receiver<i32>> = std::hint::black_box(None);
         let v = coro::select! {
             recv(maybe.unwrap_or(never())) -> _ => 0,
             default(MS) => 2,
