@@ -25,6 +25,8 @@ use coro::chan::{
 /// bounds a test that is broken.
 const LONG: Duration = Duration::from_secs(30);
 
+// `Some(..).unwrap_or(never())` is the point: a temporary `never()`.
+#[allow(clippy::unnecessary_literal_unwrap)]
 #[test]
 fn temporaries_as_channel_expressions() {
     struct Chans {
