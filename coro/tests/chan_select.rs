@@ -315,3 +315,116 @@ both_test! {
         peer.join();
     }
 }
+
+#[test]
+fn the_same_channel_twice() {
+    // crossbeam's `duplicate_operations`: every copy can be chosen.
+    let (s, r) = unbounded::<i32>();
+    let mut hit = [false; 4];
+    while hit.iter().any(|h| !h) {
+        let mut sel = Select::new();
+        let ops = [sel.recv(&r), sel.recv(&r), sel.send(&s), sel.send(&s)];
+        let oper = sel.select();
+        let k = ops.iter().position(|&i| i == oper.index()).unwrap();
+        if k < 2 {
+            assert!(oper.recv(&r).is_ok());
+        } else {
+            oper.send(&s, 0).unwrap();
+        }
+        hit[k] = true;
+    }
+}
+
+#[test]
+fn a_select_is_reused() {
+    // crossbeam's `reuse`: one `Select`, chosen many times, alternating.
+    let (s1, r1) = bounded::<i32>(1);
+    let (s2, r2) = bounded::<i32>(1);
+    let mut sel = Select::new();
+    let a = sel.recv(&r1);
+    let b = sel.send(&s2);
+    for i in 0..100 {
+        s1.send(i).unwrap();
+        // Both ready: a receive and a send with room; take whichever.
+        let oper = sel.select();
+        if oper.index() == a {
+            assert_eq!(oper.recv(&r1), Ok(i));
+        } else {
+            assert_eq!(oper.index(), b);
+            oper.send(&s2, i).unwrap();
+            assert_eq!(r2.try_recv(), Ok(i));
+            assert_eq!(r1.try_recv(), Ok(i));
+        }
+    }
+}
+
+#[test]
+fn preflight_sees_what_is_already_there() {
+    // crossbeam's `preflight*`: ready before the select starts, including
+    // a disconnection with messages still buffered.
+    let (s, r) = bounded::<i32>(2);
+    s.send(1).unwrap();
+    s.send(2).unwrap();
+    drop(s);
+    let mut sel = Select::new();
+    let i = sel.recv(&r);
+    for want in [Ok(1), Ok(2), Err(RecvError)] {
+        let oper = sel.select();
+        assert_eq!(oper.index(), i);
+        assert_eq!(oper.recv(&r), want);
+    }
+}
+
+#[test]
+fn nested_selects_over_one_channel() {
+    let (s, r) = unbounded::<i32>();
+    let mut outer = Select::new();
+    outer.send(&s);
+    let oper = outer.select();
+    oper.send(&s, 1).unwrap();
+    let mut inner = Select::new();
+    inner.recv(&r);
+    let oper = inner.select();
+    let mut innermost = Select::new();
+    innermost.send(&s);
+    assert!(innermost.try_select().is_ok_and(|o| o.send(&s, 2).is_ok()));
+    assert_eq!(oper.recv(&r), Ok(1));
+    assert_eq!(r.try_recv(), Ok(2));
+}
+
+both_test! {
+    /// crossbeam's `ready::stress_*` shape: `ready` over two channels while
+    /// a peer sends on each in turn; each time, the one it names really
+    /// has a message.
+    fn ready_then_receive() {
+        const COUNT: usize = 1_000;
+        let (s1, r1) = unbounded::<usize>();
+        let (s2, r2) = bounded::<usize>(1);
+        let (s3, r3) = bounded::<()>(0);
+        let peer = go(move || {
+            for i in 0..COUNT {
+                if i % 2 == 0 {
+                    s1.send(i).unwrap();
+                } else {
+                    s2.send(i).unwrap();
+                }
+                r3.recv().unwrap();
+            }
+        });
+        let mut sel = Select::new();
+        let a = sel.recv(&r1);
+        let b = sel.recv(&r2);
+        for i in 0..COUNT {
+            let k = sel.ready();
+            let got = if k == a {
+                r1.try_recv()
+            } else {
+                assert_eq!(k, b);
+                r2.try_recv()
+            };
+            assert_eq!(got, Ok(i));
+            s3.send(()).unwrap();
+        }
+        peer.join();
+    }
+}
