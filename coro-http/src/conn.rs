@@ -240,9 +240,12 @@ impl Conn<'_> {
                     (Response::new(StatusCode::INTERNAL_SERVER_ERROR), true)
                 }
             };
-            // A connection that closes anyway does not drain the body.
+            // A connection that closes anyway does not drain the body, and
+            // a refusal does not wait for it (see `body::finish_refused`).
             let end = if close {
                 body::abandon(self.io)
+            } else if response.status.is_client_error() || response.status.is_server_error() {
+                body::finish_refused(self.io)
             } else {
                 body::finish(self.io)
             };

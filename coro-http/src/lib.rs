@@ -99,8 +99,10 @@
 //! loop), `parse` (strict head parsing), `chunked` (the chunked decoder),
 //! `body` (request bodies), `request`, `params` (percent-decoded path
 //! parameters), `response`, `encode` (writing responses), `router`,
-//! `date`, `config`, `error`.
+//! `date`, `config`, `error`; `fuzzing` (hidden: what the fuzz targets in
+//! `coro-http/fuzz` and the corpus replay test call).
 
+mod authority;
 mod body;
 mod chunked;
 mod config;
@@ -108,6 +110,8 @@ mod conn;
 mod date;
 mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 mod params;
 mod parse;

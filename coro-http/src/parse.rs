@@ -12,7 +12,10 @@
 //!   once, and name only codings this server decodes (else 501); it is
 //!   refused on HTTP/1.0 and together with `Content-Length`.
 //! * HTTP/1.1 needs exactly one `Host`; more than one is refused on any
-//!   version.
+//!   version, and so is one that is not a valid `host[:port]` (RFC 9110
+//!   §7.2, RFC 3986 §3.2; see `authority`). The authority of an
+//!   absolute-form target and the target of `CONNECT` are held to the
+//!   same grammar.
 //! * Limits: a request line past `max_request_line` is 414, a head past
 //!   `max_header_bytes` or with more than `max_headers` fields is 431.
 //! * Versions: 1.0 and 1.1 are served. `HTTP/1.2` to `HTTP/1.9` are served
@@ -40,6 +43,7 @@ use std::ops::Range;
 
 use http::{Method, Version};
 
+use crate::authority::{self, Port};
 use crate::config::Limits;
 use crate::error::Error;
 
@@ -126,15 +130,47 @@ pub(crate) fn parse_head(
     limits: &Limits,
     head: &mut Head,
 ) -> Result<Option<usize>, Error> {
-    // The request line's length is checked before httparse sees it, so a
-    // long line is 414 even while it is still arriving.
-    let line_window = &input[..input.len().min(limits.max_request_line + 2)];
-    if memchr::memchr(b'\n', line_window).is_none() && input.len() > limits.max_request_line {
-        return Err(Error::UriTooLong);
-    }
+    check_request_line(input, limits)?;
     match parse_with_fields(input, limits, head)? {
         Parsed::Head(len) => Ok(len),
         Parsed::LaterMinor { digit_at } => parse_as_1_1(input, digit_at, limits, head),
+    }
+}
+
+/// Refuses a request line (without its line ending, after any empty lines
+/// ahead of it) longer than the limit: 414, even while it is still
+/// arriving, so it is checked before httparse sees it. The same line is
+/// judged the same however it arrives: a line at the limit whose CR has
+/// come and whose LF has not is still within it, and a line ended by a
+/// bare LF is held to the same length as one ended by CRLF.
+fn check_request_line(input: &[u8], limits: &Limits) -> Result<(), Error> {
+    let start = skip_empty_lines(input);
+    let max = limits.max_request_line;
+    // Past `max + 2` bytes without a LF, the line is too long whatever
+    // comes next.
+    let window = &input[start..input.len().min(start.saturating_add(max).saturating_add(2))];
+    let line = match memchr::memchr(b'\n', window) {
+        Some(lf) => &window[..lf],
+        None => window,
+    };
+    // The CR of a CRLF (or the CR that may start one) is no part of it.
+    let len = line.len() - usize::from(line.last() == Some(&b'\r'));
+    if len > max {
+        return Err(Error::UriTooLong);
+    }
+    Ok(())
+}
+
+/// Where the request line starts: httparse skips empty lines ahead of it
+/// (RFC 9112 §2.2), and so does this.
+fn skip_empty_lines(input: &[u8]) -> usize {
+    let mut start = 0;
+    loop {
+        match &input[start..] {
+            [b'\r', b'\n', ..] => start += 2,
+            [b'\n', ..] => start += 1,
+            _ => return start,
+        }
     }
 }
 
@@ -279,12 +315,18 @@ fn parse_into<'b>(
 
 /// Splits a request target into path and query (RFC 9112 §3.2): origin
 /// form `/p?q`, absolute form `http://h/p?q`, `*` for `OPTIONS`, and the
-/// authority form for `CONNECT` only.
+/// authority form `h:port` for `CONNECT`, which takes no other. The
+/// authority of the last two must be valid (see `authority`).
 fn split_target(
     method: &Method,
     target: &str,
     at: usize,
 ) -> Result<(Range<usize>, Option<Range<usize>>), Error> {
+    if method == Method::CONNECT {
+        // The authority form, `host:port`, and only it (RFC 9110 §9.3.6).
+        authority::check(target.as_bytes(), Port::Required)?;
+        return Ok((at..at + target.len(), None));
+    }
     let (path_start, rest) = if target.starts_with('/') {
         (0, target)
     } else if target == "*" {
@@ -294,13 +336,13 @@ fn split_target(
         return Ok((at..at + 1, None));
     } else if let Some(scheme_len) = absolute_prefix(target) {
         let after = &target[scheme_len..];
-        match after.find(['/', '?']) {
-            Some(i) if after.as_bytes()[i] == b'/' => (scheme_len + i, &after[i..]),
+        let authority_end = after.find(['/', '?']).unwrap_or(after.len());
+        authority::check(&after.as_bytes()[..authority_end], Port::Optional)?;
+        match after.as_bytes().get(authority_end) {
+            Some(b'/') => (scheme_len + authority_end, &after[authority_end..]),
             // `http://host` or `http://host?q`: the path is empty, read as `/`.
             _ => return Ok((at + target.len()..at + target.len(), None)),
         }
-    } else if method == Method::CONNECT {
-        return Ok((at..at + target.len(), None));
     } else {
         return Err(Error::BadRequest("invalid request target"));
     };
@@ -350,15 +392,7 @@ pub(crate) fn worth_parsing(input: &[u8], checked: usize, limits: &Limits) -> bo
 /// 1.1 ([`Parsed::LaterMinor`]); another well-formed `HTTP/x.y` this server
 /// does not speak is 505; anything else where the version should be, 400.
 fn unknown_version(input: &[u8]) -> Result<Parsed, Error> {
-    // httparse skips empty lines ahead of the request line (RFC 9112 §2.2).
-    let mut start = 0;
-    loop {
-        match &input[start..] {
-            [b'\r', b'\n', ..] => start += 2,
-            [b'\n', ..] => start += 1,
-            _ => break,
-        }
-    }
+    let start = skip_empty_lines(input);
     let line_end = memchr::memchr(b'\n', &input[start..]).map_or(input.len(), |i| start + i);
     let line = &input[start..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -430,6 +464,7 @@ impl Facts {
             if self.hosts > 1 {
                 return Err(Error::BadRequest("more than one Host header"));
             }
+            authority::check(value.trim_ascii(), Port::Optional)?;
         } else if name.eq_ignore_ascii_case(b"content-length") {
             let n = parse_content_length(value)?;
             if self.content_length.is_some_and(|m| m != n) {
@@ -613,8 +648,33 @@ mod tests {
             b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET / HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: u@h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h:\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h:x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::x]\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: u@h\r\n\r\n",
+            b"GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET http://h:x/a HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"CONNECT / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"CONNECT http://h:80 HTTP/1.1\r\nHost: h\r\n\r\n",
         ] {
             assert_eq!(status(input), 400, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn valid_authorities_are_served() {
+        for input in [
+            &b"GET / HTTP/1.1\r\nHost: h:80\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: [::1]:80 \r\n\r\n",
+            b"GET http://h:8080?q HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+            b"CONNECT [::1]:443 HTTP/1.1\r\nHost: h\r\n\r\n",
+        ] {
+            assert_eq!(status(input), 200, "{:?}", String::from_utf8_lossy(input));
         }
     }
 
@@ -778,6 +838,39 @@ mod tests {
             check(body.as_bytes()),
             Err(Error::PayloadTooLarge)
         ));
+    }
+
+    /// A request line at the limit is served however it arrives; one past
+    /// it is 414 however it arrives.
+    #[test]
+    fn the_request_line_limit_does_not_depend_on_how_the_line_arrives() {
+        let limits = Limits {
+            max_request_line: 64,
+            ..Limits::default()
+        };
+        let check = |input: &[u8]| {
+            let mut head = Head::default();
+            match parse_head(input, &limits, &mut head) {
+                Ok(Some(_)) => 200,
+                Ok(None) => 0,
+                Err(e) => e.status().as_u16(),
+            }
+        };
+        let fixed = "GET / HTTP/1.1".len();
+        for lead in ["", "\r\n", "\n\r\n"] {
+            for (extra, want) in [(0, 200), (1, 414)] {
+                let line = format!("GET /{} HTTP/1.1", "a".repeat(64 - fixed + extra));
+                for ending in ["\r\n", "\n"] {
+                    let input = format!("{lead}{line}{ending}Host: x{ending}{ending}");
+                    assert_eq!(check(input.as_bytes()), want, "{input:?}");
+                    // Every prefix is incomplete or refused alike.
+                    for cut in 1..input.len() {
+                        let got = check(&input.as_bytes()[..cut]);
+                        assert!(got == 0 || got == want, "{:?}: {got}", &input[..cut]);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
