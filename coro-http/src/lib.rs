@@ -88,7 +88,10 @@
 //! 505) and the connection closes, so nothing after them is served. A
 //! request that is well framed but cannot be routed is answered and the
 //! connection stays open: 404, 405, and 400 for a path parameter that does
-//! not percent-decode, as for an error a handler returns. See
+//! not percent-decode, as for an error a handler returns. Such a refusal
+//! never waits for a body nobody reads: when the body has not all arrived
+//! with the head, the answer goes out at once and the connection closes.
+//! See
 //! [`Limits`] and [`Timeouts`] for the bounds on what a client may send
 //! and how slowly. A handler that panics answers 500 and closes only its
 //! connection.

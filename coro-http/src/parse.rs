@@ -9,7 +9,8 @@
 //! * `Content-Length` must be plain digits that fit in a `u64`; repeated
 //!   fields must agree.
 //! * `Transfer-Encoding` must end in `chunked` (else 400), apply `chunked`
-//!   once, and name only codings this server decodes (else 501); it is
+//!   once and without parameters, and name only codings this server
+//!   decodes (else 501); it is
 //!   refused on HTTP/1.0 and together with `Content-Length`.
 //! * HTTP/1.1 needs exactly one `Host`; more than one is refused on any
 //!   version, and so is one that is not a valid `host[:port]` (RFC 9110
@@ -500,12 +501,17 @@ impl Facts {
         for coding in list_items(value) {
             items += 1;
             // Parameters (`;q=...`) do not change which coding it is.
-            let name = coding
-                .split(|&b| b == b';')
-                .next()
-                .unwrap_or(b"")
-                .trim_ascii();
+            let mut parts = coding.split(|&b| b == b';');
+            let name = parts.next().unwrap_or(b"").trim_ascii();
+            let has_parameters = parts.next().is_some();
             if name.eq_ignore_ascii_case(b"chunked") {
+                // `chunked` has no parameters (RFC 9112 §7.1); an
+                // intermediary that matches the coding exactly would not
+                // take `chunked;x=y` for it, and would frame the body
+                // otherwise.
+                if has_parameters {
+                    return Err(Error::BadRequest("parameters on the chunked coding"));
+                }
                 c.chunked_count += 1;
                 c.last_is_chunked = true;
                 continue;
@@ -785,7 +791,7 @@ mod tests {
 
     #[test]
     fn smuggling_shapes_are_refused() {
-        let cases: [(&[u8], u16); 14] = [
+        let cases: [(&[u8], u16); 16] = [
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n", 400),
@@ -800,6 +806,8 @@ mod tests {
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", 200),
             (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nContent-Length: 5\r\n\r\n", 400),
             (b"POST / HTTP/1.0\r\nTransfer-Encoding: , ,\r\nContent-Length: 5\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;q=1\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked ;\r\n\r\n", 400),
         ];
         for (input, want) in cases {
             assert_eq!(status(input), want, "{:?}", String::from_utf8_lossy(input));

@@ -258,6 +258,27 @@ fn connect_with_userinfo_is_400() {
 }
 
 // ---------------------------------------------------------------------------
+// Transfer-Encoding.
+
+#[test]
+fn chunked_with_parameters_is_400() {
+    // An intermediary matching `chunked` exactly would frame this body by
+    // something else.
+    assert_refused(
+        "POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n",
+        400,
+    );
+}
+
+#[test]
+fn chunked_with_an_empty_parameter_is_400() {
+    assert_refused(
+        "POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked;\r\n\r\n0\r\n\r\n",
+        400,
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Chunk extensions: `;` name [ `=` token / quoted-string ].
 
 /// A chunked `POST /` with `body` as its chunked body, read by the handler.
