@@ -421,3 +421,50 @@ fn is_token(b: u8) -> bool {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(haystack, needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    const CLOSE: &str = "HTTP/1.1 400 Bad Request\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx";
+
+    fn check(bytes: &str, reset: bool) -> bool {
+        check_responses(bytes.as_bytes(), reset).is_ok()
+    }
+
+    #[test]
+    fn well_formed_answers_pass() {
+        assert!(check("", false));
+        assert!(check(&format!("{OK}{OK}{CLOSE}"), false));
+        assert!(check(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            false
+        ));
+        assert!(check(
+            "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nx-fuzz-head: 1\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            false
+        ));
+        assert!(check("HTTP/1.1 200 OK\r\n\r\nuntil the close", false));
+        // A reset may cut the last answer.
+        assert!(check(&format!("{OK}HTTP/1.1 200 OK\r\nContent-Len"), true));
+    }
+
+    #[test]
+    fn malformed_answers_fail() {
+        for bytes in [
+            format!("{CLOSE}{OK}"),
+            format!("{OK}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok"),
+            "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n".into(),
+            "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n".into(),
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n".into(),
+            "HTTP/1.1 200 OK\r\nBad Field\r\n\r\n".into(),
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n".into(),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX0\r\n\r\n".into(),
+            "HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n".into(),
+            "garbage".into(),
+        ] {
+            assert!(!check(&bytes, false), "{bytes:?} passed");
+        }
+    }
+}
