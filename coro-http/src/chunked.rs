@@ -73,10 +73,9 @@ enum State {
 /// ```
 ///
 /// Every state but `Next`, `Name`, `Token` and `AfterQuoted` refuses the
-/// CR that ends the
-/// line: a `;` with no name, an `=` with no value and an unclosed quote
-/// are all errors; so is whitespace before the CR (BWS is allowed only
-/// around `;` and `=`).
+/// CR that ends the line: a `;` with no name, an `=` with no value and an
+/// unclosed quote are all errors; so is whitespace before the CR (BWS is
+/// allowed only around `;` and `=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ext {
     /// After the size or a whole extension: `;`, whitespace, or CR.

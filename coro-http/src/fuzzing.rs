@@ -427,7 +427,8 @@ mod tests {
     use super::*;
 
     const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    const CLOSE: &str = "HTTP/1.1 400 Bad Request\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx";
+    const CLOSE: &str =
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx";
 
     fn check(bytes: &str, reset: bool) -> bool {
         check_responses(bytes.as_bytes(), reset).is_ok()

@@ -382,11 +382,14 @@ pub(crate) fn worth_parsing(input: &[u8], checked: usize, limits: &Limits) -> bo
         let rest = &input[from + i + 1..];
         rest.first() == Some(&b'\n') || rest.starts_with(b"\r\n")
     });
-    let first_line_end = memchr::memchr(b'\n', input);
+    // The request line starts after any empty lines ahead of it, as in
+    // `check_request_line`, so that one too long is 414 there too.
+    let start = skip_empty_lines(input);
+    let first_line_end = memchr::memchr(b'\n', &input[start..]).map(|i| start + i);
     ends_head
         || first_line_end.is_some_and(|at| at >= checked)
         || input.len() >= limits.max_header_bytes
-        || (input.len() > limits.max_request_line && first_line_end.is_none())
+        || (input.len() - start > limits.max_request_line && first_line_end.is_none())
 }
 
 /// The version httparse refused: `HTTP/1.2` to `HTTP/1.9` is served as
@@ -894,6 +897,14 @@ mod tests {
         assert!(worth_parsing(b"GET / HTTP/1.1\nHost: x\n\n", 24, &limits));
         let long_line = vec![b'a'; limits.max_request_line + 1];
         assert!(worth_parsing(&long_line, long_line.len() - 1, &limits));
+        // A long line after an empty one is parsed (and refused) too.
+        let mut late = b"\r\n".to_vec();
+        late.extend(std::iter::repeat_n(b'a', limits.max_request_line + 1));
+        assert!(worth_parsing(&late, late.len() - 1, &limits));
+        assert!(matches!(
+            parse_head(&late, &limits, &mut Head::default()),
+            Err(Error::UriTooLong)
+        ));
         let mut full = b"GET / HTTP/1.1\r\n".to_vec();
         full.resize(limits.max_header_bytes, b'a');
         assert!(worth_parsing(&full, full.len() - 1, &limits));
