@@ -13,7 +13,8 @@
 //! differently: a size that is not plain hex digits (no `0x`, no sign, no
 //! spaces before the digits), more than 16 digits, a size that overflows,
 //! a line ended by a bare LF, data longer than its size (anything but CRLF
-//! right after the data), and extensions or trailers past their limits.
+//! right after the data), and extensions or trailers past their limits
+//! (per line and per body for extensions).
 //!
 //! Chunk extensions are read to their grammar (see [`Ext`]) and dropped: a
 //! `;` without a name, an `=` without a value, a value that is neither a
@@ -33,6 +34,13 @@ const MAX_SIZE_DIGITS: u8 = 16;
 
 /// Longest chunk extension accepted on one chunk-size line.
 const MAX_EXTENSION_BYTES: usize = 1024;
+
+/// Most chunk extension bytes in one body, all lines together. The body
+/// limit counts data only, and a chunk may carry one byte of it behind a
+/// kilobyte of extension: without this, a client could make the server
+/// read a thousand bytes of framing per byte of body (hyper bounds them
+/// the same way; Go, CVE-2023-39326, by their ratio to the data).
+const MAX_EXTENSION_TOTAL: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -109,6 +117,8 @@ pub(crate) struct ChunkedDecoder {
     remaining: u64,
     digits: u8,
     extension_bytes: usize,
+    /// Extension bytes of every chunk so far.
+    extension_total: usize,
     trailer_bytes: usize,
     max_trailer_bytes: usize,
 }
@@ -130,6 +140,7 @@ impl ChunkedDecoder {
             remaining: 0,
             digits: 0,
             extension_bytes: 0,
+            extension_total: 0,
             trailer_bytes: 0,
             max_trailer_bytes,
         }
@@ -199,8 +210,14 @@ impl ChunkedDecoder {
                         self.state = State::SizeLf;
                     } else {
                         self.extension_bytes += 1;
+                        self.extension_total += 1;
                         if self.extension_bytes > MAX_EXTENSION_BYTES {
                             return Err(Error::BadRequest("chunk extension too long"));
+                        }
+                        if self.extension_total > MAX_EXTENSION_TOTAL {
+                            return Err(Error::BadRequest(
+                                "chunk extensions past their limit for one body",
+                            ));
                         }
                         let next =
                             next_ext(ext, b).ok_or(Error::BadRequest(extension_error(ext)))?;
@@ -434,6 +451,17 @@ mod tests {
         assert_eq!(body, b"hello!abc");
         assert!(done);
         assert_eq!(used, input.len());
+    }
+
+    #[test]
+    fn extensions_are_bounded_across_the_body() {
+        // Each line is within its limit; together they are not.
+        let extension = format!(";x={}", "e".repeat(1000));
+        let chunk = format!("1{extension}\r\nd\r\n");
+        let within = format!("{}0\r\n\r\n", chunk.repeat(16));
+        assert!(decode_all(within.as_bytes(), within.len(), 64).is_ok());
+        let past = format!("{}0\r\n\r\n", chunk.repeat(17));
+        assert!(decode_all(past.as_bytes(), past.len(), 64).is_err());
     }
 
     #[test]

@@ -360,6 +360,17 @@ fn a_bad_extension_is_400_when_the_handler_does_not_read_the_body() {
 }
 
 #[test]
+fn chunk_extensions_past_their_limit_for_one_body_are_400() {
+    // One byte of data behind each kilobyte of extension: every line is
+    // within its own limit, the body is not.
+    let chunk = format!("1;x={}\r\nd\r\n", "e".repeat(1000));
+    assert_refused(
+        &chunked_post(&format!("{}0\r\n\r\n", chunk.repeat(17))),
+        400,
+    );
+}
+
+#[test]
 fn valid_extensions_of_every_form_are_served() {
     let hits = Arc::new(AtomicUsize::new(0));
     let server = serve(router(&hits));
