@@ -10,13 +10,14 @@
 //!   fields must agree.
 //! * `Transfer-Encoding` must end in `chunked` (else 400), apply `chunked`
 //!   once and without parameters, and name only codings this server
-//!   decodes (else 501); it is
-//!   refused on HTTP/1.0 and together with `Content-Length`.
+//!   decodes (else 501); it is refused on HTTP/1.0 and together with
+//!   `Content-Length`.
 //! * HTTP/1.1 needs exactly one `Host`; more than one is refused on any
 //!   version, and so is one that is not a valid `host[:port]` (RFC 9110
 //!   §7.2, RFC 3986 §3.2; see `authority`). The authority of an
 //!   absolute-form target and the target of `CONNECT` are held to the
 //!   same grammar.
+//! * `CONNECT` takes only the authority form, `host:port`.
 //! * Limits: a request line past `max_request_line` is 414, a head past
 //!   `max_header_bytes` or with more than `max_headers` fields is 431.
 //! * Versions: 1.0 and 1.1 are served. `HTTP/1.2` to `HTTP/1.9` are served
