@@ -8,7 +8,9 @@
 //! the upload. After the handler, the connection [finishes](finish) the
 //! body: what the handler left unread is read and dropped (up to
 //! [`DRAIN_LIMIT`]) so the next request starts at the right byte, or the
-//! connection closes.
+//! connection closes. After a refusal (a 4xx or 5xx answer) only what is
+//! already buffered is drained ([`finish_refused`]): the answer never
+//! waits for a body that is still coming, or stalled.
 //!
 //! A framing error (a bad chunk, a body that ends early, one past the
 //! limit) is remembered in [`BodyState::failed`]: the handler sees an
