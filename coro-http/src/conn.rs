@@ -53,6 +53,12 @@
 //! the timeout has passed, which starts its coroutine to find the end of
 //! the stream and close.
 //!
+//! A handler's refusal (any 4xx or 5xx, the router's 404 and 405 included)
+//! that left the body unread drains only what is buffered: if the rest is
+//! still to come, the answer is sent at once and the connection closes,
+//! rather than wait for a body nobody will read (see
+//! `body::finish_refused`).
+//!
 //! Any refused request (see `parse`) is answered with its status and the
 //! connection closes, so bytes after a malformed request are never parsed
 //! as a request. Closing after an error uses a lingering close: the write
@@ -255,9 +261,12 @@ impl Conn<'_> {
                     (shared.router.refusal(error, Some(&head), self.peer), true)
                 }
             };
-            // A connection that closes anyway does not drain the body.
+            // A connection that closes anyway does not drain the body, and
+            // a refusal does not wait for it (see `body::finish_refused`).
             let end = if close {
                 body::abandon(self.io)
+            } else if response.status.is_client_error() || response.status.is_server_error() {
+                body::finish_refused(self.io)
             } else {
                 body::finish(self.io)
             };

@@ -157,7 +157,10 @@
 //! so nothing after them is served. A
 //! request that is well framed but cannot be routed is answered and the
 //! connection stays open: 404, 405, and 400 for a path parameter that does
-//! not percent-decode, as for an error a handler returns. See
+//! not percent-decode, as for an error a handler returns. Such a refusal
+//! never waits for a body nobody reads: when the body has not all arrived
+//! with the head, the answer goes out at once and the connection closes.
+//! See
 //! [`Limits`] and [`Timeouts`] for the bounds on what a client may send
 //! and how slowly. A handler that panics answers 500 and closes only its
 //! connection.
@@ -250,11 +253,13 @@
 //! `error_hook` (the responses made from errors),
 //! `body` (request bodies), `request`, `params` (percent-decoded path
 //! parameters), `response`, `encode` (writing responses), `router`,
-//! `date`, `config`, `error`.
+//! `date`, `config`, `error`; `fuzzing` (hidden: what the fuzz targets in
+//! `coro-http/fuzz` and the corpus replay test call).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
+mod authority;
 mod body;
 mod chunked;
 mod config;
@@ -263,6 +268,8 @@ mod date;
 mod encode;
 mod error;
 mod error_hook;
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 mod params;
 mod parse;
