@@ -484,7 +484,10 @@ fn fairness() {
                 recv(r2) -> v => { v.unwrap(); hits[1] += 1; }
             }
         }
-        assert!(hits.iter().all(|&h| h >= fair_share(N, 2)), "{cap:?}: {hits:?}");
+        assert!(
+            hits.iter().all(|&h| h >= fair_share(N, 2)),
+            "{cap:?}: {hits:?}"
+        );
 
         let (s, r) = chan::<()>(cap);
         for _ in 0..N {

@@ -41,9 +41,12 @@ const SENDERS: u64 = 8;
 /// A timeout long enough never to expire in a test, where it must not.
 const LONG: Duration = Duration::from_secs(30);
 
+/// A channel, with the name of its flavour for messages.
+type Named<T> = (&'static str, (Sender<T>, Receiver<T>));
+
 /// The flavours `std`'s `channel()` and `sync_channel(n)` map to, by name,
 /// for messages of a test.
-fn flavours<T>() -> Vec<(&'static str, (Sender<T>, Receiver<T>))> {
+fn flavours<T>() -> Vec<Named<T>> {
     vec![
         ("unbounded", unbounded()),
         ("bounded(0)", bounded(0)),
@@ -54,7 +57,7 @@ fn flavours<T>() -> Vec<(&'static str, (Sender<T>, Receiver<T>))> {
 
 /// As [`flavours`], without the rendezvous channel: for cases where one
 /// thread sends and then receives.
-fn buffered<T>() -> Vec<(&'static str, (Sender<T>, Receiver<T>))> {
+fn buffered<T>() -> Vec<Named<T>> {
     flavours()
         .into_iter()
         .filter(|(name, _)| *name != "bounded(0)")

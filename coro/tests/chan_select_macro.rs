@@ -645,7 +645,9 @@ fn thread_stays_blocked(block: fn()) {
             block();
         })
     };
-    chan_common::wait_until("the blocker started", || started.load(Ordering::SeqCst) == 1);
+    chan_common::wait_until("the blocker started", || {
+        started.load(Ordering::SeqCst) == 1
+    });
     ping_pong(100);
     std::thread::sleep(STILL_BLOCKED);
     assert!(!t.is_finished(), "an empty select returned (or panicked)");
@@ -733,10 +735,16 @@ fn empty_select_parks_a_coroutine_forever() {
                     STILL_BLOCKED
                 );
             }
-            assert!(!blocked.is_finished(), "an empty select returned (or panicked)");
+            assert!(
+                !blocked.is_finished(),
+                "an empty select returned (or panicked)"
+            );
             assert!(!unwound.load(Ordering::SeqCst));
             drop(rt);
-            assert!(unwound.load(Ordering::SeqCst), "the runtime did not unwind it");
+            assert!(
+                unwound.load(Ordering::SeqCst),
+                "the runtime did not unwind it"
+            );
             assert!(blocked.join().unwrap_err().is_cancelled());
         });
     }
