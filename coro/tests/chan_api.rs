@@ -1,4 +1,6 @@
-//! The channel API, one behaviour per test: iterators, length and
+//! The channel API, one behaviour per test: iterators (with crossbeam's
+//! `tests/iter.rs` cases: nested iteration, breaking out, `try_iter`
+//! request loops, owned and borrowed `into_iter`), length and
 //! capacity, the error types, the `Select` builder and its handles, the
 //! `select!` macro's arms (`default`, `default(timeout)`, sends, receives,
 //! syntax), and what a dropped runtime leaves behind in a channel
@@ -13,7 +15,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chan_common::{rt_test, settle, wait_until, watchdog, DropFlag, Token, WORKER_COUNTS};
+use chan_common::{
+    both_test, go, rt_test, settle, wait_until, watchdog, DropFlag, Token, WORKER_COUNTS,
+};
 use coro::chan::{
     bounded, unbounded, Receiver, RecvError, RecvTimeoutError, Select, SendError, SendTimeoutError,
     Sender, TryRecvError, TrySendError,
@@ -167,6 +171,102 @@ fn into_iterator_owned_and_borrowed() {
     drop(tx);
     let rest: Vec<u32> = rx.into_iter().collect();
     assert_eq!(rest, vec![3, 4, 5]);
+}
+
+both_test! {
+    /// `iter` in a helper sums what arrives until the senders are gone,
+    /// and reports the sum on another channel.
+    fn iter_in_a_helper() {
+        let (tx, rx) = unbounded::<u32>();
+        let (total_tx, total_rx) = unbounded::<u32>();
+        let t = go(move || total_tx.send(rx.iter().sum()).unwrap());
+        for v in [3, 1, 2] {
+            tx.send(v).unwrap();
+        }
+        drop(tx);
+        assert_eq!(total_rx.recv(), Ok(6));
+        t.join();
+    }
+}
+
+both_test! {
+    /// Breaking out of `iter` takes no more messages than were consumed,
+    /// and leaves the rest in the channel.
+    fn iter_break_leaves_the_rest() {
+        let (tx, rx) = unbounded::<u32>();
+        let t = go(move || {
+            let mut count = 0;
+            for v in rx.iter() {
+                if count >= 3 {
+                    break;
+                }
+                count += v;
+            }
+            (count, rx)
+        });
+        for _ in 0..4 {
+            tx.send(2).unwrap();
+        }
+        tx.send(2).unwrap();
+        drop(tx);
+        let (count, rx) = t.join();
+        assert_eq!(count, 4);
+        // Three were taken (the third one ended the loop); two are left.
+        assert_eq!(rx.iter().count(), 2);
+    }
+}
+
+both_test! {
+    /// A request/response loop over `try_iter`: the helper drains what
+    /// has arrived without blocking and asks for more until it has enough;
+    /// the other side answers each request until the helper is gone.
+    fn try_iter_request_response() {
+        let (request_tx, request_rx) = unbounded::<()>();
+        let (response_tx, response_rx) = unbounded::<u32>();
+        let t = go(move || {
+            let mut total = 0;
+            loop {
+                for v in response_rx.try_iter() {
+                    total += v;
+                    if total == 6 {
+                        return total;
+                    }
+                }
+                request_tx.send(()).unwrap();
+            }
+        });
+        for () in request_rx.iter() {
+            if response_tx.send(2).is_err() {
+                break;
+            }
+        }
+        assert_eq!(t.join(), 6);
+    }
+}
+
+/// A `Receiver` turned into an iterator by value keeps the channel alive:
+/// it yields what was buffered after the sender (and the receiver's
+/// scope) are gone, then ends. By reference, the same on a borrowed one.
+#[test]
+fn into_iter_owned_outlives_its_scope_and_borrowed_ends() {
+    let mut owned = {
+        let (tx, rx) = unbounded::<u32>();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        rx.into_iter()
+    };
+    assert_eq!(owned.next(), Some(1));
+    assert_eq!(owned.next(), Some(2));
+    assert_eq!(owned.next(), None);
+
+    let (tx, rx) = unbounded::<u32>();
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
+    drop(tx);
+    let mut borrowed = (&rx).into_iter();
+    assert_eq!(borrowed.next(), Some(1));
+    assert_eq!(borrowed.next(), Some(2));
+    assert_eq!(borrowed.next(), None);
 }
 
 /// Length, capacity, empty and full, on both ends, for each flavour.

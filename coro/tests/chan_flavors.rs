@@ -1,7 +1,10 @@
 //! What crossbeam-channel's per-flavour suites (`tests/array.rs`,
 //! `tests/list.rs`, `tests/zero.rs` there) check, in our own words, for
 //! each of our flavours at once: `bounded(0)`, `bounded(1)`, `bounded(8)`
-//! and `unbounded()`. Each test runs on plain threads and inside
+//! and `unbounded()`, including their long stress cases (one-shot
+//! channels, `try_iter` polling, timeouts on both sides, linearizability,
+//! fairness with duplicate operations, ends sent through channels) at
+//! small counts. Each test runs on plain threads and inside
 //! coroutines (one and four workers); the helpers it starts are threads or
 //! coroutines to match.
 
@@ -294,6 +297,250 @@ both_test! {
                 }
             }
             sender.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// The long stress cases of the per-flavour suites, with counts kept small
+// enough for debug builds on two cores.
+
+/// Messages per stress case.
+const STRESS: u32 = 2_000;
+
+both_test! {
+    /// One sender, one receiver: every message arrives, in order.
+    fn spsc_in_order() {
+        for cap in CAPS {
+            let (s, r) = chan::<u32>(cap);
+            let t = go(move || {
+                for i in 0..STRESS {
+                    s.send(i).unwrap();
+                }
+            });
+            for i in 0..STRESS {
+                assert_eq!(r.recv(), Ok(i), "{cap:?}");
+            }
+            assert_eq!(r.recv(), Err(RecvError), "{cap:?}");
+            t.join();
+        }
+    }
+}
+
+both_test! {
+    /// A fresh channel per round, one message, sent and received on two
+    /// sides in both roles, and both ends dropped at once.
+    fn stress_oneshot() {
+        const ROUNDS: u32 = 300;
+        for cap in CAPS {
+            for i in 0..ROUNDS {
+                let (s, r) = chan::<u32>(cap);
+                let t = if i % 2 == 0 {
+                    let t = go(move || r.recv());
+                    s.send(i).unwrap();
+                    t.join()
+                } else {
+                    let t = go(move || s.send(i).unwrap());
+                    let got = r.recv();
+                    t.join();
+                    got
+                };
+                assert_eq!(t, Ok(i), "{cap:?}");
+            }
+        }
+    }
+}
+
+both_test! {
+    /// A requester sends requests and drains the answers with `try_iter`
+    /// between them (a poll, not a wait): every answer arrives.
+    fn stress_iter() {
+        for cap in CAPS {
+            let (req_s, req_r) = chan::<u32>(cap);
+            let (resp_s, resp_r) = chan::<u32>(cap);
+            let answerer = go(move || {
+                for v in req_r {
+                    resp_s.send(v).unwrap();
+                }
+            });
+            let mut got = 0;
+            for i in 0..STRESS {
+                // A rendezvous send only happens when the answerer waits;
+                // the answerer only waits when its answer was taken.
+                let mut msg = i;
+                loop {
+                    match req_s.try_send(msg) {
+                        Ok(()) => break,
+                        Err(TrySendError::Full(back)) => msg = back,
+                        Err(TrySendError::Disconnected(_)) => unreachable!(),
+                    }
+                    got += resp_r.try_iter().count() as u32;
+                    chan_common::yield_any();
+                }
+                got += resp_r.try_iter().count() as u32;
+            }
+            drop(req_s);
+            got += resp_r.iter().count() as u32;
+            assert_eq!(got, STRESS, "{cap:?}");
+            answerer.join();
+        }
+    }
+}
+
+both_test! {
+    /// Both sides use short timeouts and retry; the sender pauses now and
+    /// then, so that both time out many times. Every message arrives, in
+    /// order.
+    fn stress_timeout_two_sides() {
+        const N: u32 = 200;
+        for cap in CAPS {
+            let (s, r) = chan::<u32>(cap);
+            let t = go(move || {
+                for i in 0..N {
+                    if i % 20 == 0 {
+                        coro::sleep(MS);
+                    }
+                    let mut msg = i;
+                    loop {
+                        match s.send_timeout(msg, Duration::from_micros(100)) {
+                            Ok(()) => break,
+                            Err(SendTimeoutError::Timeout(back)) => msg = back,
+                            Err(SendTimeoutError::Disconnected(_)) => unreachable!(),
+                        }
+                    }
+                }
+            });
+            let mut next = 0;
+            loop {
+                if next % 20 == 10 {
+                    coro::sleep(MS);
+                }
+                match r.recv_timeout(Duration::from_micros(100)) {
+                    Ok(v) => {
+                        assert_eq!(v, next, "{cap:?}");
+                        next += 1;
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            assert_eq!(next, N, "{cap:?}");
+            t.join();
+        }
+    }
+}
+
+both_test! {
+    /// On a channel with room for everyone's message, each of several
+    /// threads or coroutines sends and then at once receives without
+    /// waiting: the receive always finds a message (its own, or another
+    /// left in its place). A channel whose send and receive are not
+    /// linearizable lets a receive miss a message that was sent before it.
+    fn linearizable() {
+        const SIDES: usize = 4;
+        const ROUNDS: u32 = 500;
+        for cap in [Some(SIDES), None] {
+            let (s, r) = chan::<u32>(cap);
+            let sides: Vec<_> = (0..SIDES)
+                .map(|_| {
+                    let (s, r) = (s.clone(), r.clone());
+                    go(move || {
+                        for i in 0..ROUNDS {
+                            s.send(i).unwrap();
+                            assert!(r.try_recv().is_ok(), "{cap:?}: a sent message was missed");
+                        }
+                    })
+                })
+                .collect();
+            sides.into_iter().for_each(|t| t.join());
+        }
+    }
+}
+
+/// The least share of hits each of several ready choices must get, of
+/// `n`: far below what a fair choice gives, far above what a choice that
+/// prefers one gives.
+fn fair_share(n: u32, choices: u32) -> u32 {
+    n / choices / 4
+}
+
+/// With two buffered channels always ready, a select picks each often;
+/// with one channel added several times, each of its operations is picked
+/// often.
+#[test]
+fn fairness() {
+    const N: u32 = 2_000;
+    for cap in [Some(N as usize), None] {
+        let (s1, r1) = chan::<()>(cap);
+        let (s2, r2) = chan::<()>(cap);
+        for _ in 0..N {
+            s1.send(()).unwrap();
+            s2.send(()).unwrap();
+        }
+        let mut hits = [0u32; 2];
+        for _ in 0..N {
+            coro::select! {
+                recv(r1) -> v => { v.unwrap(); hits[0] += 1; }
+                recv(r2) -> v => { v.unwrap(); hits[1] += 1; }
+            }
+        }
+        assert!(
+            hits.iter().all(|&h| h >= fair_share(N, 2)),
+            "{cap:?}: {hits:?}"
+        );
+
+        let (s, r) = chan::<()>(cap);
+        for _ in 0..N {
+            s.send(()).unwrap();
+        }
+        const DUPLICATES: usize = 5;
+        let mut hits = [0u32; DUPLICATES];
+        for _ in 0..N {
+            let mut sel = coro::chan::Select::new();
+            for _ in 0..DUPLICATES {
+                sel.recv(&r);
+            }
+            let oper = sel.select();
+            let i = oper.index();
+            oper.recv(&r).unwrap();
+            hits[i] += 1;
+        }
+        assert!(
+            hits.iter().all(|&h| h >= fair_share(N, DUPLICATES as u32)),
+            "{cap:?}: {hits:?}"
+        );
+    }
+}
+
+both_test! {
+    /// Channels sent through channels: a chain of ends passed back and
+    /// forth, each used once on the other side.
+    fn channel_through_channel() {
+        const ROUNDS: u32 = 200;
+        for cap in CAPS {
+            type Link = (Sender<u32>, Receiver<u32>);
+            let (s, r) = chan::<Link>(cap);
+            let (back_s, back_r) = chan::<Link>(cap);
+            let t = go(move || {
+                for (tx, rx) in r {
+                    let v = rx.recv().unwrap();
+                    tx.send(v + 1).unwrap();
+                    back_s.send((tx, rx)).unwrap();
+                }
+            });
+            for i in 0..ROUNDS {
+                let (in_s, in_r) = chan::<u32>(Some(1));
+                let (out_s, out_r) = chan::<u32>(Some(1));
+                in_s.send(i).unwrap();
+                s.send((out_s, in_r)).unwrap();
+                assert_eq!(out_r.recv(), Ok(i + 1), "{cap:?}");
+                let (_tx, rx) = back_r.recv().unwrap();
+                assert!(rx.same_channel(&rx.clone()));
+                drop(in_s);
+                assert_eq!(rx.recv(), Err(RecvError), "{cap:?}");
+            }
+            drop(s);
+            t.join();
         }
     }
 }

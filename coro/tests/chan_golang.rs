@@ -15,6 +15,11 @@
 //! `select!` with those arms would); the `*_macro` tests repeat the
 //! fairness and self-select cases with the `select!` macro itself.
 //!
+//! The programs of Go's `test/chan/` directory, as crossbeam's suite ports
+//! them, follow at the end (`doubleselect.go`, `fifo.go`, `goroutines.go`,
+//! `nonblock.go`, `select.go` to `select7.go`, `sieve1.go`, `zerosize.go`,
+//! and `test/ken/chan.go`), each on plain threads and in coroutines.
+//!
 //! Sleeps here only give a blocked operation time to block; assertions
 //! never depend on how long anything took, except that a timeout waited at
 //! least its duration.
@@ -28,7 +33,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chan_common::{rt_test, select, select_recv, settle, watchdog, with_runtime, Done, Seen, Wait};
+use chan_common::{
+    both_test, go, rt_test, select, select_recv, settle, watchdog, with_runtime, yield_any, Done,
+    Seen, Task, Wait,
+};
 use coro::chan::{
     bounded, unbounded, Receiver, RecvError, RecvTimeoutError, Select, SendError, SendTimeoutError,
     Sender, TryRecvError, TrySendError,
@@ -1002,5 +1010,484 @@ rt_test! {
                 h.join().unwrap();
             }
         });
+    }
+}
+
+// ---------------------------------------------------------------------
+// Go's `test/chan/` programs.
+
+both_test! {
+    /// `doubleselect.go`: one sender offers each value to whichever of four
+    /// unbuffered channels takes it first; four forwarders copy them onto
+    /// one channel. Every value arrives exactly once: a select must not
+    /// complete two sends for one value.
+    fn go_doubleselect() {
+        const N: u64 = 2_000;
+        let chans: Vec<(Sender<u64>, Receiver<u64>)> = (0..4).map(|_| bounded(0)).collect();
+        let txs: Vec<Sender<u64>> = chans.iter().map(|(tx, _)| tx.clone()).collect();
+        let rxs: Vec<Receiver<u64>> = chans.into_iter().map(|(_, rx)| rx).collect();
+        let sender = go(move || {
+            for i in 0..N {
+                coro::select! {
+                    send(txs[0], i) -> r => r.unwrap(),
+                    send(txs[1], i) -> r => r.unwrap(),
+                    send(txs[2], i) -> r => r.unwrap(),
+                    send(txs[3], i) -> r => r.unwrap(),
+                }
+            }
+            // Dropping `txs` closes all four.
+        });
+        let (mux_tx, mux_rx) = bounded::<u64>(0);
+        let muxes: Vec<Task<()>> = rxs
+            .into_iter()
+            .map(|rx| {
+                let out = mux_tx.clone();
+                go(move || {
+                    for v in rx {
+                        out.send(v).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(mux_tx);
+        let seen = Seen::new(N);
+        for v in mux_rx {
+            assert!(seen.mark(v), "{v} arrived twice");
+        }
+        seen.assert_complete("doubleselect");
+        sender.join();
+        muxes.into_iter().for_each(Task::join);
+    }
+}
+
+both_test! {
+    /// `fifo.go`, asynchronous: a buffered channel is first in, first out.
+    /// Synchronous: a chain of helpers, each waiting for its predecessor's
+    /// token before it receives, receives the values of an unbuffered
+    /// channel in the order they were sent.
+    fn go_fifo() {
+        const N: u64 = 10;
+        let (tx, rx) = bounded::<u64>(N as usize);
+        for i in 0..N {
+            tx.send(i).unwrap();
+        }
+        for i in 0..N {
+            assert_eq!(rx.recv(), Ok(i));
+        }
+
+        let (tx, rx) = bounded::<u64>(0);
+        let (start_tx, mut prev) = bounded::<()>(0);
+        let mut links = Vec::new();
+        for i in 0..N {
+            let (next_tx, next_rx) = bounded::<()>(0);
+            let rx = rx.clone();
+            links.push(go(move || {
+                prev.recv().unwrap();
+                assert_eq!(rx.recv(), Ok(i), "out of order");
+                next_tx.send(()).unwrap();
+            }));
+            prev = next_rx;
+        }
+        start_tx.send(()).unwrap();
+        for i in 0..N {
+            tx.send(i).unwrap();
+        }
+        prev.recv().unwrap();
+        links.into_iter().for_each(Task::join);
+    }
+}
+
+both_test! {
+    /// `goroutines.go`: a chain of 100 helpers, each passing on what its
+    /// right neighbour gives it, over unbuffered channels.
+    fn go_goroutines() {
+        const N: usize = 100;
+        let (leftmost_tx, leftmost_rx) = bounded::<u32>(0);
+        let mut left = leftmost_tx;
+        let mut chain = Vec::new();
+        for _ in 0..N {
+            let (right_tx, right_rx) = bounded::<u32>(0);
+            chain.push(go(move || left.send(right_rx.recv().unwrap()).unwrap()));
+            left = right_tx;
+        }
+        chain.push(go(move || left.send(1).unwrap()));
+        assert_eq!(leftmost_rx.recv(), Ok(1));
+        chain.into_iter().for_each(Task::join);
+    }
+}
+
+/// `nonblock.go`, one channel: a non-blocking receive from an empty
+/// channel takes `default`; a non-blocking send, retried, meets a helper
+/// that receives, and a non-blocking receive, retried, meets one that
+/// sends (on an unbuffered channel only while that helper waits).
+fn nonblock_one<T>(buffer: usize, a: T, b: T)
+where
+    T: PartialEq + std::fmt::Debug + Clone + Send + 'static,
+{
+    /// Retries before giving up: each one yields and waits a little.
+    const MAX_TRIES: u32 = 10_000;
+    let pause = || {
+        yield_any();
+        coro::sleep(Duration::from_micros(50));
+    };
+    let (tx, rx) = bounded::<T>(buffer);
+    let (sync_tx, sync_rx) = bounded::<()>(0);
+    coro::select! {
+        recv(rx) -> v => panic!("received {v:?} from an empty channel"),
+        default => {}
+    }
+
+    let (rx2, sync) = (rx.clone(), sync_tx.clone());
+    let want = a.clone();
+    let t = go(move || {
+        assert_eq!(rx2.recv().unwrap(), want);
+        sync.send(()).unwrap();
+    });
+    let mut tries = 0;
+    let mut msg = a;
+    loop {
+        coro::select! {
+            send(tx, msg.clone()) -> r => { r.unwrap(); break; }
+            default => {
+                tries += 1;
+                assert!(tries <= MAX_TRIES, "no receiver met (buffer {buffer})");
+                pause();
+            }
+        }
+    }
+    sync_rx.recv().unwrap();
+    t.join();
+    msg = b.clone();
+
+    let (tx2, sync) = (tx.clone(), sync_tx.clone());
+    let t = go(move || {
+        tx2.send(msg).unwrap();
+        sync.send(()).unwrap();
+    });
+    if buffer > 0 {
+        sync_rx.recv().unwrap();
+    }
+    let mut tries = 0;
+    loop {
+        coro::select! {
+            recv(rx) -> v => { assert_eq!(v.unwrap(), b); break; }
+            default => {
+                tries += 1;
+                assert!(tries <= MAX_TRIES, "no sender met (buffer {buffer})");
+                pause();
+            }
+        }
+    }
+    if buffer == 0 {
+        sync_rx.recv().unwrap();
+    }
+    t.join();
+}
+
+both_test! {
+    /// `nonblock.go`: for buffers 0 and 1, with several message types.
+    fn go_nonblock() {
+        for buffer in 0..2 {
+            nonblock_one::<i32>(buffer, 123, 234);
+            nonblock_one::<i64>(buffer, 123_456, 234_567);
+            nonblock_one::<bool>(buffer, true, true);
+            nonblock_one::<String>(buffer, "hello".into(), "hello again".into());
+        }
+    }
+}
+
+/// `select.go`: a select with `default` over two sends, each on a channel
+/// of capacity 1 or on a channel nobody receives from ("nil" in Go),
+/// until it takes `default`; each arm that fires is then replaced by the
+/// nil one. Both message expressions are evaluated every round (as Go
+/// evaluates them before it selects), so the count of evaluations
+/// checks how many rounds ran.
+#[test]
+fn go_select_program() {
+    use std::cell::Cell;
+    let shift = Cell::new(0u32);
+    let evaluated = Cell::new(0u32);
+    let value = || {
+        evaluated.set(evaluated.get() + 1);
+        1u32 << shift.get()
+    };
+    let (nil_tx, _nil_rx) = bounded::<u32>(0);
+    let send = |mut a: Option<&Sender<u32>>, mut b: Option<&Sender<u32>>| {
+        let mut sent = 0;
+        loop {
+            let (v1, v2) = (value(), value());
+            coro::select! {
+                send(a.unwrap_or(&nil_tx), v1) -> r => { r.unwrap(); sent += 1; a = None; }
+                send(b.unwrap_or(&nil_tx), v2) -> r => { r.unwrap(); sent += 1; b = None; }
+                default => break,
+            }
+            shift.set(shift.get() + 1);
+        }
+        sent
+    };
+    let (a_tx, a_rx) = bounded::<u32>(1);
+    let (b_tx, b_rx) = bounded::<u32>(1);
+    assert_eq!(send(Some(&a_tx), Some(&b_tx)), 2);
+    assert_eq!(a_rx.recv().unwrap() | b_rx.recv().unwrap(), 3);
+    assert_eq!(send(Some(&a_tx), None), 1);
+    assert_eq!(evaluated.get(), 10);
+}
+
+both_test! {
+    /// `select2.go`: a receiver selects over a busy channel and one that
+    /// never gets a message, many times; the idle arm never fires. (Go
+    /// also checks that this does not allocate per select; we only check
+    /// the behaviour.)
+    fn go_select2() {
+        const N: u32 = 20_000;
+        let (tx, rx) = unbounded::<u32>();
+        let (_dummy_tx, dummy_rx) = unbounded::<u32>();
+        for _round in 0..2 {
+            let tx = tx.clone();
+            let t = go(move || {
+                for _ in 0..N {
+                    tx.send(1).unwrap();
+                }
+            });
+            for _ in 0..N {
+                coro::select! {
+                    recv(rx) -> v => assert_eq!(v, Ok(1)),
+                    recv(dummy_rx) -> _ => panic!("the idle channel fired"),
+                }
+            }
+            t.join();
+        }
+    }
+}
+
+/// `select4.go`: of a ready buffered channel and an idle unbuffered one,
+/// the select takes the ready one.
+#[test]
+fn go_select4() {
+    let (tx, rx) = bounded::<u32>(1);
+    let (_tx1, rx1) = bounded::<u32>(0);
+    tx.send(42).unwrap();
+    coro::select! {
+        recv(rx1) -> _ => panic!("the idle channel fired"),
+        recv(rx) -> v => assert_eq!(v, Ok(42)),
+    }
+}
+
+both_test! {
+    /// `select6.go`: a select waiting on `c1` and `c2`, where a plain
+    /// receiver also waits on `c1`, must leave `c1`'s queue in order when
+    /// `c2` fires: later sends on `c1` reach the plain receiver and then
+    /// the helper, and nobody is lost.
+    fn go_select6() {
+        let (c1_tx, c1_rx) = bounded::<bool>(0);
+        let (c2_tx, c2_rx) = bounded::<bool>(0);
+        let (c3_tx, c3_rx) = bounded::<bool>(0);
+        let plain = {
+            let c1 = c1_rx.clone();
+            go(move || c1.recv().unwrap())
+        };
+        settle();
+        let selecting = go(move || {
+            coro::select! {
+                recv(c1_rx) -> _ => panic!("c1 fired first"),
+                recv(c2_rx) -> _ => c3_tx.send(true).unwrap(),
+            }
+            c1_rx.recv().unwrap()
+        });
+        settle();
+        let sender = go(move || c2_tx.send(true).unwrap());
+        c3_rx.recv().unwrap();
+        c1_tx.send(true).unwrap();
+        c1_tx.send(true).unwrap();
+        assert!(plain.join());
+        assert!(selecting.join());
+        sender.join();
+    }
+}
+
+both_test! {
+    /// `select7.go`: each of three ways to receive (plain, a one-arm
+    /// select, a two-arm select) meets each of three ways to send on a
+    /// channel of capacity 1 while it waits.
+    fn go_select7() {
+        type Recv = fn(Receiver<u32>) -> u32;
+        let receivers: [Recv; 3] = [
+            |rx| rx.recv().unwrap(),
+            |rx| coro::select! { recv(rx) -> v => v.unwrap() },
+            |rx| {
+                let (_tx2, rx2) = bounded::<u32>(1);
+                coro::select! {
+                    recv(rx) -> v => v.unwrap(),
+                    recv(rx2) -> _ => panic!("the idle channel fired"),
+                }
+            },
+        ];
+        for (r, recv) in receivers.into_iter().enumerate() {
+            for how in 0..3 {
+                let (tx, rx) = bounded::<u32>(1);
+                let t = go(move || recv(rx));
+                yield_any();
+                match how {
+                    0 => tx.send(1).unwrap(),
+                    1 => coro::select! { send(tx, 1) -> res => res.unwrap() },
+                    _ => {
+                        let (tx2, _rx2) = bounded::<u32>(1);
+                        tx2.send(0).unwrap(); // full: only `tx` can take it
+                        coro::select! {
+                            send(tx, 1) -> res => res.unwrap(),
+                            send(tx2, 1) -> _ => panic!("sent on a full channel"),
+                        }
+                    }
+                }
+                assert_eq!(t.join(), 1, "receiver {r}, sender {how}");
+            }
+        }
+    }
+}
+
+/// `sieve1.go`'s prime filter: one helper per prime, each passing on what
+/// its prime does not divide.
+fn sieve(primes: Sender<u32>, count: usize) {
+    let (gen_tx, mut ch) = bounded::<u32>(1);
+    let mut helpers = vec![go(move || {
+        for i in 2.. {
+            if gen_tx.send(i).is_err() {
+                return;
+            }
+        }
+    })];
+    for _ in 0..count {
+        let prime = ch.recv().unwrap();
+        primes.send(prime).unwrap();
+        let (out_tx, out_rx) = bounded::<u32>(1);
+        let input = ch;
+        helpers.push(go(move || {
+            for i in input {
+                if i % prime != 0 && out_tx.send(i).is_err() {
+                    return;
+                }
+            }
+        }));
+        ch = out_rx;
+    }
+    // Dropping the last receiver stops the whole chain, from the end.
+    drop(ch);
+    helpers.into_iter().for_each(Task::join);
+}
+
+both_test! {
+    /// `sieve1.go`: the first 25 primes, through a chain of helpers.
+    fn go_sieve1() {
+        const PRIMES: [u32; 25] = [
+            2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79,
+            83, 89, 97,
+        ];
+        let (tx, rx) = bounded::<u32>(1);
+        let s = go(move || sieve(tx, PRIMES.len()));
+        let got: Vec<u32> = rx.iter().collect();
+        assert_eq!(got, PRIMES);
+        s.join();
+    }
+}
+
+/// `zerosize.go`: channels of zero-sized messages work, of every flavour.
+#[test]
+fn go_zerosize() {
+    struct Zero;
+    for cap in [1, 16] {
+        let (tx, rx) = bounded::<Zero>(cap);
+        tx.send(Zero).unwrap();
+        assert!(rx.recv().is_ok());
+        let (tx, rx) = bounded::<[u8; 0]>(cap);
+        tx.send([]).unwrap();
+        assert_eq!(rx.recv(), Ok([]));
+    }
+    let (tx, rx) = unbounded::<()>();
+    for _ in 0..1000 {
+        tx.send(()).unwrap();
+    }
+    assert_eq!(rx.try_iter().count(), 1000);
+    let (tx, rx) = bounded::<()>(0);
+    let t = thread::spawn(move || tx.send(()).unwrap());
+    assert_eq!(rx.recv(), Ok(()));
+    t.join().unwrap();
+}
+
+/// `ken/chan.go`: the values each channel carries.
+const KEN_PER_CHAN: u32 = 76;
+
+/// `ken/chan.go`, one capacity: `n` channels, each carrying the values
+/// `0..KEN_PER_CHAN` once, sent by a mix of plain senders and one select
+/// over several channels' sends, received by a mix of plain receivers and
+/// one select over several channels' receives. Each channel's values
+/// arrive in order, and every one is sent and received exactly once.
+fn ken_chan(cap: usize, n: usize) {
+    let chans: Vec<(Sender<u32>, Receiver<u32>)> = (0..n).map(|_| bounded(cap)).collect();
+    let mut tasks: Vec<Task<u32>> = Vec::new();
+    // Channels 0..n/2 are served by plain operations, the rest by selects.
+    let half = n / 2;
+    for (tx, rx) in &chans[..half] {
+        let tx = tx.clone();
+        tasks.push(go(move || {
+            for v in 0..KEN_PER_CHAN {
+                tx.send(v).unwrap();
+            }
+            KEN_PER_CHAN
+        }));
+        let rx = rx.clone();
+        tasks.push(go(move || {
+            let mut next = 0;
+            for v in rx.iter().take(KEN_PER_CHAN as usize) {
+                assert_eq!(v, next, "plain receiver out of order");
+                next += 1;
+            }
+            next
+        }));
+    }
+    let txs: Vec<Sender<u32>> = chans[half..].iter().map(|(tx, _)| tx.clone()).collect();
+    tasks.push(go(move || {
+        // One select sends on every channel still short of its values.
+        let mut next = vec![0u32; txs.len()];
+        let mut sent = 0;
+        while next.iter().any(|&v| v < KEN_PER_CHAN) {
+            let live: Vec<usize> = (0..txs.len()).filter(|&i| next[i] < KEN_PER_CHAN).collect();
+            let sends = live.iter().map(|&i| (&txs[i], next[i])).collect();
+            match select(sends, &[], Wait::Block).0 {
+                Some(Done::Sent(k, r)) => {
+                    r.unwrap();
+                    next[live[k]] += 1;
+                    sent += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        sent
+    }));
+    let rxs: Vec<Receiver<u32>> = chans[half..].iter().map(|(_, rx)| rx.clone()).collect();
+    tasks.push(go(move || {
+        let mut next = vec![0u32; rxs.len()];
+        let mut received = 0;
+        while next.iter().any(|&v| v < KEN_PER_CHAN) {
+            let live: Vec<usize> = (0..rxs.len()).filter(|&i| next[i] < KEN_PER_CHAN).collect();
+            let recvs: Vec<&Receiver<u32>> = live.iter().map(|&i| &rxs[i]).collect();
+            let (k, v) = select_recv(&recvs, Wait::Block).expect("a select without deadline");
+            assert_eq!(v, Ok(next[live[k]]), "select receiver out of order");
+            next[live[k]] += 1;
+            received += 1;
+        }
+        received
+    }));
+    let total: u32 = tasks.into_iter().map(Task::join).sum();
+    // Every value counted once by its sender and once by its receiver.
+    assert_eq!(total, 2 * KEN_PER_CHAN * n as u32, "cap {cap}");
+}
+
+both_test! {
+    /// `ken/chan.go`'s mixes of plain and select senders and receivers,
+    /// over unbuffered, small and large buffers.
+    fn go_ken_chan() {
+        for cap in [0, 1, 10, 100] {
+            ken_chan(cap, 8);
+        }
     }
 }

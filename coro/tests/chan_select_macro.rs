@@ -5,7 +5,8 @@
 //! and when (channel expressions once, in order; a send's message only
 //! when needed), its results, and its behaviour under load: matching
 //! pairs on a zero-capacity channel, linearizability of `default`,
-//! fairness, bias, and spinning pollers. Every scenario that involves more
+//! fairness, bias, and spinning pollers; and that a select with no arm
+//! blocks forever (parked, not spinning). Every scenario that involves more
 //! than one party runs on plain threads and inside coroutines.
 
 mod chan_common;
@@ -606,5 +607,145 @@ both_test! {
             a.join();
             b.join();
         }
+    }
+}
+
+/// How long the empty-select tests watch a blocked thread or coroutine
+/// before they conclude it is still blocked; a one-sided check, which a
+/// slow machine can only make easier to pass.
+const STILL_BLOCKED: Duration = Duration::from_millis(300);
+
+/// Work that needs the machine (and, on a one-worker runtime, the only
+/// worker) to make progress: a ping-pong between the caller and a helper.
+fn ping_pong(rounds: u32) {
+    let (ping_tx, ping_rx) = bounded::<u32>(0);
+    let (pong_tx, pong_rx) = bounded::<u32>(0);
+    let t = go(move || {
+        for v in ping_rx {
+            pong_tx.send(v + 1).unwrap();
+        }
+    });
+    for i in 0..rounds {
+        ping_tx.send(i).unwrap();
+        assert_eq!(pong_rx.recv(), Ok(i + 1));
+    }
+    drop(ping_tx);
+    t.join();
+}
+
+/// Runs `block` (which never returns) on a thread of its own, lets other
+/// work progress, and checks that it is still blocked. The thread is left
+/// behind, blocked, until the test binary exits.
+fn thread_stays_blocked(block: fn()) {
+    let started = std::sync::Arc::new(AtomicUsize::new(0));
+    let t = {
+        let started = started.clone();
+        std::thread::spawn(move || {
+            started.store(1, Ordering::SeqCst);
+            block();
+        })
+    };
+    chan_common::wait_until("the blocker started", || {
+        started.load(Ordering::SeqCst) == 1
+    });
+    ping_pong(100);
+    std::thread::sleep(STILL_BLOCKED);
+    assert!(!t.is_finished(), "an empty select returned (or panicked)");
+}
+
+/// `select! {}` blocks forever, as crossbeam's does: it neither returns
+/// nor panics.
+#[test]
+fn empty_select_blocks_a_thread_forever() {
+    thread_stays_blocked(|| coro::select! {});
+}
+
+/// So does an empty `Select::select`, and `Select::ready`.
+#[test]
+fn empty_select_builder_blocks_a_thread_forever() {
+    thread_stays_blocked(|| {
+        let _oper = coro::chan::Select::new().select();
+    });
+    thread_stays_blocked(|| {
+        let _index = coro::chan::Select::new().ready();
+    });
+}
+
+/// CPU time the threads named `name` (a worker's name) have used so far,
+/// or `None` where `/proc` does not say.
+fn cpu_time_of_threads(name: &str) -> Option<Duration> {
+    let ticks_per_s = 100; // USER_HZ on Linux
+    let mut ticks = 0u64;
+    let mut found = false;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // Fields after the command: state is the first, utime the 12th
+        // and stime the 13th.
+        let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        ticks += rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
+        found = true;
+    }
+    found.then(|| Duration::from_millis(ticks * 1000 / ticks_per_s))
+}
+
+/// A coroutine in `select! {}` (or an empty `Select::select`) parks for
+/// good without holding its worker: on a runtime of one worker, the other
+/// coroutines still run; the worker does not spin on it (it uses far less
+/// CPU than the time watched, where `/proc` can tell); it is still blocked
+/// after all that; and dropping the runtime unwinds it.
+#[test]
+fn empty_select_parks_a_coroutine_forever() {
+    for builder in [false, true] {
+        chan_common::watchdog("empty_select_parks_a_coroutine_forever", move || {
+            let worker = "emptysel";
+            let rt = coro::runtime::Builder::new()
+                .workers(1)
+                .thread_name(worker)
+                .build()
+                .unwrap();
+            let unwound = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let blocked = {
+                let flag = chan_common::DropFlag(unwound.clone());
+                rt.spawn(move || {
+                    let _flag = flag;
+                    if builder {
+                        let _oper = coro::chan::Select::new().select();
+                    } else {
+                        coro::select! {}
+                    }
+                })
+            };
+            rt.block_on(|| {
+                settle();
+                ping_pong(100);
+            });
+            let before = cpu_time_of_threads(&format!("{worker}-0"));
+            std::thread::sleep(STILL_BLOCKED);
+            let after = cpu_time_of_threads(&format!("{worker}-0"));
+            if let (Some(before), Some(after)) = (before, after) {
+                assert!(
+                    after - before < STILL_BLOCKED / 2,
+                    "the worker spun on a coroutine in an empty select: {:?} of CPU in {:?}",
+                    after - before,
+                    STILL_BLOCKED
+                );
+            }
+            assert!(
+                !blocked.is_finished(),
+                "an empty select returned (or panicked)"
+            );
+            assert!(!unwound.load(Ordering::SeqCst));
+            drop(rt);
+            assert!(
+                unwound.load(Ordering::SeqCst),
+                "the runtime did not unwind it"
+            );
+            assert!(blocked.join().unwrap_err().is_cancelled());
+        });
     }
 }

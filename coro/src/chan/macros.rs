@@ -31,6 +31,9 @@
 ///   ready right away;
 /// * `default(timeout) => expr`: runs if none becomes ready in time.
 ///
+/// With no arms at all, `select! {}` blocks forever, as crossbeam's does (see
+/// [`Select::select`](crate::chan::Select::select)).
+///
 /// `rx` and `tx` may be any expression, temporaries included; each is
 /// evaluated once, in order, before anything else happens.
 ///

@@ -275,6 +275,15 @@ impl<'a> Select<'a> {
         select::run(&mut ops, wait, mode).map(|i| index[i])
     }
 
+    /// crossbeam's shape: a `select` or `ready` with no operation can
+    /// never return, and (unlike [`wait`](Select::wait), ours, which
+    /// panics to report the bug) it waits forever rather than failing.
+    fn block_forever_if_empty(&self) {
+        if self.ops.iter().all(Option::is_none) {
+            crate::task::park_forever();
+        }
+    }
+
     fn selected(&mut self, index: usize) -> SelectedOperation<'a> {
         let op = self.ops[index].as_mut().expect("a selected operation");
         SelectedOperation {
@@ -288,9 +297,12 @@ impl<'a> Select<'a> {
     /// Blocks until one operation is chosen; returns it, for the caller to
     /// complete.
     ///
-    /// # Panics
-    /// If no operation is left to perform (it could never complete).
+    /// An empty select (so also `select! {}`) blocks forever, as crossbeam's
+    /// does: the caller parks with no waker registered anywhere (a
+    /// coroutine so parked costs its worker nothing, and a stopping runtime
+    /// unwinds it like any other parked coroutine).
     pub fn select(&mut self) -> SelectedOperation<'a> {
+        self.block_forever_if_empty();
         let i = self
             .run(Wait::Forever, false)
             .expect("a select without deadline completes");
@@ -340,9 +352,9 @@ impl<'a> Select<'a> {
     /// none. By the time the caller performs it, another thread or
     /// coroutine may have made it not ready again.
     ///
-    /// # Panics
-    /// If the select is empty.
+    /// An empty select blocks forever, as [`select`](Select::select) does.
     pub fn ready(&mut self) -> usize {
+        self.block_forever_if_empty();
         self.run(Wait::Forever, true)
             .expect("a ready without deadline completes")
     }
@@ -378,7 +390,9 @@ impl<'a> Select<'a> {
     /// Blocks until one operation happens; returns its index.
     ///
     /// # Panics
-    /// If no operation is left to perform (it could never complete).
+    /// If no operation is left to perform (it could never complete). Unlike
+    /// crossbeam's [`select`](Select::select), which blocks forever then,
+    /// our own call shape reports the bug.
     pub fn wait(&mut self) -> usize {
         let i = self
             .run(Wait::Forever, false)

@@ -59,7 +59,7 @@ use crate::scheduler::Remote;
 use crate::scope::ScopeShared;
 use crate::switch::CoroState;
 use state::*;
-pub(crate) use waiter::{park, park_until, Waiter};
+pub(crate) use waiter::{park, park_forever, park_until, Waiter};
 
 /// Words of inline storage for a closure or an output; larger ones are boxed.
 const PAYLOAD_WORDS: usize = 3;

@@ -97,6 +97,17 @@ pub(crate) fn park() {
     }
 }
 
+/// Blocks the caller for good: parks it without a waiter anywhere, so
+/// nothing wakes it on purpose, and parks it again after every spurious
+/// wake-up (a stale wake of an earlier operation). A parked coroutine costs
+/// its worker nothing; a stopping runtime unwinds it out of its park as it
+/// does any parked coroutine, and that unwind passes through here.
+pub(crate) fn park_forever() -> ! {
+    loop {
+        park();
+    }
+}
+
 /// As [`park`], but returns by `deadline` at the latest (a coroutine gets a
 /// timer on its worker for it).
 pub(crate) fn park_until(deadline: Instant) {
