@@ -649,12 +649,22 @@ fn drop_user(drop: impl FnOnce()) -> Option<Box<dyn Any + Send>> {
 
 /// What becomes of a user destructor's panic once the slot is consistent
 /// again: it is logged, and the program goes on (see the module docs).
+///
+/// The report runs under `catch_unwind` as well: this may be inside one of
+/// the crate's critical sections, or on a worker outside any coroutine, and
+/// a logger that panics must not unwind either. Its panic is dropped (the
+/// panic hook has reported it).
 fn after_user_drop(panicked: Option<Box<dyn Any + Send>>, what: &str) {
     let Some(payload) = panicked else { return };
-    log::error!(
-        "coro: the Drop of {what} panicked ({}); carrying on",
-        panic_text(&*payload)
-    );
+    let logged = panic::catch_unwind(AssertUnwindSafe(|| {
+        log::error!(
+            "coro: the Drop of {what} panicked ({}); carrying on",
+            panic_text(&*payload)
+        );
+    }));
+    if let Err(logger_panic) = logged {
+        forget_payload(logger_panic);
+    }
     forget_payload(payload);
 }
 
