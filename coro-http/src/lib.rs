@@ -115,6 +115,7 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod trim;
 
 pub use config::{IdleWait, Limits, Timeouts};
 pub use error::Error;

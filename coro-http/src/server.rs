@@ -477,14 +477,19 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 /// idle timeout has passed: no coroutine of theirs has a read timeout
 /// running. Looks every quarter of the idle timeout (within
 /// [`SWEEP_MIN`]..[`SWEEP_MAX`]), and only at the registry when some
-/// connection waits that way.
+/// connection waits that way. Each look also tells the heap trimmer how
+/// many connections are open (see `trim`).
 fn sweep_idle(shared: &Shared) {
     let period = (shared.config.timeouts.idle / 4).clamp(SWEEP_MIN, SWEEP_MAX);
+    let mut trimmer = crate::trim::Trimmer::new();
     while !shared.is_shutting_down() {
         coro::sleep(period);
         if shared.conns.waiting_elsewhere.load(Ordering::SeqCst) > 0 {
             let now = shared.conns.nanos(Instant::now());
             shared.conns.each(|e| e.close_if_idle_too_long(now));
+        }
+        if trimmer.note(shared.conns.len(), Instant::now()) {
+            crate::trim::malloc_trim();
         }
     }
 }

@@ -8,7 +8,8 @@
 //!   CPU-bound page.
 //!
 //! Prints `listening on 127.0.0.1:PORT` once it accepts connections; stops
-//! gracefully on SIGINT or SIGTERM.
+//! gracefully on SIGINT or SIGTERM. Logs warnings and errors to stderr
+//! (`CORO_LOG=info` for more, see [`examples::log_to_stderr`]).
 
 use coro_http::{Request, Response, Router, StatusCode};
 
@@ -29,6 +30,7 @@ fn fib(n: u64) -> u64 {
 }
 
 fn main() -> std::io::Result<()> {
+    examples::log_to_stderr();
     let args = examples::ServerArgs::parse(8080);
     let signals = examples::TerminationSignals::block();
 

@@ -125,6 +125,38 @@ impl TerminationSignals {
     }
 }
 
+/// Writes `log` records of level `warn` and above to stderr, one line each
+/// (`LEVEL target: message`); `CORO_LOG=info` (or `debug`, `trace`, `error`,
+/// `off`) sets another level. Does nothing if a logger is already set.
+pub fn log_to_stderr() {
+    static LOGGER: StderrLogger = StderrLogger;
+    let level = std::env::var("CORO_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(log::LevelFilter::Warn);
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+/// The logger of [`log_to_stderr`].
+#[derive(Debug)]
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("{} {}: {}", record.level(), record.target(), record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 /// Serves `router` on 127.0.0.1 at the port and with the workers of
 /// `args`: prints `listening on ADDRESS` once it accepts connections, and
 /// stops gracefully on SIGINT or SIGTERM (blocked by `signals`).
