@@ -35,8 +35,24 @@
 //! 3. lets busy connections finish their request: their response says
 //!    `Connection: close`, and they stop instead of waiting for another;
 //! 4. after the grace period, shuts down every connection still open, so
-//!    blocked reads and writes fail and their coroutines end, and `run`
+//!    blocked reads and writes fail and their coroutines end, waits
+//!    [`FORCED_CLOSE_WAIT`] for them, stops the runtime
+//!    ([`coro::Runtime::shutdown_timeout`], as long again at most) and
 //!    returns.
+//!
+//! The thread that called [`Server::run`] does steps 2 to 4 itself, not a
+//! coroutine: a worker stuck in a handler that computes without suspending
+//! cannot hold them up. Such a handler is left running when `run` returns:
+//! its worker thread goes on with it, detached, and its connection is
+//! already shut, so its response goes nowhere; once it returns, the worker
+//! finishes the runtime's shutdown and exits. A program that returns from
+//! `main` after `run` exits with the handler unfinished (its destructors not
+//! run), as it would with any thread still running.
+//!
+//! A connection that waits for its next request when it sees the flag
+//! (step 2) still reads, without waiting, what the client already sent:
+//! a request that was in its socket buffer when the shutdown started is
+//! answered, with `Connection: close`, not dropped with a reset.
 
 use std::collections::HashMap;
 use std::io;
@@ -392,41 +408,36 @@ impl Server {
             shared,
             run_woken,
         } = self;
-        let workers = runtime.workers();
-        runtime.block_on(|| {
-            let mut acceptors = Vec::new();
-            for listener in &shared.listeners {
-                for worker in 0..workers {
-                    if let Some(a) = start_acceptor(listener, worker, &shared) {
-                        acceptors.push(a);
-                    }
-                }
+        for listener in &shared.listeners {
+            for worker in 0..runtime.workers() {
+                start_acceptor(&runtime, listener, worker, &shared);
             }
-            let sweeper = {
-                let shared = Arc::clone(&shared);
-                coro::spawn(move || sweep_idle(&shared))
-            };
-            let _ = run_woken.recv();
-            for a in acceptors {
-                let _ = a.join();
-            }
-            let _ = sweeper.join();
-            drain(&shared);
-        });
-        drop(runtime);
+        }
+        {
+            let shared = Arc::clone(&shared);
+            drop(runtime.spawn(move || sweep_idle(&shared)));
+        }
+        // Here, not in a coroutine: see the module docs. The acceptors
+        // and the sweeper end on their own once they see the flag.
+        let _ = run_woken.recv();
+        drain(&shared);
+        if !runtime.shutdown_timeout(FORCED_CLOSE_WAIT) {
+            log::warn!("a handler is still running after the grace period; leaving it");
+        }
         Ok(())
     }
 }
 
-/// Starts the acceptor of `listener` on `worker`, with a descriptor of its
-/// own (the first worker's uses the listener itself). A worker whose
-/// acceptor cannot start (out of descriptors) still serves connections
-/// that others accept.
+/// Starts the acceptor of `listener` on `worker` of `runtime`, with a
+/// descriptor of its own (the first worker's uses the listener itself). A
+/// worker whose acceptor cannot start (out of descriptors) still serves
+/// connections that others accept.
 fn start_acceptor(
+    runtime: &coro::Runtime,
     listener: &Arc<TcpListener>,
     worker: usize,
     shared: &Arc<Shared>,
-) -> Option<coro::JoinHandle<()>> {
+) {
     let own = if worker == 0 {
         Arc::clone(listener)
     } else {
@@ -434,16 +445,17 @@ fn start_acceptor(
             Ok(l) => Arc::new(l),
             Err(e) => {
                 log::warn!("no acceptor on worker {worker}: {e}");
-                return None;
+                return;
             }
         }
     };
     let shared = Arc::clone(shared);
-    coro::Builder::new()
+    if let Err(e) = coro::Builder::new()
         .worker(worker)
-        .spawn(move || accept_loop(&own, &shared))
-        .map_err(|e| log::warn!("no acceptor on worker {worker}: {e}"))
-        .ok()
+        .spawn_on(runtime, move || accept_loop(&own, &shared))
+    {
+        log::warn!("no acceptor on worker {worker}: {e}");
+    }
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
@@ -504,7 +516,7 @@ fn is_per_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// Steps 2–4 of the shutdown.
+/// Steps 2–4 of the shutdown, but for stopping the runtime.
 fn drain(shared: &Shared) {
     let grace_end = Instant::now() + shared.config.timeouts.grace;
     while shared.conns.len() > 0 && Instant::now() < grace_end {
