@@ -619,6 +619,8 @@ def fds(binary):
             if answered(c) and c.closed is None:
                 finish(sel, c)
         pump(sel, 0.05)
+    unanswered = [c for c in conns if not answered(c)]
+    closed_unanswered = sum(1 for c in unanswered if c.closed is not None)
     for c in conns:
         finish(sel, c)
     total_answered = sum(map(answered, conns))
@@ -626,7 +628,8 @@ def fds(binary):
     lines = server.log_lines()
     emit("fds", nofile=nofile, conns=total, answered_while_full=first_answered,
          cpu_while_full=f"{cpu * 100:.1f}%", held_s=hold, log_lines_while_full=lines_held,
-         log_lines=len(lines), answered_in_the_end=total_answered,
+         log_lines=len(lines), answered_in_the_end=total_answered, closed_unanswered=closed_unanswered,
+         unanswered_got=repr(b"|".join(bytes(c.got[:40]) for c in unanswered[:3]).decode("latin1")),
          answers_after="yes" if answers(server.port) else "no",
          first_log_line=repr(lines[0][:120]) if lines else "-")
     server.stop()
@@ -655,9 +658,18 @@ def shutdown(binary):
     exit2_s = server2.stop(timeout=120)
     t.join()
     fib.close()
-    emit("shutdown", wrk_requests=out.get("requests"), wrk_errors=errors_text(out) if out else "?",
-         exit_s=f"{exit_s:.2f}", log_lines=len(lines),
-         fib_wrk_errors=errors_text(out2) if out2 else "?", fib_exit_s=f"{exit2_s:.2f}",
+    def dropped(r):
+        # Requests that got EOF or a reset instead of an answer (wrk's read
+        # errors) or none at all; wrk's connect and write errors are its
+        # reconnections to a server that has stopped listening.
+        return r["errors"].get("read", 0) + r["errors"].get("timeout", 0) if r else "?"
+
+    def refused(r):
+        return r["errors"].get("connect", 0) + r["errors"].get("write", 0) if r else "?"
+
+    emit("shutdown", wrk_requests=out.get("requests"), dropped=dropped(out), refused_after=refused(out),
+         non2xx=out.get("non2xx"), exit_s=f"{exit_s:.2f}", log_lines=len(lines),
+         fib_requests=out2.get("requests"), fib_dropped=dropped(out2), fib_exit_s=f"{exit2_s:.2f}",
          fib_log=repr(" | ".join(l[:80] for l in server2.log_lines())))
 
 

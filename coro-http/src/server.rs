@@ -84,6 +84,11 @@ const SWEEP_MAX: Duration = Duration::from_millis(250);
 /// or memory), so the acceptor does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
+/// Each acceptor logs a failing accept at most once in this long, with the
+/// count of those it did not log: out of descriptors, it fails a hundred
+/// times a second (every [`ACCEPT_BACKOFF`]) until connections close.
+const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// What every connection of a server reads.
 #[derive(Debug)]
 pub(crate) struct Config {
@@ -459,6 +464,7 @@ fn start_acceptor(
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    let mut errors = RateLimited::default();
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -476,9 +482,43 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             Err(_) if shared.is_shutting_down() => return,
             Err(e) => {
                 if !is_per_connection_error(&e) {
-                    log::warn!("accept failed: {e}; retrying");
+                    match errors.should_log(Instant::now()) {
+                        Some(0) => {
+                            log::warn!("accept failed: {e}; retrying every {ACCEPT_BACKOFF:?}")
+                        }
+                        Some(n) => log::warn!(
+                            "accept failed: {e}; retrying every {ACCEPT_BACKOFF:?} \
+                             ({n} more failures since the last such line)"
+                        ),
+                        None => {}
+                    }
                     coro::sleep(ACCEPT_BACKOFF);
                 }
+            }
+        }
+    }
+}
+
+/// One line per [`ACCEPT_ERROR_LOG_EVERY`] at most, for an acceptor's
+/// failures.
+#[derive(Debug, Default)]
+struct RateLimited {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl RateLimited {
+    /// Some(failures not logged since the last line) if this one is to be
+    /// logged.
+    fn should_log(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < ACCEPT_ERROR_LOG_EVERY => {
+                self.unlogged += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.unlogged))
             }
         }
     }
@@ -571,5 +611,22 @@ impl ShutdownHandle {
     /// Whether shutdown has started.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.is_shutting_down()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_failures_are_logged_once_per_period_with_the_count_left_out() {
+        let mut errors = RateLimited::default();
+        let start = Instant::now();
+        assert_eq!(errors.should_log(start), Some(0));
+        for i in 1..=99 {
+            assert_eq!(errors.should_log(start + ACCEPT_BACKOFF * i), None);
+        }
+        assert_eq!(errors.should_log(start + ACCEPT_ERROR_LOG_EVERY), Some(99));
+        assert_eq!(errors.should_log(start + ACCEPT_ERROR_LOG_EVERY), None);
     }
 }
