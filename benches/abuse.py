@@ -20,14 +20,17 @@ with apt-get when missing (as benches/http.sh does). The server's stderr
               every 5 s; wrk's requests/s and p99 (medians), and for the
               slow ones how many got 408, how many were closed, and when
               (seconds from their connect).
-  garbage     20,000 connections, 2,000 at a time, of random bytes and of
-              mutated valid requests (byte flips, truncation, 1 MB header
-              lines, NULs, invalid UTF-8, garbage after a valid request);
-              every reply must parse as HTTP/1.1 responses, the last a
-              4xx/5xx or one that keeps the connection open (a mutation
-              that is still a valid request), then a close; connections
-              still open past the server's timeouts are counted; RSS
-              before and after; whether the server still answers.
+  garbage     20,000 connections (GARBAGE=N), 2,000 at a time, in two
+              halves, of random bytes and of mutated valid requests (byte
+              flips, truncation, 1 MB header lines, NULs, invalid UTF-8,
+              garbage after a valid request): what came back must parse as
+              HTTP/1.1 responses followed by a close, or end with a
+              response that keeps the connection open (a 404, or a
+              mutation that is still a valid request; the client closes
+              those after 1 s); invalid_replies counts the rest,
+              left_open the connections still open past the server's
+              header and body timeouts; statuses, RSS before, at peak and
+              after each half; whether the server still answers.
   resets      10,000 connections that send a request and reset (SO_LINGER
               0) before reading, one in ten a normal request instead;
               normal ones answered, log lines, server alive.
@@ -487,7 +490,7 @@ def garbage_payload(rng):
 
 
 def garbage(binary):
-    total, parallel = 20000, 2000
+    total, parallel = int(os.environ.get("GARBAGE", "20000")), 2000
     resource.setrlimit(resource.RLIMIT_NOFILE, (parallel + 1000, max(parallel + 1000, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
     rng = random.Random(SEED)
     server = Server(binary, "garbage")
@@ -503,29 +506,35 @@ def garbage(binary):
     # closed by the client after this quiet time.
     quiet = 1.0
     start = time.monotonic()
-    while started < total or open_:
-        while started < total and len(open_) < parallel:
-            payload, kind = garbage_payload(rng)
-            c = Conn(connect(server.port), payload, kind)
-            sel.register(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
-            open_.append(c)
-            started += 1
-        pump(sel, 0.05)
-        now = time.monotonic()
-        still = []
-        for c in open_:
-            if c.closed is None:
-                parsed = parse_responses(bytes(c.got))
-                keeps_open = parsed and parsed[0] and parsed[1] == 0 and not parsed[0][-1][1] \
-                    and parsed[0][-1][0] < 400
-                if keeps_open and now - c.opened > quiet and c.sent >= len(c.out):
-                    c.kind += "+client_closed"
-                    finish(sel, c)
-                elif now - c.opened > limit:
-                    c.kind += "+left_open"
-                    finish(sel, c)
-            (done if c.closed is not None else still).append(c)
-        open_ = still
+    rss_halves = []
+    # Two halves, with the RSS after each: flat if the second adds nothing.
+    for goal in (total // 2, total):
+        while started < goal or open_:
+            while started < goal and len(open_) < parallel:
+                payload, kind = garbage_payload(rng)
+                c = Conn(connect(server.port), payload, kind)
+                sel.register(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+                open_.append(c)
+                started += 1
+            pump(sel, 0.05)
+            now = time.monotonic()
+            still = []
+            for c in open_:
+                if c.closed is None:
+                    parsed = parse_responses(bytes(c.got))
+                    # A whole request answered without `Connection: close`
+                    # (a 404, or a mutation that is still a valid request).
+                    keeps_open = parsed and parsed[0] and parsed[1] == 0 and not parsed[0][-1][1]
+                    if keeps_open and now - c.opened > quiet and c.sent >= len(c.out):
+                        c.kind += "+client_closed"
+                        finish(sel, c)
+                    elif now - c.opened > limit:
+                        c.kind += "+left_open"
+                        finish(sel, c)
+                (done if c.closed is not None else still).append(c)
+            open_ = still
+        time.sleep(2)
+        rss_halves.append(server.rss_kib())
     elapsed = time.monotonic() - start
     peak = sampler.stop()
     statuses, invalid, closed_unanswered, left_open, kept_open = {}, 0, 0, 0, 0
@@ -541,13 +550,18 @@ def garbage(binary):
         for status, _ in parsed[0]:
             key = f"{status // 100}xx" if status < 400 else str(status)
             statuses[key] = statuses.get(key, 0) + 1
-        if parsed[0] and parsed[0][-1][0] < 400 and not parsed[0][-1][1]:
+        if parsed[0] and not parsed[0][-1][1]:
             kept_open += 1
+    with open(os.path.join(TMP, "garbage-left-open.txt"), "wb") as f:
+        for c in done:
+            if "+left_open" in c.kind:
+                f.write(c.kind.encode() + b" sent=" + repr(c.out[:300]).encode() + b" got=" + repr(bytes(c.got[:200])).encode() + b"\n")
     time.sleep(2)
     emit("garbage", conns=total, seconds=round(elapsed, 1), invalid_replies=invalid,
-         left_open=left_open, closed_unanswered=closed_unanswered, kept_open_valid=kept_open,
+         left_open=left_open, closed_unanswered=closed_unanswered, kept_open=kept_open,
          statuses=",".join(f"{k}:{v}" for k, v in sorted(statuses.items())),
-         rss_before_kib=rss_before, rss_peak_kib=peak, rss_after_kib=server.rss_kib(),
+         rss_before_kib=rss_before, rss_peak_kib=peak, rss_after_half_kib=rss_halves[0],
+         rss_after_kib=rss_halves[1],
          answers_after="yes" if answers(server.port) else "no", log_lines=len(server.log_lines()))
     server.stop()
 
