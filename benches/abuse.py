@@ -643,7 +643,7 @@ def fds(binary):
     emit("fds", nofile=nofile, conns=total, answered_while_full=first_answered,
          cpu_while_full=f"{cpu * 100:.1f}%", held_s=hold, log_lines_while_full=lines_held,
          log_lines=len(lines), answered_in_the_end=total_answered, closed_unanswered=closed_unanswered,
-         unanswered_got=repr(b"|".join(bytes(c.got[:40]) for c in unanswered[:3]).decode("latin1")),
+         unanswered_how=",".join(f"{c.error or 0}/{int(c.reset)}/{round((c.closed or 0) - c.opened, 1)}s" for c in unanswered[:5]),
          answers_after="yes" if answers(server.port) else "no",
          first_log_line=repr(lines[0][:120]) if lines else "-")
     server.stop()
