@@ -60,6 +60,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -356,7 +357,6 @@ def soak(binary):
     server = Server(binary, "soak")
     fields = {"requests": REQUESTS, "conns": CONNS, "rss_start_kib": server.rss_kib()}
     per_thread = REQUESTS // 2
-    total_errors = 0
     for round_ in range(1, ROUNDS + 1):
         sampler = RssSampler(server)
         marks = os.path.join(TMP, f"soak{round_}")
@@ -378,7 +378,6 @@ def soak(binary):
         time.sleep(SETTLE)
         p = f"r{round_}_"
         wrong = r["lua_wrong"] if r["lua_wrong"] is not None else "?"
-        total_errors += sum(r["errors"].values()) + r["non2xx"] + (r["lua_wrong"] or 0)
         fields.update({
             p + "responses": r["lua_responses"], p + "errors": errors_text(r), p + "wrong": wrong,
             p + "rps": round((r["lua_responses"] or 0) / loaded_s),
@@ -700,7 +699,6 @@ def main():
     if shutil.which("wrk") is None:
         subprocess.run(["bash", "-c", "source benches/lib.sh && apt_install wrk"], cwd=ROOT, check=True)
     binary = build()
-    import tempfile
     TMP = tempfile.mkdtemp(prefix="coro-abuse-")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
