@@ -8,7 +8,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() {
-    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(7000);
+    let examples::ServerArgs { port, workers, .. } = examples::ServerArgs::parse(7000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_io()

@@ -129,7 +129,7 @@ async fn serve(port: u16) {
 }
 
 fn main() {
-    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(8080);
+    let examples::ServerArgs { port, workers, .. } = examples::ServerArgs::parse(8080);
     let rt = if workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_io()

@@ -100,7 +100,7 @@ fn free_port(port: u16) -> io::Result<u16> {
 }
 
 fn main() -> io::Result<()> {
-    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(8080);
+    let examples::ServerArgs { port, workers, .. } = examples::ServerArgs::parse(8080);
     may::config().set_workers(workers.max(1));
     may::config().set_worker_pin(false);
     // A free port may be taken again before may_minihttp binds it: retry.

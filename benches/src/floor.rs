@@ -66,7 +66,7 @@ pub fn serve(
     nonblocking: bool,
     worker: impl Fn(&TcpListener) -> io::Result<()> + Sync,
 ) -> io::Result<()> {
-    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(8080);
+    let examples::ServerArgs { port, workers, .. } = examples::ServerArgs::parse(8080);
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     listener.set_nonblocking(nonblocking)?;
     let mut stdout = io::stdout();

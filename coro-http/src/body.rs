@@ -8,7 +8,9 @@
 //! the upload. After the handler, the connection [finishes](finish) the
 //! body: what the handler left unread is read and dropped (up to
 //! [`DRAIN_LIMIT`]) so the next request starts at the right byte, or the
-//! connection closes.
+//! connection closes. After a refusal (a 4xx or 5xx answer) only what is
+//! already buffered is drained ([`finish_refused`]): the answer never
+//! waits for a body that is still coming, or stalled.
 //!
 //! A framing error (a bad chunk, a body that ends early, one past the
 //! limit) is remembered in [`BodyState::failed`]: the handler sees an
@@ -103,13 +105,26 @@ impl BodyState {
 
 /// Reads body bytes into `buf`; 0 at the end of the body.
 pub(crate) fn read(io: &mut ConnIo, buf: &mut [u8]) -> io::Result<usize> {
+    read_with(io, buf, Wait::Yes)
+}
+
+/// Whether a body read may wait for the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Yes,
+    /// Only what is buffered is read; 0 when that runs out, whether or not
+    /// the body has ended (ask [`BodyState::is_done`]).
+    No,
+}
+
+fn read_with(io: &mut ConnIo, buf: &mut [u8], wait: Wait) -> io::Result<usize> {
     if let Some(e) = &io.body.failed {
         return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
     }
     if buf.is_empty() || io.body.is_done() {
         return Ok(0);
     }
-    match read_inner(io, buf) {
+    match read_inner(io, buf, wait) {
         Ok(n) => Ok(n),
         Err(e) => {
             let message = e.to_string();
@@ -125,7 +140,7 @@ pub(crate) fn read(io: &mut ConnIo, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-fn read_inner(io: &mut ConnIo, buf: &mut [u8]) -> Result<usize, Error> {
+fn read_inner(io: &mut ConnIo, buf: &mut [u8], wait: Wait) -> Result<usize, Error> {
     if io.body.continue_owed {
         io.body.continue_owed = false;
         io.flush_with(CONTINUE)?;
@@ -133,6 +148,9 @@ fn read_inner(io: &mut ConnIo, buf: &mut [u8]) -> Result<usize, Error> {
     let max_body = io.config.limits.max_body_bytes;
     let timeout = io.config.timeouts.body;
     loop {
+        if wait == Wait::No && io.input.is_empty() {
+            return Ok(0);
+        }
         let n = match &mut io.body.remaining {
             Remaining::Done => return Ok(0),
             Remaining::Length(left) => {
@@ -232,6 +250,11 @@ pub(crate) fn clone_error(e: &Error) -> Error {
         Error::ExpectationFailed => Error::ExpectationFailed,
         Error::Timeout => Error::Timeout,
         Error::InvalidBody(s) => Error::InvalidBody(s.clone()),
+        Error::InvalidQuery(s) => Error::InvalidQuery(s.clone()),
+        Error::UnsupportedMediaType(s) => Error::UnsupportedMediaType(s),
+        Error::NotFound => Error::NotFound,
+        Error::MethodNotAllowed => Error::MethodNotAllowed,
+        Error::HandlerFailed(s) => Error::HandlerFailed(s),
         Error::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
     }
 }
@@ -242,6 +265,46 @@ pub(crate) fn abandon(io: &mut ConnIo) -> Finish {
     match io.body.failed.take() {
         Some(e) => Finish::Failed(e),
         None => Finish::Close,
+    }
+}
+
+/// Ends the body after a handler that refused the request (a 4xx or 5xx
+/// answer: a 404, a 405, a 413 of its own, an authentication failure):
+/// what the handler left unread is drained only as far as it is already
+/// buffered, never waited for. A client that sent the body with the head
+/// keeps its connection; one whose body is still coming (or stalled, or
+/// waiting for a `100 Continue`) is answered at once and the connection
+/// closes, with the lingering close that lets it read the answer. A
+/// refusal must not wait for a body nobody will read (up to the body
+/// timeout, for a stalled one).
+pub(crate) fn finish_refused(io: &mut ConnIo) -> Finish {
+    if let Some(e) = io.body.failed.take() {
+        return Finish::Failed(e);
+    }
+    if io.body.is_done() {
+        return Finish::Complete;
+    }
+    if io.body.continue_owed {
+        return Finish::Close;
+    }
+    let start = io.body.read;
+    let mut scratch = [0u8; 8 * 1024];
+    while !io.input.is_empty() && !io.body.is_done() {
+        match read_with(io, &mut scratch, Wait::No) {
+            Ok(_) if io.body.read - start > DRAIN_LIMIT => return Finish::Close,
+            Ok(_) => {}
+            Err(_) => {
+                return match io.body.failed.take() {
+                    Some(Error::Io(_)) | Some(Error::Timeout) | None => Finish::Close,
+                    Some(e) => Finish::Failed(e),
+                }
+            }
+        }
+    }
+    if io.body.is_done() {
+        Finish::Complete
+    } else {
+        Finish::Close
     }
 }
 

@@ -13,8 +13,19 @@
 //! differently: a size that is not plain hex digits (no `0x`, no sign, no
 //! spaces before the digits), more than 16 digits, a size that overflows,
 //! a line ended by a bare LF, data longer than its size (anything but CRLF
-//! right after the data), and extensions or trailers past their limits.
-//! Trailer fields are skipped: they never change the framing.
+//! right after the data), and extensions or trailers past their limits
+//! (per line and per body for extensions).
+//!
+//! Chunk extensions are read to their grammar (see [`Ext`]) and dropped: a
+//! `;` without a name, an `=` without a value, a value that is neither a
+//! token nor a closed quoted string, a byte outside the grammar, are all
+//! refused: a lenient parser ahead of this server (one that skips to the
+//! CR, one that lets a quoted string run on) could otherwise disagree with
+//! it about where the chunk data starts.
+//!
+//! Trailer fields are read as field lines (RFC 9112 §7.1.2, §5: a token
+//! name, a colon right after it, a value of visible characters, spaces,
+//! tabs and obs-text) and dropped: they never change the framing.
 
 use crate::error::Error;
 
@@ -24,12 +35,19 @@ const MAX_SIZE_DIGITS: u8 = 16;
 /// Longest chunk extension accepted on one chunk-size line.
 const MAX_EXTENSION_BYTES: usize = 1024;
 
+/// Most chunk extension bytes in one body, all lines together. The body
+/// limit counts data only, and a chunk may carry one byte of it behind a
+/// kilobyte of extension: without this, a client could make the server
+/// read a thousand bytes of framing per byte of body (hyper bounds them
+/// the same way; Go, CVE-2023-39326, by their ratio to the data).
+const MAX_EXTENSION_TOTAL: usize = 16 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Reading the hex digits of a chunk size.
     Size,
-    /// After the digits: optional whitespace and extensions, until CR.
-    Extension,
+    /// After the digits: chunk extensions (see [`Ext`]), until CR.
+    Extension(Ext),
     /// Expecting the LF of the chunk-size line.
     SizeLf,
     /// Copying chunk data.
@@ -40,14 +58,55 @@ enum State {
     DataLf,
     /// At the start of a trailer line (or the final CRLF).
     TrailerStart,
-    /// Inside a trailer field line, until CR.
-    Trailer,
+    /// In the name of a trailer field, until its colon.
+    TrailerName,
+    /// In the value of a trailer field, until CR.
+    TrailerValue,
     /// Expecting the LF of a trailer line.
     TrailerLf,
     /// Expecting the LF of the final blank line.
     EndLf,
     /// The body is complete.
     Done,
+}
+
+/// Where in the chunk extensions of a chunk-size line the decoder is
+/// (RFC 9112 §7.1.1, with quoted-string from RFC 9110 §5.6.4):
+///
+/// ```text
+/// chunk-ext      = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+/// chunk-ext-name = token
+/// chunk-ext-val  = token / quoted-string
+/// quoted-string  = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+/// ```
+///
+/// Every state but `Next`, `Name`, `Token` and `AfterQuoted` refuses the
+/// CR that ends the line: a `;` with no name, an `=` with no value and an
+/// unclosed quote are all errors; so is whitespace before the CR (BWS is
+/// allowed only around `;` and `=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// After the size or a whole extension: `;`, whitespace, or CR.
+    Next,
+    /// After whitespace that follows the size or an extension: only a
+    /// `;` (or more whitespace) may come.
+    NextAfterSpace,
+    /// After `;`: whitespace, then the first character of a name.
+    NameStart,
+    /// In a name.
+    Name,
+    /// After whitespace that follows a name: `=` or `;`.
+    AfterName,
+    /// After `=`: whitespace, then a token or a quoted string.
+    ValueStart,
+    /// In a token value.
+    Token,
+    /// In a quoted value.
+    Quoted,
+    /// After a quoted value: `;`, whitespace, or CR.
+    AfterQuoted,
+    /// After a backslash in a quoted value.
+    QuotedPair,
 }
 
 /// The progress of one chunked body.
@@ -58,8 +117,8 @@ pub(crate) struct ChunkedDecoder {
     remaining: u64,
     digits: u8,
     extension_bytes: usize,
-    /// A `;` has been seen on this chunk-size line.
-    in_extension: bool,
+    /// Extension bytes of every chunk so far.
+    extension_total: usize,
     trailer_bytes: usize,
     max_trailer_bytes: usize,
 }
@@ -81,10 +140,19 @@ impl ChunkedDecoder {
             remaining: 0,
             digits: 0,
             extension_bytes: 0,
-            in_extension: false,
+            extension_total: 0,
             trailer_bytes: 0,
             max_trailer_bytes,
         }
+    }
+
+    /// Counts one byte of the trailer section against its limit.
+    fn count_trailer_byte(&mut self) -> Result<(), Error> {
+        self.trailer_bytes += 1;
+        if self.trailer_bytes > self.max_trailer_bytes {
+            return Err(Error::HeadersTooLarge);
+        }
+        Ok(())
     }
 
     /// Whether the whole body, trailers included, has been decoded.
@@ -130,32 +198,32 @@ impl ChunkedDecoder {
                     }
                     None => {
                         self.extension_bytes = 0;
-                        self.in_extension = false;
-                        self.state = State::Extension;
+                        self.state = State::Extension(Ext::Next);
                         continue;
                     }
                 },
-                State::Extension => match b {
-                    // Whitespace after the size may only lead to a `;`.
-                    b'\r' if !self.in_extension && self.extension_bytes > 0 => {
-                        return Err(Error::BadRequest("invalid chunk size"));
-                    }
-                    b'\r' => self.state = State::SizeLf,
-                    b' ' | b'\t' | b'!'..=b'~' => {
-                        if !self.in_extension && b == b';' {
-                            self.in_extension = true;
-                        } else if !self.in_extension && !matches!(b, b' ' | b'\t') {
-                            // Anything but whitespace or `;` after the
-                            // digits ("0x5", "5-", "5 x"): not a chunk size.
-                            return Err(Error::BadRequest("invalid chunk size"));
+                State::Extension(ext) => {
+                    if b == b'\r' {
+                        if !matches!(ext, Ext::Next | Ext::Name | Ext::Token | Ext::AfterQuoted) {
+                            return Err(Error::BadRequest(extension_error(ext)));
                         }
+                        self.state = State::SizeLf;
+                    } else {
                         self.extension_bytes += 1;
+                        self.extension_total += 1;
                         if self.extension_bytes > MAX_EXTENSION_BYTES {
                             return Err(Error::BadRequest("chunk extension too long"));
                         }
+                        if self.extension_total > MAX_EXTENSION_TOTAL {
+                            return Err(Error::BadRequest(
+                                "chunk extensions past their limit for one body",
+                            ));
+                        }
+                        let next =
+                            next_ext(ext, b).ok_or(Error::BadRequest(extension_error(ext)))?;
+                        self.state = State::Extension(next);
                     }
-                    _ => return Err(Error::BadRequest("invalid chunk extension")),
-                },
+                }
                 State::SizeLf => {
                     if b != b'\n' {
                         return Err(Error::BadRequest("chunk size line not ended by CRLF"));
@@ -183,20 +251,31 @@ impl ChunkedDecoder {
                 State::TrailerStart => {
                     if b == b'\r' {
                         self.state = State::EndLf;
+                    } else if is_token(b) {
+                        // Counted from here: the name's first byte is in.
+                        self.count_trailer_byte()?;
+                        self.state = State::TrailerName;
                     } else {
-                        self.state = State::Trailer;
-                        continue;
+                        // A colon with no name, or whitespace first (obs-fold,
+                        // RFC 9112 §5.2).
+                        return Err(Error::BadRequest("invalid trailer field"));
                     }
                 }
-                State::Trailer => {
-                    self.trailer_bytes += 1;
-                    if self.trailer_bytes > self.max_trailer_bytes {
-                        return Err(Error::HeadersTooLarge);
+                State::TrailerName => {
+                    self.count_trailer_byte()?;
+                    match b {
+                        b':' => self.state = State::TrailerValue,
+                        b if is_token(b) => {}
+                        _ => return Err(Error::BadRequest("invalid trailer field name")),
                     }
+                }
+                State::TrailerValue => {
+                    self.count_trailer_byte()?;
                     match b {
                         b'\r' => self.state = State::TrailerLf,
-                        b'\n' | 0 => return Err(Error::BadRequest("invalid trailer field")),
-                        _ => {}
+                        b'\t' | b' ' => {}
+                        b if b >= 0x21 && b != 0x7f => {}
+                        _ => return Err(Error::BadRequest("invalid trailer field value")),
                     }
                 }
                 State::TrailerLf => {
@@ -220,6 +299,50 @@ impl ChunkedDecoder {
             produced,
         })
     }
+}
+
+/// The extension state after byte `b` (not CR) in state `ext`, or `None`
+/// when `b` cannot come there.
+fn next_ext(ext: Ext, b: u8) -> Option<Ext> {
+    let space = matches!(b, b' ' | b'\t');
+    Some(match ext {
+        Ext::Next | Ext::NextAfterSpace | Ext::AfterQuoted if b == b';' => Ext::NameStart,
+        Ext::Next | Ext::AfterQuoted if space => Ext::NextAfterSpace,
+        Ext::NextAfterSpace if space => Ext::NextAfterSpace,
+        Ext::NameStart if space => Ext::NameStart,
+        Ext::NameStart | Ext::Name if is_token(b) => Ext::Name,
+        Ext::Name | Ext::AfterName if space => Ext::AfterName,
+        Ext::Name | Ext::AfterName | Ext::Token if b == b';' => Ext::NameStart,
+        Ext::Name | Ext::AfterName if b == b'=' => Ext::ValueStart,
+        Ext::ValueStart if space => Ext::ValueStart,
+        Ext::ValueStart if b == b'"' => Ext::Quoted,
+        Ext::ValueStart | Ext::Token if is_token(b) => Ext::Token,
+        Ext::Token if space => Ext::NextAfterSpace,
+        Ext::Quoted if b == b'"' => Ext::AfterQuoted,
+        Ext::Quoted if b == b'\\' => Ext::QuotedPair,
+        // qdtext: HTAB, SP, VCHAR but DQUOTE and backslash, obs-text.
+        Ext::Quoted if b == b'\t' || b == b' ' || b >= 0x21 && b != 0x7f => Ext::Quoted,
+        // quoted-pair: HTAB, SP, VCHAR, obs-text.
+        Ext::QuotedPair if b == b'\t' || b == b' ' || b >= 0x21 && b != 0x7f => Ext::Quoted,
+        _ => return None,
+    })
+}
+
+/// What is wrong when the extension in state `ext` cannot go on.
+fn extension_error(ext: Ext) -> &'static str {
+    match ext {
+        Ext::Next | Ext::NextAfterSpace => "invalid chunk size",
+        Ext::NameStart => "chunk extension without a name",
+        Ext::Name | Ext::AfterName => "invalid chunk extension name",
+        Ext::ValueStart => "chunk extension without a value after =",
+        Ext::Token | Ext::AfterQuoted => "invalid chunk extension value",
+        Ext::Quoted | Ext::QuotedPair => "unclosed or invalid quoted chunk extension value",
+    }
+}
+
+/// A token character (RFC 9110 §5.6.2).
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]
@@ -282,6 +405,34 @@ mod tests {
             b"5\r\nhello\r\n0\r\n\n",
             b"5 x\r\nhello\r\n0\r\n\r\n",
             b"5 \r\nhello\r\n0\r\n\r\n",
+            // Extensions.
+            b"5;\r\nhello\r\n0\r\n\r\n",
+            b"5; \r\nhello\r\n0\r\n\r\n",
+            b"5;;a\r\nhello\r\n0\r\n\r\n",
+            b"5;=b\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\r\nhello\r\n0\r\n\r\n",
+            b"5;a= \r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"x\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"x\\\"\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"x\"y\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"\x7f\"\r\nhello\r\n0\r\n\r\n",
+            b"5;a=b c\r\nhello\r\n0\r\n\r\n",
+            b"5;a b\r\nhello\r\n0\r\n\r\n",
+            b"5;a \r\nhello\r\n0\r\n\r\n",
+            b"5;a@b\r\nhello\r\n0\r\n\r\n",
+            b"5;a=b@\r\nhello\r\n0\r\n\r\n",
+            b"5;a\x80\r\nhello\r\n0\r\n\r\n",
+            b"5;a\n\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\r\n0;\r\n\r\n",
+            // Trailers.
+            b"0\r\nX-T\r\n\r\n",
+            b"0\r\nX-T : 1\r\n\r\n",
+            b"0\r\n: 1\r\n\r\n",
+            b"0\r\n folded\r\n\r\n",
+            b"0\r\nX-T: 1\r\n\tfolded\r\n\r\n",
+            b"0\r\nX-T: a\x01b\r\n\r\n",
+            b"0\r\nX-T: a\x7fb\r\n\r\n",
+            b"0\r\nX(T: 1\r\n\r\n",
         ] {
             let r = decode_all(input, input.len(), 64);
             assert!(
@@ -290,6 +441,27 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    #[test]
+    fn extensions_and_trailers_of_every_valid_form_decode() {
+        let input = b"5;a\r\nhello\r\n1 ; b = c ;d=\"q \\\" ;\x80\"\r\n!\r\n\
+            3;e=\"\";f=g;h=\"\t\"\r\nabc\r\n0;last\r\nX-T: 1\r\nX-Empty:\r\nX-Tab:\ta \x80b\r\n\r\n";
+        let (body, used, done) = decode_all(input, 1, 1).unwrap();
+        assert_eq!(body, b"hello!abc");
+        assert!(done);
+        assert_eq!(used, input.len());
+    }
+
+    #[test]
+    fn extensions_are_bounded_across_the_body() {
+        // Each line is within its limit; together they are not.
+        let extension = format!(";x={}", "e".repeat(1000));
+        let chunk = format!("1{extension}\r\nd\r\n");
+        let within = format!("{}0\r\n\r\n", chunk.repeat(16));
+        assert!(decode_all(within.as_bytes(), within.len(), 64).is_ok());
+        let past = format!("{}0\r\n\r\n", chunk.repeat(17));
+        assert!(decode_all(past.as_bytes(), past.len(), 64).is_err());
     }
 
     #[test]

@@ -53,6 +53,12 @@
 //! the timeout has passed, which starts its coroutine to find the end of
 //! the stream and close.
 //!
+//! A handler's refusal (any 4xx or 5xx, the router's 404 and 405 included)
+//! that left the body unread drains only what is buffered: if the rest is
+//! still to come, the answer is sent at once and the connection closes,
+//! rather than wait for a body nobody will read (see
+//! `body::finish_refused`).
+//!
 //! Any refused request (see `parse`) is answered with its status and the
 //! connection closes, so bytes after a malformed request are never parsed
 //! as a request. Closing after an error uses a lingering close: the write
@@ -66,7 +72,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coro_net::TcpStream;
-use http::StatusCode;
 
 use crate::body::{self, BodyState, Finish};
 use crate::config::IdleWait;
@@ -76,7 +81,6 @@ use crate::io::ConnIo;
 use crate::params::Params;
 use crate::parse::{parse_head, worth_parsing, Head};
 use crate::request::Request;
-use crate::response::Response;
 use crate::server::{ConnEntry, Shared};
 
 /// How long a keep-alive connection waits for its next request in its
@@ -150,13 +154,15 @@ fn wait_elsewhere(mut conn: Parked, shared: Arc<Shared>, idle_left: Duration, re
     if release {
         conn.io.release_buffers();
     }
-    let next = coro::Builder::new()
+    let next = shared
+        .config
+        .connection_coroutine()
         .unstarted(move || {
             conn.entry.stop_waiting_elsewhere(&shared);
             conn.entry.leave_idle();
             resume(conn, shared);
         })
-        .expect("a Builder with no stack size set makes any coroutine");
+        .expect("the stack size was checked by Builder::build");
     stream.start_when_readable(next);
 }
 
@@ -214,7 +220,8 @@ impl Conn<'_> {
             head_deadline = None;
             self.io.body = BodyState::for_head(&head, config.limits.max_header_bytes);
 
-            let mut req = Request::on_connection(&head, params, self.io, self.peer);
+            let states = shared.router.states();
+            let mut req = Request::on_connection(&head, params, self.io, self.peer, states);
             let answer = catch_unwind(AssertUnwindSafe(|| self.shared.router.handle(&mut req)));
             params = std::mem::take(&mut req.params);
             drop(req);
@@ -228,21 +235,38 @@ impl Conn<'_> {
                         head.str(&head.target),
                         r.status
                     );
-                    (Response::new(StatusCode::INTERNAL_SERVER_ERROR), true)
+                    let error = Error::HandlerFailed("it answered with a 1xx status");
+                    (shared.router.refusal(error, Some(&head), self.peer), true)
                 }
                 Ok(r) => (r, !head.keep_alive),
+                Err(unwind) if coro::is_cancelling() => {
+                    // Not a panic: the server stopped (its runtime is
+                    // dropped) with the handler still running after the
+                    // grace period. The unwind goes on, so that the
+                    // coroutine's destructors run.
+                    log::warn!(
+                        "a handler still running at the end of the grace period was cut off: {} {}",
+                        head.method,
+                        head.str(&head.target)
+                    );
+                    std::panic::resume_unwind(unwind)
+                }
                 Err(_) => {
                     log::error!(
                         "a handler panicked serving {} {}",
                         head.method,
                         head.str(&head.target)
                     );
-                    (Response::new(StatusCode::INTERNAL_SERVER_ERROR), true)
+                    let error = Error::HandlerFailed("it panicked");
+                    (shared.router.refusal(error, Some(&head), self.peer), true)
                 }
             };
-            // A connection that closes anyway does not drain the body.
+            // A connection that closes anyway does not drain the body, and
+            // a refusal does not wait for it (see `body::finish_refused`).
             let end = if close {
                 body::abandon(self.io)
+            } else if response.status.is_client_error() || response.status.is_server_error() {
+                body::finish_refused(self.io)
             } else {
                 body::finish(self.io)
             };
@@ -251,7 +275,7 @@ impl Conn<'_> {
                 Finish::Close => close = true,
                 Finish::Failed(Error::Io(_)) => return Exit::Closed,
                 Finish::Failed(e) => {
-                    response = Response::for_error(&e);
+                    response = shared.router.refusal(e, Some(&head), self.peer);
                     close = true;
                 }
             }
@@ -301,7 +325,7 @@ impl Conn<'_> {
                     Ok(Some(len)) => return Next::Head(len),
                     Ok(None) => checked = self.io.input.len(),
                     Err(e) => {
-                        self.refuse(&e);
+                        self.refuse(e);
                         return Next::Stop;
                     }
                 }
@@ -367,7 +391,7 @@ impl Conn<'_> {
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::TimedOut && !idle => {
-                    self.refuse(&Error::Timeout);
+                    self.refuse(Error::Timeout);
                     return Next::Stop;
                 }
                 Err(_) => return Next::Stop,
@@ -395,9 +419,9 @@ impl Conn<'_> {
     }
 
     /// Answers a request that cannot be served with its error, and closes.
-    fn refuse(&mut self, error: &Error) {
+    fn refuse(&mut self, error: Error) {
         let head = Head::default();
-        let response = Response::for_error(error);
+        let response = self.shared.router.refusal(error, None, self.peer);
         if write_response(self.io, &head, response, true).is_ok() {
             self.close_gracefully();
         }

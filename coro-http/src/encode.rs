@@ -22,6 +22,11 @@ use crate::response::{BodyKind, Response};
 /// Bodies up to this size are copied into the output buffer.
 const COPY_BODY_MAX: usize = 16 * 1024;
 
+/// Room reserved for a response head beyond the handler's own fields: the
+/// status line, `Server`, `Date` (37 bytes), `Content-Type`,
+/// `Content-Length` and `Connection` lines fit with room to spare.
+const HEAD_RESERVE: usize = 256;
+
 /// Read size when sending a body from a reader.
 const READER_CHUNK: usize = 16 * 1024;
 
@@ -50,6 +55,7 @@ pub(crate) fn write_response(
         content_type,
         headers,
         body,
+        ..
     } = response;
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -73,11 +79,16 @@ pub(crate) fn write_response(
     }
 
     let out = &mut io.out;
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    // Room for the whole head at once, so the pieces below are copied
+    // without growing the buffer between them.
+    out.reserve(
+        HEAD_RESERVE
+            + headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum::<usize>(),
+    );
+    status_line(out, status);
     if !own_server {
         out.extend_from_slice(&io.config.server_line);
     }
@@ -144,6 +155,20 @@ pub(crate) fn write_response(
         io.flush()?;
     }
     Ok(after)
+}
+
+/// `HTTP/1.1 <code> <reason>` and its CRLF; 200, nearly every response,
+/// as one constant.
+fn status_line(out: &mut Vec<u8>, status: StatusCode) {
+    if status == StatusCode::OK {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        return;
+    }
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {

@@ -4,6 +4,28 @@
 //! Every way a request can be refused is a variant here, so the connection
 //! code turns any of them into the right RFC 9112 response with
 //! [`Error::status`], and a handler can return one to answer with it.
+//!
+//! # Errors a handler returns with `?`
+//!
+//! A handler that returns `Result<T, Error>` can use `?` on an
+//! `io::Error` (through `From`), and one that returns `io::Result<T>` or
+//! `Result<T, Box<dyn std::error::Error + Send + Sync>>` can use it on
+//! anything: each of those error types is an
+//! [`IntoResponse`](crate::IntoResponse). The mapping:
+//!
+//! | error | status | body |
+//! | --- | --- | --- |
+//! | `io::ErrorKind::NotFound` | 404 | `Not Found` |
+//! | `io::ErrorKind::PermissionDenied` | 403 | `Forbidden` |
+//! | any other `io::Error` | 500 | `Internal Server Error` |
+//! | an [`Error`] (also inside a `Box<dyn Error>`) | [`Error::status`] | its text |
+//! | an `io::Error` inside a `Box<dyn Error>` | as an `io::Error` | as an `io::Error` |
+//! | any other `Box<dyn Error>` | 500 | `Internal Server Error` |
+//!
+//! An `io::Error`'s own text never reaches the client (it names paths and
+//! system details); a 500 logs it with `log::error!` instead, so the cause
+//! is not lost. The error hook ([`Router::on_error`](crate::Router::on_error))
+//! shapes every one of these bodies, as it does the server's own refusals.
 
 use std::io;
 
@@ -44,8 +66,30 @@ pub enum Error {
     /// JSON). 400.
     #[error("the body is not valid: {0}")]
     InvalidBody(String),
-    /// The connection failed while reading the body or writing the
-    /// response. No response can be sent.
+    /// The query string does not decode into the type asked for
+    /// (`Request::query_as`, with the `form` feature). 400.
+    #[error("the query is not valid: {0}")]
+    InvalidQuery(String),
+    /// The body's `Content-Type` is not the one asked for (a form read
+    /// from a body that is not `application/x-www-form-urlencoded`); the
+    /// text names the type expected. 415.
+    #[error("unsupported media type: expected {0}")]
+    UnsupportedMediaType(&'static str),
+    /// No route matches the path. 404.
+    #[error("not found")]
+    NotFound,
+    /// A route matches the path but not the method. 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// A handler panicked, or answered with a status that cannot be a
+    /// final answer (1xx); the text says which. The client sees only the
+    /// status. 500.
+    #[error("the handler failed: {0}")]
+    HandlerFailed(&'static str),
+    /// An I/O error. From the connection (reading the body, writing the
+    /// response), it means no response can be sent. From a handler (`?`
+    /// on `File::open`), it answers by its kind: `NotFound` 404,
+    /// `PermissionDenied` 403, any other 500, without its text.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
 }
@@ -62,7 +106,22 @@ impl Error {
             Error::VersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             Error::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             Error::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Error::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::HandlerFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Io(e) => match e.kind() {
+                io::ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
+    }
+
+    /// Whether the client may see this error's text: not for an I/O error
+    /// (it names paths and system details) nor a handler's failure.
+    pub(crate) fn is_public(&self) -> bool {
+        !matches!(self, Error::Io(_) | Error::HandlerFailed(_))
     }
 }

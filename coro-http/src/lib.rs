@@ -38,6 +38,74 @@
 //! ([`Request::body`], [`Request::body_bytes`]); reading it sends
 //! `100 Continue` when the client asked for one.
 //!
+//! Beside that, a handler reaches:
+//!
+//! - the query and form bodies decoded into a `serde` type, with the
+//!   `form` feature: `Request::query_as`, `Request::form` (axum's
+//!   `Query` and `Form`, Go's `r.URL.Query()` and `r.FormValue`); JSON
+//!   bodies with the `json` feature: `Request::json`, `Response::json`;
+//! - the router's shared state, by type, with no `Arc` in each closure:
+//!   [`Router::state`] and [`Request::state`] (axum's `State`);
+//! - what middleware put in the request's extensions:
+//!   [`Request::extensions`], [`Request::extensions_mut`] (axum's
+//!   `Extension`, Go's `r.Context().Value`).
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use coro_http::{Next, Request, Response, Router};
+//!
+//! struct Hits(AtomicU64);
+//! #[derive(Clone)]
+//! struct RequestId(u64);
+//!
+//! let mut router = Router::new();
+//! router.state(Hits(AtomicU64::new(0)));
+//! router.wrap(|req: &mut Request<'_>, next: Next<'_>| -> Response {
+//!     let id = req.state::<Hits>().0.fetch_add(1, Ordering::Relaxed);
+//!     req.extensions_mut().insert(RequestId(id));
+//!     next.run(req)
+//! });
+//! router.get("/", |req: &mut Request<'_>| {
+//!     let id = req.extensions().get::<RequestId>().map_or(0, |r| r.0);
+//!     format!("request {id}")
+//! });
+//! ```
+//!
+//! # Errors
+//!
+//! A handler may return a `Result`, so `?` works: with
+//! [`Error`] (which `io::Error` converts into), `io::Result`, or
+//! `Box<dyn std::error::Error + Send + Sync>` for anything. An `io::Error`
+//! answers by its kind: not found 404, permission denied 403, anything
+//! else 500, never with its text (it is logged); see [`Error`] for the
+//! whole mapping.
+//!
+//! Every response made from an error goes through one hook,
+//! [`Router::on_error`], which shapes its headers and body (JSON errors for
+//! a JSON API): the router's 404 and 405, a handler's `Err`, and the
+//! server's own refusals (a malformed head, 413 from `Content-Length`, 408,
+//! 431, a handler's panic), which no middleware sees since no request was
+//! routed. The refusals are logged at debug level, and the hook sees them
+//! with [`ErrorContext::is_refusal`]. Middleware sees the cause of an error
+//! response in [`Response::error`].
+//!
+//! A [`Response`] is `Send`, so it may be built on another thread or
+//! coroutine and handed back.
+//!
+//! # Routes
+//!
+//! A pattern starts with `/`; `{name}` binds a segment, `{*name}` the rest
+//! of the path. A pattern that could never match (`""`, `"users"`), the
+//! older `/users/:id` and `/files/*path` syntax, and a name used twice
+//! (`/{id}/{id}`) panic when routed, at the caller's line, with the
+//! pattern to write instead.
+//!
+//! # Features
+//!
+//! - `json`: `Request::json` and `Response::json` (serde_json);
+//! - `form`: `Request::query_as` and `Request::form`
+//!   (serde_urlencoded).
+//!
 //! # Blocking work in a handler
 //!
 //! A handler that blocks its thread (`std::thread::sleep`, `std::fs`, a
@@ -85,22 +153,113 @@
 //! Parsing is strict (RFC 9112): a malformed request line or field, a
 //! missing or repeated `Host`, and every framing ambiguity used for request
 //! smuggling are refused with the RFC's status (400, 413, 414, 431, 501,
-//! 505) and the connection closes, so nothing after them is served. A
+//! 505; the body as the error hook shapes it) and the connection closes,
+//! so nothing after them is served. A
 //! request that is well framed but cannot be routed is answered and the
 //! connection stays open: 404, 405, and 400 for a path parameter that does
-//! not percent-decode, as for an error a handler returns. See
+//! not percent-decode, as for an error a handler returns. Such a refusal
+//! never waits for a body nobody reads: when the body has not all arrived
+//! with the head, the answer goes out at once and the connection closes.
+//! See
 //! [`Limits`] and [`Timeouts`] for the bounds on what a client may send
 //! and how slowly. A handler that panics answers 500 and closes only its
 //! connection.
 //!
-//! # Module map
+//! # Running in production
 //!
-//! `server` (listeners, acceptors, shutdown), `conn` (the per-connection
+//! ```no_run
+//! use coro_http::{Router, Server};
+//!
+//! # let router = Router::new();
+//! let server = Server::builder()
+//!     .bind("0.0.0.0:8080")
+//!     .workers(4)                 // default: one per core
+//!     .stack_size(512 * 1024)     // each connection's coroutine; default 256 KiB
+//!     .max_connections(10_000)    // past it, new connections wait in the backlog
+//!     .backlog(4096)              // the listen queue; default 1024
+//!     .reuse_port(true)           // several processes on one port (README)
+//!     .build(router)?;            // a port in use: "cannot listen on 0.0.0.0:8080: ..."
+//! server.run_until_signal()?;     // graceful on SIGINT/SIGTERM
+//! # std::io::Result::Ok(())
+//! ```
+//!
+//! A handler that overflows its connection's stack aborts the process, as
+//! any stack overflow does, with a message that names the coroutine, its
+//! stack size and [`Builder::stack_size`].
+//!
+//! # Signals
+//!
+//! [`Server::run_until_signal`] serves until the first `SIGINT` (Ctrl-C)
+//! or `SIGTERM`, then shuts down gracefully and returns; a second signal
+//! during the drain ends the process at once. It installs a signal
+//! handler (through `signal-hook`) that writes to a pipe read by a thread
+//! of the server's, so it works whichever thread the signal lands on and
+//! whatever the threads' masks, and may be called after
+//! [`Builder::build`] has started the workers. (`sigwait` would need the
+//! signals blocked in every thread, set before the first starts: a
+//! signal delivered to a thread that does not block it ends the process
+//! with no drain.)
+//!
+//! To handle signals yourself instead, call [`ShutdownHandle::shutdown`]
+//! from your handler's thread; and if you wait with `sigwait` or
+//! `signalfd`, block the signals with `pthread_sigmask` in `main` *before*
+//! `build` (and before anything else starts a thread, coro's default
+//! runtime included): threads inherit the mask they are started with, so
+//! signals blocked after `build` still reach the workers and kill the
+//! process.
+//!
+//! # Logging
+//!
+//! coro-http logs through the [`log`](https://docs.rs/log) crate and
+//! installs no logger: without one, every line is dropped. Install one in
+//! `main` (`env_logger::init()`, or `tracing-subscriber` with its `log`
+//! bridge). What it logs:
+//!
+//! * `error`: a handler that panicked (answered 500), a handler's 1xx
+//!   answer, a response body that panicked, a connection coroutine that
+//!   could not start;
+//! * `warn`: accept failures such as `EMFILE` (rate-limited: the first at
+//!   once, then one line a second with a count, and one when accepts work
+//!   again; the acceptor backs off from 5 ms to 1 s meanwhile), the signal
+//!   that starts a shutdown, connections still open after the grace
+//!   period, and each handler cut off then (`a handler still running at
+//!   the end of the grace period was cut off: GET /long`);
+//! * `debug`: accept errors that concern only the connection accepted, and
+//!   every request the server refuses by itself (malformed, too large, too
+//!   slow), with its status.
+//!
+//! coro itself warns (`log::warn!`) about a coroutine that hogs its worker.
+//!
+//! # Features
+//!
+//! * `json`: `Request::json` and `Response::json`, through serde_json;
+//! * `form`: `Request::query_as` and
+//!   `Request::form`, through serde_urlencoded.
+//!
+//! docs.rs builds these docs with every feature, and marks each item with
+//! the feature it needs.
+//!
+//! # Coming from another framework
+//!
+//! [`from_axum`] and [`from_net_http`] map each concept of axum and of Go's
+//! `net/http` to its coro-http spelling.
+//!
+//! # Module map (of the source)
+//!
+//! `server` (listeners, shutdown), `accept` (acceptors, the connection
+//! cap, accept errors), `signal` (SIGINT and SIGTERM), `conn` (the per-connection
 //! loop), `parse` (strict head parsing), `chunked` (the chunked decoder),
+//! `pattern` (route patterns checked), `state` (the router's shared state),
+//! `error_hook` (the responses made from errors),
 //! `body` (request bodies), `request`, `params` (percent-decoded path
 //! parameters), `response`, `encode` (writing responses), `router`,
-//! `date`, `config`, `error`.
+//! `date`, `config`, `error`; `fuzzing` (hidden: what the fuzz targets in
+//! `coro-http/fuzz` and the corpus replay test call).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod accept;
+mod authority;
 mod body;
 mod chunked;
 mod config;
@@ -108,21 +267,38 @@ mod conn;
 mod date;
 mod encode;
 mod error;
+mod error_hook;
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 mod params;
 mod parse;
+mod pattern;
 mod request;
 mod response;
 mod router;
 mod server;
+mod signal;
+mod state;
 mod trim;
 
 pub use config::{IdleWait, Limits, Timeouts};
 pub use error::Error;
+pub use error_hook::{ErrorContext, ErrorHook};
 pub use request::{BodyReader, Request};
 pub use response::{Body, IntoResponse, Response};
 pub use router::{Handler, Middleware, Next, Router};
 pub use server::{Builder, Server, ShutdownHandle};
 
+#[doc = include_str!("../docs/from-axum.md")]
+pub mod from_axum {}
+
+#[doc = include_str!("../docs/from-net-http.md")]
+pub mod from_net_http {}
+
 pub use http;
 pub use http::{HeaderName, HeaderValue, Method, StatusCode};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

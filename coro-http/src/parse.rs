@@ -9,10 +9,15 @@
 //! * `Content-Length` must be plain digits that fit in a `u64`; repeated
 //!   fields must agree.
 //! * `Transfer-Encoding` must end in `chunked` (else 400), apply `chunked`
-//!   once, and name only codings this server decodes (else 501); it is
-//!   refused on HTTP/1.0 and together with `Content-Length`.
+//!   once and without parameters, and name only codings this server
+//!   decodes (else 501); it is refused on HTTP/1.0 and together with
+//!   `Content-Length`.
 //! * HTTP/1.1 needs exactly one `Host`; more than one is refused on any
-//!   version.
+//!   version, and so is one that is not a valid `host[:port]` (RFC 9110
+//!   §7.2, RFC 3986 §3.2; see `authority`). The authority of an
+//!   absolute-form target and the target of `CONNECT` are held to the
+//!   same grammar.
+//! * `CONNECT` takes only the authority form, `host:port`.
 //! * Limits: a request line past `max_request_line` is 414, a head past
 //!   `max_header_bytes` or with more than `max_headers` fields is 431.
 //! * Versions: 1.0 and 1.1 are served. `HTTP/1.2` to `HTTP/1.9` are served
@@ -40,6 +45,7 @@ use std::ops::Range;
 
 use http::{Method, Version};
 
+use crate::authority::{self, Port};
 use crate::config::Limits;
 use crate::error::Error;
 
@@ -126,15 +132,47 @@ pub(crate) fn parse_head(
     limits: &Limits,
     head: &mut Head,
 ) -> Result<Option<usize>, Error> {
-    // The request line's length is checked before httparse sees it, so a
-    // long line is 414 even while it is still arriving.
-    let line_window = &input[..input.len().min(limits.max_request_line + 2)];
-    if memchr::memchr(b'\n', line_window).is_none() && input.len() > limits.max_request_line {
-        return Err(Error::UriTooLong);
-    }
+    check_request_line(input, limits)?;
     match parse_with_fields(input, limits, head)? {
         Parsed::Head(len) => Ok(len),
         Parsed::LaterMinor { digit_at } => parse_as_1_1(input, digit_at, limits, head),
+    }
+}
+
+/// Refuses a request line (without its line ending, after any empty lines
+/// ahead of it) longer than the limit: 414, even while it is still
+/// arriving, so it is checked before httparse sees it. The same line is
+/// judged the same however it arrives: a line at the limit whose CR has
+/// come and whose LF has not is still within it, and a line ended by a
+/// bare LF is held to the same length as one ended by CRLF.
+fn check_request_line(input: &[u8], limits: &Limits) -> Result<(), Error> {
+    let start = skip_empty_lines(input);
+    let max = limits.max_request_line;
+    // Past `max + 2` bytes without a LF, the line is too long whatever
+    // comes next.
+    let window = &input[start..input.len().min(start.saturating_add(max).saturating_add(2))];
+    let line = match memchr::memchr(b'\n', window) {
+        Some(lf) => &window[..lf],
+        None => window,
+    };
+    // The CR of a CRLF (or the CR that may start one) is no part of it.
+    let len = line.len() - usize::from(line.last() == Some(&b'\r'));
+    if len > max {
+        return Err(Error::UriTooLong);
+    }
+    Ok(())
+}
+
+/// Where the request line starts: httparse skips empty lines ahead of it
+/// (RFC 9112 §2.2), and so does this.
+fn skip_empty_lines(input: &[u8]) -> usize {
+    let mut start = 0;
+    loop {
+        match &input[start..] {
+            [b'\r', b'\n', ..] => start += 2,
+            [b'\n', ..] => start += 1,
+            _ => return start,
+        }
     }
 }
 
@@ -239,8 +277,12 @@ fn parse_into<'b>(
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let method =
-        Method::from_bytes(method.as_bytes()).map_err(|_| Error::BadRequest("invalid method"))?;
+    // GET, most requests, without the general lookup.
+    let method = if method == "GET" {
+        Method::GET
+    } else {
+        Method::from_bytes(method.as_bytes()).map_err(|_| Error::BadRequest("invalid method"))?
+    };
     let target_range = range_of(target.as_bytes());
     let (path, query) = split_target(&method, target, target_range.start)?;
 
@@ -279,12 +321,18 @@ fn parse_into<'b>(
 
 /// Splits a request target into path and query (RFC 9112 §3.2): origin
 /// form `/p?q`, absolute form `http://h/p?q`, `*` for `OPTIONS`, and the
-/// authority form for `CONNECT` only.
+/// authority form `h:port` for `CONNECT`, which takes no other. The
+/// authority of the last two must be valid (see `authority`).
 fn split_target(
     method: &Method,
     target: &str,
     at: usize,
 ) -> Result<(Range<usize>, Option<Range<usize>>), Error> {
+    if method == Method::CONNECT {
+        // The authority form, `host:port`, and only it (RFC 9110 §9.3.6).
+        authority::check(target.as_bytes(), Port::Required)?;
+        return Ok((at..at + target.len(), None));
+    }
     let (path_start, rest) = if target.starts_with('/') {
         (0, target)
     } else if target == "*" {
@@ -294,13 +342,13 @@ fn split_target(
         return Ok((at..at + 1, None));
     } else if let Some(scheme_len) = absolute_prefix(target) {
         let after = &target[scheme_len..];
-        match after.find(['/', '?']) {
-            Some(i) if after.as_bytes()[i] == b'/' => (scheme_len + i, &after[i..]),
+        let authority_end = after.find(['/', '?']).unwrap_or(after.len());
+        authority::check(&after.as_bytes()[..authority_end], Port::Optional)?;
+        match after.as_bytes().get(authority_end) {
+            Some(b'/') => (scheme_len + authority_end, &after[authority_end..]),
             // `http://host` or `http://host?q`: the path is empty, read as `/`.
             _ => return Ok((at + target.len()..at + target.len(), None)),
         }
-    } else if method == Method::CONNECT {
-        return Ok((at..at + target.len(), None));
     } else {
         return Err(Error::BadRequest("invalid request target"));
     };
@@ -339,26 +387,21 @@ pub(crate) fn worth_parsing(input: &[u8], checked: usize, limits: &Limits) -> bo
         let rest = &input[from + i + 1..];
         rest.first() == Some(&b'\n') || rest.starts_with(b"\r\n")
     });
-    let first_line_end = memchr::memchr(b'\n', input);
+    // The request line starts after any empty lines ahead of it, as in
+    // `check_request_line`, so that one too long is 414 there too.
+    let start = skip_empty_lines(input);
+    let first_line_end = memchr::memchr(b'\n', &input[start..]).map(|i| start + i);
     ends_head
         || first_line_end.is_some_and(|at| at >= checked)
         || input.len() >= limits.max_header_bytes
-        || (input.len() > limits.max_request_line && first_line_end.is_none())
+        || (input.len() - start > limits.max_request_line && first_line_end.is_none())
 }
 
 /// The version httparse refused: `HTTP/1.2` to `HTTP/1.9` is served as
 /// 1.1 ([`Parsed::LaterMinor`]); another well-formed `HTTP/x.y` this server
 /// does not speak is 505; anything else where the version should be, 400.
 fn unknown_version(input: &[u8]) -> Result<Parsed, Error> {
-    // httparse skips empty lines ahead of the request line (RFC 9112 §2.2).
-    let mut start = 0;
-    loop {
-        match &input[start..] {
-            [b'\r', b'\n', ..] => start += 2,
-            [b'\n', ..] => start += 1,
-            _ => break,
-        }
-    }
+    let start = skip_empty_lines(input);
     let line_end = memchr::memchr(b'\n', &input[start..]).map_or(input.len(), |i| start + i);
     let line = &input[start..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -430,6 +473,7 @@ impl Facts {
             if self.hosts > 1 {
                 return Err(Error::BadRequest("more than one Host header"));
             }
+            authority::check(value.trim_ascii(), Port::Optional)?;
         } else if name.eq_ignore_ascii_case(b"content-length") {
             let n = parse_content_length(value)?;
             if self.content_length.is_some_and(|m| m != n) {
@@ -465,12 +509,17 @@ impl Facts {
         for coding in list_items(value) {
             items += 1;
             // Parameters (`;q=...`) do not change which coding it is.
-            let name = coding
-                .split(|&b| b == b';')
-                .next()
-                .unwrap_or(b"")
-                .trim_ascii();
+            let mut parts = coding.split(|&b| b == b';');
+            let name = parts.next().unwrap_or(b"").trim_ascii();
+            let has_parameters = parts.next().is_some();
             if name.eq_ignore_ascii_case(b"chunked") {
+                // `chunked` has no parameters (RFC 9112 §7.1); an
+                // intermediary that matches the coding exactly would not
+                // take `chunked;x=y` for it, and would frame the body
+                // otherwise.
+                if has_parameters {
+                    return Err(Error::BadRequest("parameters on the chunked coding"));
+                }
                 c.chunked_count += 1;
                 c.last_is_chunked = true;
                 continue;
@@ -613,8 +662,33 @@ mod tests {
             b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET / HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: u@h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h:\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h:x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::x]\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: u@h\r\n\r\n",
+            b"GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET http://h:x/a HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"CONNECT / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"CONNECT http://h:80 HTTP/1.1\r\nHost: h\r\n\r\n",
         ] {
             assert_eq!(status(input), 400, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn valid_authorities_are_served() {
+        for input in [
+            &b"GET / HTTP/1.1\r\nHost: h:80\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: [::1]:80 \r\n\r\n",
+            b"GET http://h:8080?q HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+            b"CONNECT [::1]:443 HTTP/1.1\r\nHost: h\r\n\r\n",
+        ] {
+            assert_eq!(status(input), 200, "{:?}", String::from_utf8_lossy(input));
         }
     }
 
@@ -725,7 +799,7 @@ mod tests {
 
     #[test]
     fn smuggling_shapes_are_refused() {
-        let cases: [(&[u8], u16); 14] = [
+        let cases: [(&[u8], u16); 16] = [
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n", 400),
@@ -740,6 +814,8 @@ mod tests {
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", 200),
             (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nContent-Length: 5\r\n\r\n", 400),
             (b"POST / HTTP/1.0\r\nTransfer-Encoding: , ,\r\nContent-Length: 5\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;q=1\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked ;\r\n\r\n", 400),
         ];
         for (input, want) in cases {
             assert_eq!(status(input), want, "{:?}", String::from_utf8_lossy(input));
@@ -780,6 +856,39 @@ mod tests {
         ));
     }
 
+    /// A request line at the limit is served however it arrives; one past
+    /// it is 414 however it arrives.
+    #[test]
+    fn the_request_line_limit_does_not_depend_on_how_the_line_arrives() {
+        let limits = Limits {
+            max_request_line: 64,
+            ..Limits::default()
+        };
+        let check = |input: &[u8]| {
+            let mut head = Head::default();
+            match parse_head(input, &limits, &mut head) {
+                Ok(Some(_)) => 200,
+                Ok(None) => 0,
+                Err(e) => e.status().as_u16(),
+            }
+        };
+        let fixed = "GET / HTTP/1.1".len();
+        for lead in ["", "\r\n", "\n\r\n"] {
+            for (extra, want) in [(0, 200), (1, 414)] {
+                let line = format!("GET /{} HTTP/1.1", "a".repeat(64 - fixed + extra));
+                for ending in ["\r\n", "\n"] {
+                    let input = format!("{lead}{line}{ending}Host: x{ending}{ending}");
+                    assert_eq!(check(input.as_bytes()), want, "{input:?}");
+                    // Every prefix is incomplete or refused alike.
+                    for cut in 1..input.len() {
+                        let got = check(&input.as_bytes()[..cut]);
+                        assert!(got == 0 || got == want, "{:?}: {got}", &input[..cut]);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn parsing_waits_for_the_end_of_the_head_or_a_limit() {
         let limits = Limits::default();
@@ -793,6 +902,14 @@ mod tests {
         assert!(worth_parsing(b"GET / HTTP/1.1\nHost: x\n\n", 24, &limits));
         let long_line = vec![b'a'; limits.max_request_line + 1];
         assert!(worth_parsing(&long_line, long_line.len() - 1, &limits));
+        // A long line after an empty one is parsed (and refused) too.
+        let mut late = b"\r\n".to_vec();
+        late.extend(std::iter::repeat_n(b'a', limits.max_request_line + 1));
+        assert!(worth_parsing(&late, late.len() - 1, &limits));
+        assert!(matches!(
+            parse_head(&late, &limits, &mut Head::default()),
+            Err(Error::UriTooLong)
+        ));
         let mut full = b"GET / HTTP/1.1\r\n".to_vec();
         full.resize(limits.max_header_bytes, b'a');
         assert!(worth_parsing(&full, full.len() - 1, &limits));

@@ -7,6 +7,23 @@
 //! buffer beyond the connection's own. [`Request::from_http`] builds one
 //! from an `http::Request` instead, which is how handlers are unit-tested
 //! without a socket ([`Router::handle`](crate::Router::handle)).
+//!
+//! Beside what the client sent, a request carries what the server and its
+//! middleware give it: the router's shared state, by type
+//! ([`Request::state`], see `state`), and per-request extensions
+//! ([`Request::extensions_mut`], an `http::Extensions`), which a
+//! middleware fills (the authenticated user, a request id) for the
+//! handlers after it. Extensions start empty on every request, at no cost
+//! until something is inserted.
+//!
+//! With the `form` feature, the query and `application/x-www-form-
+//! urlencoded` bodies decode into any `serde::Deserialize` type
+//! (`Request::query_as`, `Request::form`) through `serde_urlencoded`:
+//! `+` is a space there, and a value that does not fit its field answers
+//! 400 (415 for a form body of another type), as axum's `Query` and
+//! `Form` do. It is a feature of its own, not part of `json`, so that a
+//! service that takes forms builds without `serde_json` and one that
+//! speaks JSON without `serde_urlencoded`.
 
 use std::borrow::Cow;
 use std::io::{self, Read};
@@ -21,6 +38,7 @@ use crate::error::Error;
 use crate::io::ConnIo;
 use crate::params::Params;
 use crate::parse::{parse_head, Head};
+use crate::state::{StateMap, StateRef};
 
 /// An HTTP request being served.
 #[derive(Debug)]
@@ -30,6 +48,8 @@ pub struct Request<'c> {
     source: Source<'c>,
     remote_addr: Option<SocketAddr>,
     max_body_bytes: u64,
+    pub(crate) states: StateRef<'c>,
+    extensions: http::Extensions,
 }
 
 #[derive(Debug)]
@@ -44,6 +64,7 @@ impl<'c> Request<'c> {
         params: Params,
         io: &'c mut ConnIo,
         remote_addr: Option<SocketAddr>,
+        states: &'c StateMap,
     ) -> Request<'c> {
         let max_body_bytes = io.config.limits.max_body_bytes;
         Request {
@@ -52,6 +73,8 @@ impl<'c> Request<'c> {
             source: Source::Conn(io),
             remote_addr,
             max_body_bytes,
+            states: StateRef::Borrowed(states),
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -130,6 +153,110 @@ impl<'c> Request<'c> {
         self.params.iter(&self.head.bytes)
     }
 
+    /// The router's shared state of type `T` (see
+    /// [`Router::state`](crate::Router::state)).
+    ///
+    /// # Panics
+    /// If the router has no state of that type: a programming error, which
+    /// the first request that asks finds (it answers 500, as any panic).
+    /// [`try_state`](Self::try_state) asks without the panic.
+    #[track_caller]
+    pub fn state<T: Send + Sync + 'static>(&self) -> &T {
+        match self.try_state() {
+            Some(value) => value,
+            None => panic!(
+                "the router has no state of type {}: add it with Router::state",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
+    /// The router's shared state of type `T`, if it has one.
+    pub fn try_state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.states.map().and_then(StateMap::get)
+    }
+
+    /// This request's extensions: values a middleware put there for the
+    /// handlers after it. Empty when the request arrives.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// This request's extensions, to add to:
+    ///
+    /// ```
+    /// use coro_http::{Next, Request, Response, Router};
+    ///
+    /// #[derive(Clone)]
+    /// struct User(String);
+    ///
+    /// let mut router = Router::new();
+    /// router.wrap(|req: &mut Request<'_>, next: Next<'_>| -> Response {
+    ///     let user = req.header("x-user").unwrap_or("anonymous").to_string();
+    ///     req.extensions_mut().insert(User(user));
+    ///     next.run(req)
+    /// });
+    /// router.get("/me", |req: &mut Request<'_>| {
+    ///     req.extensions().get::<User>().map_or("?".to_string(), |u| u.0.clone())
+    /// });
+    /// ```
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
+    /// The query decoded into `T` (`application/x-www-form-urlencoded`
+    /// rules: `+` is a space, escapes are decoded). A request without a
+    /// query decodes as an empty one, so a struct of `Option`s or
+    /// `#[serde(default)]` fields fits every request.
+    ///
+    /// ```
+    /// use coro_http::{Error, Request, Response, Router};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Page {
+    ///     q: String,
+    ///     #[serde(default)]
+    ///     page: u32,
+    /// }
+    ///
+    /// let mut router = Router::new();
+    /// router.get("/search", |req: &mut Request<'_>| -> Result<String, Error> {
+    ///     let p: Page = req.query_as()?;
+    ///     Ok(format!("{} page {}", p.q, p.page))
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidQuery`] (400) if it does not decode into `T`: a
+    /// missing field, a value of the wrong type.
+    #[cfg(feature = "form")]
+    pub fn query_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_urlencoded::from_str(self.query().unwrap_or(""))
+            .map_err(|e| Error::InvalidQuery(e.to_string()))
+    }
+
+    /// The body, an `application/x-www-form-urlencoded` form (what an HTML
+    /// `<form method="post">` sends), decoded into `T`; read whole, up to
+    /// the body limit. A form sent with `GET` comes in the query: use
+    /// [`query_as`](Self::query_as).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedMediaType`] (415) if the `Content-Type` is
+    /// another, [`Error::InvalidBody`] (400) if the form does not decode
+    /// into `T`, or as [`body_bytes`](Self::body_bytes).
+    #[cfg(feature = "form")]
+    pub fn form<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
+        const FORM: &str = "application/x-www-form-urlencoded";
+        let media_type = self
+            .header("content-type")
+            .map(|v| v.split(';').next().unwrap_or("").trim());
+        if !media_type.is_some_and(|t| t.eq_ignore_ascii_case(FORM)) {
+            return Err(Error::UnsupportedMediaType(FORM));
+        }
+        serde_urlencoded::from_bytes(&self.body_bytes()?)
+            .map_err(|e| Error::InvalidBody(e.to_string()))
+    }
+
     /// The client's address.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
@@ -188,7 +315,8 @@ impl<'c> Request<'c> {
     }
 
     /// The request as an `http::Request`, its body read whole (so the
-    /// body is gone from `self` afterwards).
+    /// body is gone from `self` afterwards), with a copy of its
+    /// extensions.
     ///
     /// # Errors
     /// As [`body_bytes`](Self::body_bytes).
@@ -201,6 +329,9 @@ impl<'c> Request<'c> {
         for (name, value) in self.headers() {
             builder = builder.header(name, value);
         }
+        if let Some(extensions) = builder.extensions_mut() {
+            *extensions = self.extensions.clone();
+        }
         builder
             .body(body)
             .map_err(|_| Error::BadRequest("the request does not fit http::Request"))
@@ -208,7 +339,8 @@ impl<'c> Request<'c> {
 
     /// A request made from an `http::Request`, held in memory (for testing
     /// handlers through [`Router::handle`](crate::Router::handle)). The
-    /// head is checked as one from a socket would be.
+    /// head is checked as one from a socket would be; the extensions come
+    /// along, and `Router::handle` gives it the router's state.
     ///
     /// # Errors
     /// As for a request read from a socket (a missing `Host` on 1.1, ...).
@@ -249,6 +381,8 @@ impl<'c> Request<'c> {
                 source: Source::Bytes(io::Cursor::new(body)),
                 remote_addr: None,
                 max_body_bytes: limits.max_body_bytes,
+                states: StateRef::Unset,
+                extensions: parts.extensions,
             }),
             None => Err(Error::BadRequest("incomplete request head")),
         }
@@ -290,5 +424,17 @@ mod tests {
         let back = req.to_http().unwrap();
         assert_eq!(back.body(), b"payload");
         assert_eq!(back.uri(), "/a/b?x=1");
+    }
+
+    #[test]
+    fn extensions_come_from_and_go_to_http_requests() {
+        let mut r = http::Request::get("/").body("").unwrap();
+        r.extensions_mut().insert(7u8);
+        let mut req = Request::from_http(r).unwrap();
+        assert_eq!(req.extensions().get::<u8>(), Some(&7));
+        req.extensions_mut().insert("added");
+        let back = req.to_http().unwrap();
+        assert_eq!(back.extensions().get::<u8>(), Some(&7));
+        assert_eq!(back.extensions().get::<&str>(), Some(&"added"));
     }
 }

@@ -6,6 +6,23 @@
 //! written, so it is always right, and a handler's own `Content-Length` or
 //! `Transfer-Encoding` fields are dropped. `Date` and `Server` are added
 //! unless the handler set them.
+//!
+//! A `Response` is `Send`: it can be built on another thread or coroutine
+//! and handed back (a body from a reader or a closure asks for `Send` for
+//! that reason).
+//!
+//! # Responses made from an error
+//!
+//! A response made from an [`Error`] (a handler's `Err`, `?` on an
+//! `io::Error`, the router's 404 and 405, the server's own refusals)
+//! remembers it: [`Response::error`] says why it was made, so middleware
+//! can log the cause, and the router's error hook
+//! ([`Router::on_error`](crate::Router::on_error)) replaces its default
+//! `text/plain` body with one of its own (JSON, HTML) once, where it was
+//! made, before any middleware outside sees it. The status stays the
+//! error's. The default body is the error's text, or for an I/O error or a
+//! handler's failure the status's reason alone (their text may name paths
+//! and system details); a 500 for an I/O error logs it with `log::error!`.
 
 use std::fmt;
 use std::fs::File;
@@ -25,6 +42,16 @@ pub struct Response {
     pub(crate) content_type: Option<HeaderValue>,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) body: Body,
+    /// The error this response answers, if it was made from one.
+    pub(crate) cause: Option<Box<Cause>>,
+}
+
+/// The error behind a response, and whether the error hook has shaped the
+/// response yet (it does so once, where the response was made).
+#[derive(Debug)]
+pub(crate) struct Cause {
+    pub(crate) error: Error,
+    pub(crate) shaped: bool,
 }
 
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -41,6 +68,7 @@ impl Response {
             content_type: None,
             headers: Vec::new(),
             body: Body::empty(),
+            cause: None,
         }
     }
 
@@ -78,7 +106,7 @@ impl Response {
     /// long computation) reaches the client piece by piece.
     pub fn stream<F>(write: F) -> Response
     where
-        F: FnOnce(&mut dyn Write) -> io::Result<()> + 'static,
+        F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
     {
         Response::new(StatusCode::OK).with_body(OCTETS, Body::stream(write))
     }
@@ -139,6 +167,15 @@ impl Response {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// The error this response was made from, if it was: a handler's
+    /// `Err`, the router's 404 or 405, a path parameter that does not
+    /// decode, or one of the server's own refusals. Middleware can log it;
+    /// the body the client gets says less for an I/O error (see the module
+    /// docs).
+    pub fn error(&self) -> Option<&Error> {
+        self.cause.as_ref().map(|c| &c.error)
+    }
+
     /// The body, as bytes if it is bytes.
     pub fn body_bytes(&self) -> Option<&[u8]> {
         match &self.body.kind {
@@ -162,14 +199,22 @@ impl Response {
         out
     }
 
-    /// The response for an error: its status, and its text as the body.
-    pub(crate) fn for_error(error: &Error) -> Response {
+    /// The response for an error: its status, its text (or only the
+    /// status's reason, for an error whose text is private) as the body,
+    /// and the error kept as its cause, not yet shaped by the error hook.
+    pub(crate) fn for_error(error: Error) -> Response {
         let status = error.status();
-        let body = match error {
-            Error::Io(_) => status.canonical_reason().unwrap_or("error").to_string(),
-            other => other.to_string(),
+        let body = if error.is_public() {
+            format!("{error}\n")
+        } else {
+            format!("{}\n", status.canonical_reason().unwrap_or("error"))
         };
-        Response::new(status).with_body(TEXT, format!("{body}\n"))
+        let mut response = Response::new(status).with_body(TEXT, body);
+        response.cause = Some(Box::new(Cause {
+            error,
+            shaped: false,
+        }));
+        response
     }
 }
 
@@ -194,7 +239,7 @@ pub(crate) enum BodyKind {
     Bytes(Bytes),
     /// Read to its end; `len`, when known, is sent as `Content-Length`.
     Reader {
-        reader: Box<dyn Read>,
+        reader: Box<dyn Read + Send>,
         len: Option<u64>,
     },
     /// Written by the closure, sent chunked.
@@ -202,7 +247,7 @@ pub(crate) enum BodyKind {
 }
 
 /// The closure behind a streamed body.
-pub(crate) type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>;
+pub(crate) type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
 
 impl Body {
     /// No body.
@@ -214,8 +259,8 @@ impl Body {
 
     /// A body read from `reader` to its end. With `len`, exactly that many
     /// bytes are sent with a `Content-Length`; without, the body is sent
-    /// chunked.
-    pub fn from_reader(reader: impl Read + 'static, len: Option<u64>) -> Body {
+    /// chunked. The reader is `Send`, as the response is.
+    pub fn from_reader(reader: impl Read + Send + 'static, len: Option<u64>) -> Body {
         Body {
             kind: BodyKind::Reader {
                 reader: Box::new(reader),
@@ -234,10 +279,10 @@ impl Body {
     }
 
     /// A body written by `write` as the response goes out; see
-    /// [`Response::stream`].
+    /// [`Response::stream`]. The closure is `Send`, as the response is.
     pub fn stream<F>(write: F) -> Body
     where
-        F: FnOnce(&mut dyn Write) -> io::Result<()> + 'static,
+        F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
     {
         Body {
             kind: BodyKind::Stream(Box::new(write)),
@@ -368,9 +413,52 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
     }
 }
 
+/// Its status and text; see the [`Error`] docs for the mapping.
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        Response::for_error(&self)
+        if let Error::Io(e) = &self {
+            if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
+                log::error!("a handler failed with an I/O error, answered 500: {e}");
+            }
+        }
+        Response::for_error(self)
+    }
+}
+
+/// As [`Error::Io`]: `NotFound` 404, `PermissionDenied` 403, any other 500;
+/// never with the error's text.
+impl IntoResponse for io::Error {
+    fn into_response(self) -> Response {
+        Error::Io(self).into_response()
+    }
+}
+
+/// An [`Error`] or an `io::Error` inside answers as itself; anything else
+/// 500, its text logged and not sent.
+impl IntoResponse for Box<dyn std::error::Error + Send + Sync> {
+    fn into_response(self) -> Response {
+        let boxed = match self.downcast::<Error>() {
+            Ok(e) => return e.into_response(),
+            Err(other) => other,
+        };
+        match boxed.downcast::<io::Error>() {
+            Ok(e) => e.into_response(),
+            Err(other) => io::Error::other(other).into_response(),
+        }
+    }
+}
+
+/// As the `Send` box; a cause that is not `Send` is kept as its text.
+impl IntoResponse for Box<dyn std::error::Error> {
+    fn into_response(self) -> Response {
+        let boxed = match self.downcast::<Error>() {
+            Ok(e) => return e.into_response(),
+            Err(other) => other,
+        };
+        match boxed.downcast::<io::Error>() {
+            Ok(e) => e.into_response(),
+            Err(other) => io::Error::other(other.to_string()).into_response(),
+        }
     }
 }
 
@@ -402,6 +490,13 @@ mod tests {
         assert_eq!(back.headers().get_all("x-a").iter().count(), 2);
         assert_eq!(back.body().len(), Some(3));
     }
+
+    /// A response, whatever its body, can go to another thread.
+    const _: fn() = || {
+        fn is_send<T: Send>() {}
+        is_send::<Response>();
+        is_send::<Body>();
+    };
 
     #[test]
     fn errors_answer_with_their_status_and_text() {

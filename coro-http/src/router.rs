@@ -19,16 +19,31 @@
 //! is well framed, so the connection stays open, as it does after a 404 or
 //! a handler's own 400 (a malformed head, by contrast, closes it: see
 //! `parse` and `conn`).
+//!
+//! Patterns are checked when they are routed (see `pattern`): one that
+//! could never match (`""`, `"users"`), the older `/users/:id` syntax, and
+//! a parameter name used twice panic at once, with the pattern to write
+//! instead, at the caller's line (`#[track_caller]` from [`Router::get`]
+//! and the others down to the panic).
+//!
+//! A router also holds what every request may reach: shared state by type
+//! ([`Router::state`], see `state`), and the error hook
+//! ([`Router::on_error`], see `error_hook`) that shapes every response
+//! made from an error.
 
 use std::fmt;
 use std::sync::Arc;
 
 use http::header::{HeaderValue, ALLOW};
-use http::{Method, StatusCode};
+use http::Method;
 
 use crate::error::Error;
+use crate::error_hook::{self, ErrorHook, Origin};
+use crate::parse::Head;
+use crate::pattern;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
+use crate::state::{StateMap, StateRef};
 
 /// Something that answers requests. Implemented for every
 /// `Fn(&mut Request) -> impl IntoResponse`.
@@ -68,6 +83,7 @@ where
 pub struct Next<'a> {
     layers: &'a [Box<dyn Middleware>],
     endpoint: Endpoint<'a>,
+    on_error: Option<&'a dyn ErrorHook>,
 }
 
 impl fmt::Debug for Next<'_> {
@@ -89,23 +105,48 @@ enum Endpoint<'a> {
 impl Next<'_> {
     /// Runs the rest of the chain.
     pub fn run(self, req: &mut Request<'_>) -> Response {
-        match self.layers.split_first() {
+        let on_error = self.on_error;
+        let response = match self.layers.split_first() {
             Some((layer, rest)) => layer.call(
                 req,
                 Next {
                     layers: rest,
                     endpoint: self.endpoint,
+                    on_error,
                 },
             ),
             None => match self.endpoint {
                 Endpoint::Handler(h) => h.call(req),
-                Endpoint::NotFound => Response::text("not found\n").status(StatusCode::NOT_FOUND),
-                Endpoint::MethodNotAllowed(allow) => Response::text("method not allowed\n")
-                    .status(StatusCode::METHOD_NOT_ALLOWED)
-                    .header(ALLOW, allow),
-                Endpoint::BadParam(error) => Response::for_error(&error),
+                Endpoint::NotFound => Response::for_error(Error::NotFound),
+                Endpoint::MethodNotAllowed(allow) => {
+                    // Shaped before `Allow` is added, so the hook's
+                    // response keeps it.
+                    let response = Response::for_error(Error::MethodNotAllowed);
+                    shape(on_error, response, req).header(ALLOW, allow)
+                }
+                Endpoint::BadParam(error) => Response::for_error(error),
             },
+        };
+        // A response made from an error here (by the handler or by this
+        // layer) is shaped once, before the layers outside see it.
+        shape(on_error, response, req)
+    }
+}
+
+/// `response` shaped by the error hook, if there is one and the response
+/// was made from an error it has not shaped yet.
+fn shape(on_error: Option<&dyn ErrorHook>, response: Response, req: &Request<'_>) -> Response {
+    match on_error {
+        Some(hook) if response.cause.is_some() => {
+            let origin = Origin {
+                method: Some(req.method()),
+                path: Some(req.path()),
+                remote_addr: req.remote_addr(),
+                refusal: false,
+            };
+            error_hook::shape(hook, response, origin)
         }
+        _ => response,
     }
 }
 
@@ -115,6 +156,9 @@ pub struct Router {
     tree: matchit::Router<usize>,
     routes: Vec<Route>,
     layers: Vec<Box<dyn Middleware>>,
+    on_error: Option<Box<dyn ErrorHook>>,
+    /// Shared with the requests of `Router::handle` that come without it.
+    states: Arc<StateMap>,
 }
 
 struct Route {
@@ -143,20 +187,32 @@ impl Router {
 
     /// Routes `method` on `pattern` to `handler`.
     ///
+    /// A pattern starts with `/`; `{name}` binds one segment and
+    /// `{*name}` the rest of the path; `{{` and `}}` are literal braces.
+    ///
     /// # Panics
-    /// If the pattern is invalid or conflicts with another (a programming
-    /// error, found at start-up), or the method is already routed there.
+    /// At the caller's line, if the pattern is invalid (a programming
+    /// error, found at start-up): empty or without a leading `/` (it
+    /// could never match), in the older `/users/:id` or `/static/*path`
+    /// syntax, with a parameter name twice, or in conflict with another
+    /// route; the message says what to write instead where it can. Also
+    /// if the method is already routed there.
+    #[track_caller]
     pub fn route<H: Handler>(&mut self, method: Method, pattern: &str, handler: H) -> &mut Router {
         let index = match self.tree.at(pattern) {
             Ok(m) if self.routes[*m.value].pattern == pattern => *m.value,
             _ => {
+                let names = match pattern::check(pattern) {
+                    Ok(names) => names,
+                    Err(why) => panic!("invalid route {pattern:?}: {why}"),
+                };
                 let index = self.routes.len();
                 if let Err(e) = self.tree.insert(pattern, index) {
                     panic!("invalid route {pattern:?}: {e}");
                 }
                 self.routes.push(Route {
                     pattern: pattern.to_string(),
-                    names: param_names(pattern),
+                    names,
                     methods: Vec::new(),
                 });
                 index
@@ -172,6 +228,7 @@ impl Router {
     }
 
     /// Routes `GET` (and so `HEAD`).
+    #[track_caller]
     pub fn get<F, R>(&mut self, pattern: &str, handler: F) -> &mut Router
     where
         F: Fn(&mut Request<'_>) -> R + Send + Sync + 'static,
@@ -181,6 +238,7 @@ impl Router {
     }
 
     /// Routes `POST`.
+    #[track_caller]
     pub fn post<F, R>(&mut self, pattern: &str, handler: F) -> &mut Router
     where
         F: Fn(&mut Request<'_>) -> R + Send + Sync + 'static,
@@ -190,6 +248,7 @@ impl Router {
     }
 
     /// Routes `PUT`.
+    #[track_caller]
     pub fn put<F, R>(&mut self, pattern: &str, handler: F) -> &mut Router
     where
         F: Fn(&mut Request<'_>) -> R + Send + Sync + 'static,
@@ -199,6 +258,7 @@ impl Router {
     }
 
     /// Routes `DELETE`.
+    #[track_caller]
     pub fn delete<F, R>(&mut self, pattern: &str, handler: F) -> &mut Router
     where
         F: Fn(&mut Request<'_>) -> R + Send + Sync + 'static,
@@ -208,6 +268,7 @@ impl Router {
     }
 
     /// Routes `PATCH`.
+    #[track_caller]
     pub fn patch<F, R>(&mut self, pattern: &str, handler: F) -> &mut Router
     where
         F: Fn(&mut Request<'_>) -> R + Send + Sync + 'static,
@@ -223,16 +284,102 @@ impl Router {
         self
     }
 
+    /// Adds `value` to the router's shared state, replacing an earlier
+    /// value of its type. Every request reaches it by type with
+    /// [`Request::state`], so handlers need no `Arc` captured:
+    ///
+    /// ```
+    /// use coro_http::{Request, Router};
+    ///
+    /// struct Greeting(String);
+    ///
+    /// let mut router = Router::new();
+    /// router.state(Greeting("Hello".into()));
+    /// router.get("/hi/{name}", |req: &mut Request<'_>| {
+    ///     let greeting = &req.state::<Greeting>().0;
+    ///     format!("{greeting}, {}!", req.param("name").unwrap_or("you"))
+    /// });
+    /// ```
+    ///
+    /// Interior mutability is the value's own: a `coro::sync::Mutex`, an
+    /// atomic, a connection pool.
+    pub fn state<T: Send + Sync + 'static>(&mut self, value: T) -> &mut Router {
+        Arc::make_mut(&mut self.states).insert(value);
+        self
+    }
+
+    /// Sets the hook that makes the response for every error: the
+    /// router's 404 and 405, a handler's `Err`, and the server's own
+    /// refusals (408, 413, 431, a malformed request, ...), which no
+    /// middleware sees. The hook shapes the headers and body; the status
+    /// stays the error's. See [`ErrorContext`](crate::ErrorContext).
+    ///
+    /// ```
+    /// use coro_http::{ErrorContext, Response, Router};
+    ///
+    /// let mut router = Router::new();
+    /// router.on_error(|cx: &ErrorContext<'_>| {
+    ///     Response::text(format!("{{\"error\":{}}}\n", cx.status().as_u16()))
+    ///         .content_type(coro_http::HeaderValue::from_static("application/json"))
+    /// });
+    /// ```
+    pub fn on_error<H: ErrorHook>(&mut self, hook: H) -> &mut Router {
+        self.on_error = Some(Box::new(hook));
+        self
+    }
+
     /// Answers `req`: finds its route, binds the path parameters
     /// (percent-decoded; one that does not decode answers 400), and runs
     /// the middleware and the handler.
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
+        if matches!(req.states, StateRef::Unset) && !self.states.is_empty() {
+            req.states = StateRef::Shared(Arc::clone(&self.states));
+        }
         let endpoint = self.endpoint(req);
         Next {
             layers: &self.layers,
             endpoint,
+            on_error: self.on_error.as_deref(),
         }
         .run(req)
+    }
+
+    /// The state requests on a connection borrow.
+    pub(crate) fn states(&self) -> &StateMap {
+        &self.states
+    }
+
+    /// The response for a request the server refuses by itself (see
+    /// `error_hook`): logged at debug level, shaped by the error hook.
+    /// `head` is the request's, when it was parsed.
+    pub(crate) fn refusal(
+        &self,
+        error: Error,
+        head: Option<&Head>,
+        remote_addr: Option<std::net::SocketAddr>,
+    ) -> Response {
+        let method = head.map(|h| &h.method);
+        let path = head.map(|h| h.str(&h.path));
+        log::debug!(
+            "refused {} {} from {}: {error} ({})",
+            method.map_or("-", Method::as_str),
+            path.unwrap_or("-"),
+            remote_addr.map_or_else(|| "-".to_string(), |a| a.to_string()),
+            error.status()
+        );
+        let response = Response::for_error(error);
+        match &self.on_error {
+            Some(hook) => {
+                let origin = Origin {
+                    method,
+                    path,
+                    remote_addr,
+                    refusal: true,
+                };
+                error_hook::shape(&**hook, response, origin)
+            }
+            None => response,
+        }
     }
 
     fn endpoint(&self, req: &mut Request<'_>) -> Endpoint<'_> {
@@ -289,29 +436,10 @@ fn allow_value(route: &Route) -> HeaderValue {
     HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static(""))
 }
 
-/// The parameter names in a matchit pattern (`{id}`, `{*rest}`; `{{` and
-/// `}}` are literal braces).
-fn param_names(pattern: &str) -> Vec<Arc<str>> {
-    let mut names = Vec::new();
-    let mut rest = pattern;
-    while let Some(open) = rest.find('{') {
-        if rest[open + 1..].starts_with('{') {
-            rest = &rest[open + 2..];
-            continue;
-        }
-        let Some(close) = rest[open..].find('}') else {
-            break;
-        };
-        let name = rest[open + 1..open + close].trim_start_matches('*');
-        names.push(Arc::from(name));
-        rest = &rest[open + close + 1..];
-    }
-    names
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     fn request(method: &str, uri: &str) -> Request<'static> {
         Request::from_http(
@@ -466,6 +594,34 @@ mod tests {
             .header_value(&http::header::HeaderName::from_static("x-outer"))
             .is_some());
         assert_eq!(r.handle(&mut request("GET", "/zzz")).status_code(), 404);
+    }
+
+    #[test]
+    fn the_hook_shapes_a_405_and_keeps_its_allow_and_a_panicking_hook_the_default() {
+        let mut r = router();
+        r.on_error(|cx: &crate::ErrorContext<'_>| {
+            assert!(!cx.is_refusal());
+            format!("shaped {} {}", cx.status().as_u16(), cx.path().unwrap())
+        });
+        let (status, body, allow) = answer(&r, "DELETE", "/users/1");
+        assert_eq!((status, &*body), (405, "shaped 405 /users/1"));
+        assert_eq!(allow.as_deref(), Some("GET, POST, HEAD"));
+        // A handler's error with its status overridden keeps that status.
+        r.get("/teapot", |_: &mut Request<'_>| {
+            (
+                StatusCode::IM_A_TEAPOT,
+                Error::BadRequest("short and stout"),
+            )
+        });
+        assert_eq!(answer(&r, "GET", "/teapot").1, "shaped 418 /teapot");
+
+        r.on_error(|_: &crate::ErrorContext<'_>| -> Response {
+            panic!("the hook panics (on purpose, in a test)")
+        });
+        let resp = r.handle(&mut request("GET", "/nope"));
+        assert_eq!(resp.status_code(), 404);
+        assert_eq!(resp.body_bytes(), Some(&b"not found\n"[..]));
+        assert!(matches!(resp.error(), Some(Error::NotFound)));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! busy or blocked (`EPOLLEXCLUSIVE`, see coro-net's reactor), so a worker
 //! stuck in a long handler never stops the server from accepting.
 //!
-//! An acceptor spawns a coroutine per accepted connection as an ordinary
+//! An acceptor (see `accept`, for the connection cap and accept errors)
+//! spawns a coroutine per accepted connection as an ordinary
 //! spawn: it runs next on the acceptor's worker, and the spawns it
 //! displaces are stolen by idle workers. A started coroutine never changes
 //! worker, so where a connection's coroutine starts is where the
@@ -21,7 +22,8 @@
 //! [`ShutdownHandle::shutdown`] (from any thread or coroutine):
 //!
 //! 1. sets the shutting-down flag and shuts the listening sockets' read
-//!    side, which wakes the acceptors: they see the flag and return;
+//!    side, which wakes the acceptors: they see the flag and return (those
+//!    parked at the connection cap get a place each, to see it too);
 //! 2. closes every connection that is idle between requests, or has not
 //!    sent a byte of its first. A connection announces itself idle
 //!    (`enter_idle`) before it waits for its next request and checks the
@@ -62,9 +64,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coro::chan::{self, Receiver, Sender};
-use coro_net::{TcpListener, TcpStream};
+use coro::sync::Semaphore;
+use coro_net::{ListenOptions, TcpListener, TcpStream};
 use parking_lot::Mutex;
 
+use crate::accept::{start_acceptor, AcceptErrors};
 use crate::config::{IdleWait, Limits, Timeouts};
 use crate::router::Router;
 
@@ -80,15 +84,6 @@ const FORCED_CLOSE_WAIT: Duration = Duration::from_secs(1);
 const SWEEP_MIN: Duration = Duration::from_millis(10);
 const SWEEP_MAX: Duration = Duration::from_millis(250);
 
-/// A pause after an accept error that may pass (out of file descriptors
-/// or memory), so the acceptor does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-
-/// Each acceptor logs a failing accept at most once in this long, with the
-/// count of those it did not log: out of descriptors, it fails a hundred
-/// times a second (every [`ACCEPT_BACKOFF`]) until connections close.
-const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
-
 /// What every connection of a server reads.
 #[derive(Debug)]
 pub(crate) struct Config {
@@ -97,7 +92,25 @@ pub(crate) struct Config {
     /// `Server: <name>\r\n`, or empty for none.
     pub(crate) server_line: Vec<u8>,
     pub(crate) idle_wait: IdleWait,
+    /// Stack size of connections' coroutines, if set.
+    pub(crate) stack_size: Option<usize>,
 }
+
+impl Config {
+    /// The builder of a connection's coroutine: its stack size, and the
+    /// setting its overflow report names.
+    pub(crate) fn connection_coroutine(&self) -> coro::Builder {
+        let builder = coro::Builder::new().overflow_hint(STACK_SIZE_SETTING);
+        match self.stack_size {
+            Some(bytes) => builder.stack_size(bytes),
+            None => builder,
+        }
+    }
+}
+
+/// What a connection coroutine's stack-overflow report tells the reader to
+/// raise.
+const STACK_SIZE_SETTING: &str = "coro_http::Builder::stack_size (the connections' stack)";
 
 /// What the acceptors, the connections and the shutdown handle share.
 pub(crate) struct Shared {
@@ -105,8 +118,11 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) conns: Registry,
     listeners: Vec<Arc<TcpListener>>,
+    pub(crate) accept_errors: AcceptErrors,
     shutting_down: AtomicBool,
     wake_run: Sender<()>,
+    /// Worker threads of the runtime: acceptors per listener.
+    workers: usize,
 }
 
 impl Shared {
@@ -202,20 +218,48 @@ pub(crate) struct Registry {
     waiting_elsewhere: AtomicUsize,
     /// Where idle deadlines count from.
     epoch: Instant,
+    /// One permit per connection the cap allows
+    /// ([`Builder::max_connections`]); `None` without a cap. An acceptor
+    /// takes one before it accepts, the connection gives it back when it
+    /// closes (`remove`).
+    slots: Option<Semaphore>,
 }
 
-impl Default for Registry {
-    fn default() -> Registry {
+impl Registry {
+    fn new(max_connections: Option<usize>) -> Registry {
         Registry {
             next_id: AtomicU64::new(0),
             open: Mutex::default(),
             waiting_elsewhere: AtomicUsize::new(0),
             epoch: Instant::now(),
+            slots: max_connections.map(Semaphore::new),
         }
     }
-}
 
-impl Registry {
+    /// Waits, under the connection cap, until one more connection may open,
+    /// and takes its place (given back by `remove`, or by `give_back_slot`
+    /// if none opens). Parks the acceptor while the server is full: new
+    /// connections wait in the listen backlog meanwhile.
+    pub(crate) fn take_slot(&self) {
+        if let Some(slots) = &self.slots {
+            std::mem::forget(slots.acquire());
+        }
+    }
+
+    /// Gives back a place taken by `take_slot` that no connection holds.
+    pub(crate) fn give_back_slot(&self) {
+        if let Some(slots) = &self.slots {
+            slots.add_permits(1);
+        }
+    }
+
+    /// Wakes `acceptors` acceptors parked in `take_slot`, for the shutdown.
+    fn release_acceptors(&self, acceptors: usize) {
+        if let Some(slots) = &self.slots {
+            slots.add_permits(acceptors);
+        }
+    }
+
     pub(crate) fn insert(&self, stream: Arc<TcpStream>) -> Arc<ConnEntry> {
         let entry = Arc::new(ConnEntry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -228,7 +272,9 @@ impl Registry {
     }
 
     pub(crate) fn remove(&self, entry: &ConnEntry) {
-        self.open.lock().remove(&entry.id);
+        if self.open.lock().remove(&entry.id).is_some() {
+            self.give_back_slot();
+        }
     }
 
     fn len(&self) -> usize {
@@ -257,6 +303,9 @@ pub struct Builder {
     timeouts: Timeouts,
     server_name: Option<String>,
     idle_wait: IdleWait,
+    stack_size: Option<usize>,
+    max_connections: Option<usize>,
+    listen: ListenOptions,
 }
 
 impl Default for Builder {
@@ -268,6 +317,9 @@ impl Default for Builder {
             timeouts: Timeouts::default(),
             server_name: Some("coro".to_string()),
             idle_wait: IdleWait::default(),
+            stack_size: None,
+            max_connections: None,
+            listen: ListenOptions::default(),
         }
     }
 }
@@ -281,6 +333,7 @@ impl Builder {
     }
 
     /// Worker threads of the server's runtime; default one per core.
+    /// [`build`](Self::build) refuses 0.
     pub fn workers(mut self, n: usize) -> Builder {
         self.workers = Some(n);
         self
@@ -311,12 +364,67 @@ impl Builder {
         self
     }
 
+    /// Stack size in bytes of each connection's coroutine, where its
+    /// handlers and middleware run (default [`coro::DEFAULT_STACK_SIZE`],
+    /// 256 KiB; rounded up to pages, at least 16 KiB, at most
+    /// [`coro::MAX_STACK_SIZE`]). Only the pages a connection touches cost
+    /// memory. A handler that overflows it aborts the process, as any
+    /// stack overflow does, with a message that names this setting.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Most connections open at once (default: no cap). Past it, the
+    /// acceptors stop accepting: new connections wait in the listen
+    /// backlog ([`backlog`](Self::backlog)) until one closes, and beyond
+    /// the backlog the kernel refuses or drops them. [`build`](Self::build)
+    /// refuses 0.
+    pub fn max_connections(mut self, n: usize) -> Builder {
+        self.max_connections = Some(n);
+        self
+    }
+
+    /// Sets `SO_REUSEPORT` on the listeners (default off), so that several
+    /// processes (or servers) can listen on one address and the kernel
+    /// spreads new connections over them: see the README, "Beyond one
+    /// machine".
+    pub fn reuse_port(mut self, on: bool) -> Builder {
+        self.listen.reuse_port = on;
+        self
+    }
+
+    /// Length of the listen backlog: connections the kernel completes and
+    /// queues before the server accepts them (default 1024; Linux caps it
+    /// at `net.core.somaxconn`).
+    pub fn backlog(mut self, n: u32) -> Builder {
+        self.listen.backlog = i32::try_from(n).unwrap_or(i32::MAX);
+        self
+    }
+
     /// Binds the listeners and starts the runtime.
     ///
     /// # Errors
-    /// No address, an address that cannot be resolved or bound, an invalid
-    /// server name, or a runtime that cannot start.
+    /// No address, an address that cannot be resolved or bound (the error
+    /// names it), an invalid server name, `workers(0)`,
+    /// `max_connections(0)`, a stack size past [`coro::MAX_STACK_SIZE`], or
+    /// a runtime that cannot start.
     pub fn build(self, router: Router) -> io::Result<Server> {
+        let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
+        if self.workers == Some(0) {
+            return Err(invalid("workers(0): a server needs at least one worker"));
+        }
+        if self.max_connections == Some(0) {
+            return Err(invalid(
+                "max_connections(0): a server must allow a connection",
+            ));
+        }
+        if self.stack_size.is_some_and(|s| s > coro::MAX_STACK_SIZE) {
+            return Err(invalid(&format!(
+                "stack_size: at most {} bytes",
+                coro::MAX_STACK_SIZE
+            )));
+        }
         let server_line = match &self.server_name {
             Some(name) => {
                 http::HeaderValue::from_str(name).map_err(|_| {
@@ -334,13 +442,17 @@ impl Builder {
         }
         let mut listeners = Vec::new();
         for addrs in self.addrs {
-            listeners.push(Arc::new(TcpListener::bind(&addrs?[..])?));
+            let addrs = addrs?;
+            let listener = TcpListener::bind_with(&addrs[..], self.listen)
+                .map_err(|e| bind_error(&addrs, e))?;
+            listeners.push(Arc::new(listener));
         }
         let mut runtime = coro::runtime::Builder::new().thread_name("coro-http");
         if let Some(n) = self.workers {
             runtime = runtime.workers(n);
         }
         let runtime = runtime.build()?;
+        let workers = runtime.workers();
         let (wake_run, run_woken) = chan::bounded(1);
         let shared = Arc::new(Shared {
             config: Arc::new(Config {
@@ -348,12 +460,15 @@ impl Builder {
                 timeouts: self.timeouts,
                 server_line,
                 idle_wait: self.idle_wait,
+                stack_size: self.stack_size,
             }),
             router,
-            conns: Registry::default(),
+            conns: Registry::new(self.max_connections),
             listeners,
+            accept_errors: AcceptErrors::default(),
             shutting_down: AtomicBool::new(false),
             wake_run,
+            workers,
         });
         Ok(Server {
             runtime,
@@ -361,6 +476,20 @@ impl Builder {
             run_woken,
         })
     }
+}
+
+/// `e`, a failure to listen on `addrs`, with the address in its message
+/// (the OS's says only `Address already in use`).
+fn bind_error(addrs: &[SocketAddr], e: io::Error) -> io::Error {
+    let named = match addrs {
+        [one] => one.to_string(),
+        many => many
+            .iter()
+            .map(SocketAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    io::Error::new(e.kind(), format!("cannot listen on {named}: {e}"))
 }
 
 /// An HTTP/1.1 server; see the crate docs.
@@ -401,8 +530,35 @@ impl Server {
         }
     }
 
+    /// Serves as [`run`](Self::run) does, and shuts down gracefully on the
+    /// first `SIGINT` (Ctrl-C) or `SIGTERM`; a second one during the
+    /// drain ends the process at once, as the signal does by default.
+    /// [`ShutdownHandle::shutdown`] still works too.
+    ///
+    /// It installs a signal handler that works whatever the threads'
+    /// signal masks (see the crate docs, "Signals", for why not `sigwait`,
+    /// and for the rule to follow when you handle signals yourself).
+    ///
+    /// ```no_run
+    /// # let router = coro_http::Router::new();
+    /// let server = coro_http::Server::builder().bind("0.0.0.0:8080").build(router)?;
+    /// server.run_until_signal()?; // returns after Ctrl-C, once drained
+    /// # std::io::Result::Ok(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the signal handler cannot be installed; otherwise as `run`.
+    pub fn run_until_signal(self) -> io::Result<()> {
+        let _watch = crate::signal::watch(self.shutdown_handle())?;
+        self.run()
+    }
+
     /// Serves until shut down, then returns once every connection has
-    /// closed (see the module docs for the order).
+    /// closed. The shutdown ([`ShutdownHandle::shutdown`]) stops the
+    /// accepts, closes the connections idle between requests, lets busy
+    /// ones finish their request (answered with `Connection: close`), and
+    /// closes those still open at the end of the grace period
+    /// ([`Timeouts::grace`]).
     ///
     /// # Errors
     /// Reserved for failures of the server itself; a failing connection
@@ -415,7 +571,7 @@ impl Server {
         } = self;
         for listener in &shared.listeners {
             for worker in 0..runtime.workers() {
-                start_acceptor(&runtime, listener, worker, &shared);
+                drop(start_acceptor(&runtime, listener, worker, &shared));
             }
         }
         {
@@ -430,97 +586,6 @@ impl Server {
             log::warn!("a handler is still running after the grace period; leaving it");
         }
         Ok(())
-    }
-}
-
-/// Starts the acceptor of `listener` on `worker` of `runtime`, with a
-/// descriptor of its own (the first worker's uses the listener itself). A
-/// worker whose acceptor cannot start (out of descriptors) still serves
-/// connections that others accept.
-fn start_acceptor(
-    runtime: &coro::Runtime,
-    listener: &Arc<TcpListener>,
-    worker: usize,
-    shared: &Arc<Shared>,
-) {
-    let own = if worker == 0 {
-        Arc::clone(listener)
-    } else {
-        match listener.try_clone() {
-            Ok(l) => Arc::new(l),
-            Err(e) => {
-                log::warn!("no acceptor on worker {worker}: {e}");
-                return;
-            }
-        }
-    };
-    let shared = Arc::clone(shared);
-    if let Err(e) = coro::Builder::new()
-        .worker(worker)
-        .spawn_on(runtime, move || accept_loop(&own, &shared))
-    {
-        log::warn!("no acceptor on worker {worker}: {e}");
-    }
-}
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    let mut errors = RateLimited::default();
-    loop {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                if shared.is_shutting_down() {
-                    return;
-                }
-                let _ = stream.set_nodelay(true);
-                let conn_shared = Arc::clone(shared);
-                let spawned = coro::Builder::new()
-                    .spawn(move || crate::conn::serve(stream, Some(peer), conn_shared));
-                if let Err(e) = spawned {
-                    log::error!("cannot start a connection's coroutine: {e}");
-                }
-            }
-            Err(_) if shared.is_shutting_down() => return,
-            Err(e) => {
-                if !is_per_connection_error(&e) {
-                    match errors.should_log(Instant::now()) {
-                        Some(0) => {
-                            log::warn!("accept failed: {e}; retrying every {ACCEPT_BACKOFF:?}")
-                        }
-                        Some(n) => log::warn!(
-                            "accept failed: {e}; retrying every {ACCEPT_BACKOFF:?} \
-                             ({n} more failures since the last such line)"
-                        ),
-                        None => {}
-                    }
-                    coro::sleep(ACCEPT_BACKOFF);
-                }
-            }
-        }
-    }
-}
-
-/// One line per [`ACCEPT_ERROR_LOG_EVERY`] at most, for an acceptor's
-/// failures.
-#[derive(Debug, Default)]
-struct RateLimited {
-    last: Option<Instant>,
-    unlogged: u64,
-}
-
-impl RateLimited {
-    /// Some(failures not logged since the last line) if this one is to be
-    /// logged.
-    fn should_log(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(t) if now.saturating_duration_since(t) < ACCEPT_ERROR_LOG_EVERY => {
-                self.unlogged += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.unlogged))
-            }
-        }
     }
 }
 
@@ -544,16 +609,6 @@ fn sweep_idle(shared: &Shared) {
             crate::trim::malloc_trim();
         }
     }
-}
-
-/// Errors that concern only the connection being accepted.
-fn is_per_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
 }
 
 /// Steps 2–4 of the shutdown, but for stopping the runtime.
@@ -605,28 +660,15 @@ impl ShutdownHandle {
             // Shutting a listening socket's read side wakes its acceptor.
             let _ = socket2::SockRef::from(&**l).shutdown(Shutdown::Read);
         }
+        // And a place under the connection cap, each acceptor parked there.
+        self.shared
+            .conns
+            .release_acceptors(self.shared.listeners.len() * self.shared.workers);
         let _ = self.shared.wake_run.try_send(());
     }
 
     /// Whether shutdown has started.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.is_shutting_down()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accept_failures_are_logged_once_per_period_with_the_count_left_out() {
-        let mut errors = RateLimited::default();
-        let start = Instant::now();
-        assert_eq!(errors.should_log(start), Some(0));
-        for i in 1..=99 {
-            assert_eq!(errors.should_log(start + ACCEPT_BACKOFF * i), None);
-        }
-        assert_eq!(errors.should_log(start + ACCEPT_ERROR_LOG_EVERY), Some(99));
-        assert_eq!(errors.should_log(start + ACCEPT_ERROR_LOG_EVERY), None);
     }
 }

@@ -9,13 +9,15 @@
 //! escapes a blocking call.
 //!
 //! Under the hood every coro worker has an epoll instance of its own
-//! (`reactor`, direct `epoll_ctl`/`epoll_pwait2` through `libc`), which
+//! (direct `epoll_ctl`/`epoll_pwait2` through `libc`), which
 //! it waits on when idle and polls while busy, through coro's driver hook.
 //! A socket is registered, edge-triggered (with `EPOLLRDHUP`), with the
 //! reactor of the worker whose coroutine first waits on it, so its events
-//! are found by the worker that runs its coroutines; the readiness protocol that keeps
-//! wake-ups from being lost, and lets a short read or write skip the
-//! `WouldBlock` call before parking, is in `registration`.
+//! are found by the worker that runs its coroutines. A socket remembers
+//! which directions the kernel last reported ready, so a short read or
+//! write skips the `WouldBlock` call before parking, and a wake-up is never
+//! lost between a failed try and the park; the protocol, step by step, is
+//! in the source's `coro-net/src/registration.rs`.
 //!
 //! # What may block
 //!
@@ -43,3 +45,7 @@ pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -192,11 +192,6 @@ impl Waiters {
             .chain(self.rest.iter_mut())
             .find(|w| w.will_wake(waker))
     }
-
-    /// Takes every waker, leaving the list empty.
-    fn take(&mut self) -> (Option<coro::Unparker>, Vec<coro::Unparker>) {
-        (self.first.take(), std::mem::take(&mut self.rest))
-    }
 }
 
 /// What the reactor and the waiting coroutines share for one socket.
@@ -271,12 +266,18 @@ impl IoState {
 
 /// Wakes every waiter of one direction, outside the list's lock.
 fn wake_all(waiters: &Mutex<Waiters>) {
-    let (first, rest) = waiters.lock().take();
+    let mut list = waiters.lock();
+    let first = list.first.take();
+    // One waiter (or none) is the common case: no list to move out.
+    let rest = (!list.rest.is_empty()).then(|| std::mem::take(&mut list.rest));
+    drop(list);
     if let Some(w) = first {
         w.unpark();
     }
-    for w in rest {
-        w.unpark();
+    if let Some(rest) = rest {
+        for w in rest {
+            w.unpark();
+        }
     }
 }
 

@@ -141,6 +141,7 @@ pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
     worker: Option<usize>,
+    overflow_hint: Option<&'static str>,
 }
 
 impl Builder {
@@ -174,6 +175,16 @@ impl Builder {
         self
     }
 
+    /// The setting a stack-overflow report of this coroutine tells the
+    /// reader to raise, in place of `coro::Builder::stack_size`. A library
+    /// that spawns coroutines for its users' code names its own setting
+    /// (coro-http names `coro_http::Builder::stack_size` for its
+    /// connections). It costs a small allocation per spawn, as a name does.
+    pub fn overflow_hint(mut self, setting: &'static str) -> Builder {
+        self.overflow_hint = Some(setting);
+        self
+    }
+
     fn extra(self) -> io::Result<Option<Box<Extra>>> {
         let stack_size = match self.stack_size {
             Some(s) if s > MAX_STACK_SIZE => {
@@ -185,13 +196,14 @@ impl Builder {
             Some(s) => round_stack_size(s),
             None => 0,
         };
-        if self.name.is_none() && stack_size == 0 {
+        if self.name.is_none() && stack_size == 0 && self.overflow_hint.is_none() {
             return Ok(None);
         }
         Ok(Some(Box::new(Extra {
             name: self.name.map(Arc::from),
             stack_size,
             scope: None,
+            overflow_hint: self.overflow_hint,
         })))
     }
 
@@ -265,6 +277,18 @@ impl Builder {
         let extra = self.extra()?.map_or_else(Extra::default, |e| *e);
         Ok(scope.spawn_with(f, extra))
     }
+}
+
+/// Whether the calling coroutine is being unwound by its stopping runtime:
+/// dropping a [`Runtime`](crate::Runtime) unwinds the coroutines still
+/// suspended, so that their destructors run (see the crate docs).
+///
+/// A `catch_unwind` that catches a panic while this is true caught that
+/// unwind, not a panic of the code it wraps: it should say so rather than
+/// report a panic, and hand the payload on with
+/// `std::panic::resume_unwind`. False outside a coroutine.
+pub fn is_cancelling() -> bool {
+    crate::switch::is_force_unwinding()
 }
 
 /// A coroutine made by [`Builder::unstarted`] and not queued yet.

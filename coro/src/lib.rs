@@ -26,9 +26,11 @@
 //!
 //! [`spawn`] from a plain thread uses a default runtime with one worker per
 //! core, started on first use; build a [`Runtime`] for other settings. Each
-//! worker runs one coroutine at a time; idle workers steal never-started
-//! coroutines from busy ones (see the `scheduler` module docs for the
-//! algorithm).
+//! worker runs one coroutine at a time, from a queue of its own; idle
+//! workers steal half the never-started coroutines of a busy one's queue
+//! (Chase–Lev deques, as tokio and Go do), and a started coroutine stays on
+//! the worker that ran it. The full algorithm is in the source's
+//! `coro/src/scheduler/mod.rs`.
 //!
 //! # Blocking work
 //!
@@ -116,7 +118,9 @@
 //!   thread is panicking, so one that parks aborts (the rule above). A
 //!   coroutine that catches that unwind (`catch_unwind` around a
 //!   suspension) and suspends again aborts too, instead of keeping
-//!   `Runtime::drop` waiting forever.
+//!   `Runtime::drop` waiting forever; [`is_cancelling`] tells such a
+//!   `catch_unwind` that what it caught is this unwind (hand it on with
+//!   `std::panic::resume_unwind`), not a panic.
 
 mod blocking;
 mod budget;
@@ -138,16 +142,20 @@ mod time;
 pub use blocking::spawn_blocking;
 pub use budget::consume_budget;
 pub use coroutine::{
-    current, in_coroutine, spawn, try_current, yield_now, Builder, Coroutine, CoroutineId,
-    JoinError, JoinHandle, Unstarted,
+    current, in_coroutine, is_cancelling, spawn, try_current, yield_now, Builder, Coroutine,
+    CoroutineId, JoinError, JoinHandle, Unstarted,
 };
 pub use parking::{current_unparker, current_waker, park, park_until, Unparker};
 pub use runtime::Runtime;
 pub use scheduler::runtime_is_congested;
 pub use scope::{pin_stack, scope, Scope, ScopedJoinHandle};
-pub use stack::DEFAULT_STACK_SIZE;
+pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
 pub use time::{sleep, sleep_until};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

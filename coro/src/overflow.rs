@@ -10,6 +10,8 @@
 //! coroutine 'NAME' (id N) overflowed its stack of S bytes; raise it with coro::Builder::stack_size
 //! ```
 //!
+//! (or with the setting its spawner named, `coro::Builder::overflow_hint`)
+//!
 //! to stderr and aborts: the coroutine cannot be resumed, and unwinding
 //! from a signal handler is not an option. Coroutine stacks keep their
 //! addresses for life, so this holds for coroutines whose stacks were
@@ -173,7 +175,15 @@ fn report(cs: &CoroState) {
     m.put_coroutine(cs);
     m.put(b" overflowed its stack of ");
     m.put(decimal(cs.stack_size as u64, &mut [0u8; 20]));
-    m.put(b" bytes; raise it with coro::Builder::stack_size\n");
+    m.put(b" bytes; raise it with ");
+    // SAFETY: as in `put_coroutine`: the task of the live coroutine that
+    // faulted is alive, and its extra data is written before it is spawned.
+    let task = mem::ManuallyDrop::new(unsafe { crate::task::TaskRef::from_raw(cs.task()) });
+    match task.extra().and_then(|e| e.overflow_hint) {
+        Some(hint) => m.put(hint.as_bytes()),
+        None => m.put(b"coro::Builder::stack_size"),
+    }
+    m.put(b"\n");
     m.write();
 }
 

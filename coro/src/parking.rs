@@ -47,13 +47,13 @@ impl Wake for UnparkerWake {
     }
 }
 
-/// A waker for the caller's next [`park`]; see the module docs.
+/// A waker for the caller's next [`park`]; see `park` for the protocol.
 pub fn current_waker() -> Waker {
     Waker::from(current_unparker())
 }
 
-/// Wakes the caller's next [`park`] (see the module docs), from any thread;
-/// made by [`current_unparker`].
+/// Wakes the caller's next [`park`] (see `park` for the protocol), from any
+/// thread; made by [`current_unparker`].
 #[derive(Debug, Clone)]
 pub struct Unparker {
     waiter: Waiter,
@@ -106,6 +106,20 @@ pub fn current_unparker() -> Unparker {
 /// [`Unparker`] (or a waker from [`current_waker`]) made since the last
 /// `park` returned is woken; at once if one was woken already. May return
 /// early: check the condition again.
+///
+/// The protocol, the one every primitive of this crate follows:
+///
+/// 1. make an [`Unparker`] with [`current_unparker`] (or a `std` waker with
+///    [`current_waker`]) and hand it to whoever will signal the event;
+/// 2. check once more whether the event already happened;
+/// 3. `park` (or [`park_until`]), then check again, in a loop.
+///
+/// A waker made by a coroutine wakes the next `park` of that coroutine
+/// after it was made, whatever the coroutine does in between (yield, or
+/// block in a channel, a lock or a sleep) before it parks. Once that `park`
+/// has returned, older wakers of it do nothing: after an early return, make
+/// a new one. On a plain thread, the waker unparks the thread and `park` is
+/// `std::thread::park`.
 ///
 /// A coroutine that parks while its thread is panicking aborts the process
 /// (see the crate docs).

@@ -277,9 +277,9 @@ impl Builder {
     /// move such work to [`crate::spawn_blocking`]). `None` (or a zero
     /// threshold) turns it off.
     /// Default 10 ms. The runtime's monitor thread looks at the workers
-    /// every millisecond while they run (the design is in the
-    /// `scheduler::hog` module); the workers themselves never read a clock
-    /// for it.
+    /// every millisecond while they run (the design is in the source's
+    /// `coro/src/scheduler/hog.rs`); the workers themselves never read a
+    /// clock for it.
     pub fn hog_threshold(mut self, threshold: Option<Duration>) -> Builder {
         self.hog_threshold = threshold.filter(|t| !t.is_zero());
         self

@@ -140,6 +140,12 @@ pub(crate) fn current() -> Option<&'static mut CoroState> {
     unsafe { p.as_mut() }
 }
 
+/// Whether the running coroutine is being unwound by its stopping runtime
+/// (`force_unwind`); false outside a coroutine.
+pub(crate) fn is_force_unwinding() -> bool {
+    current().is_some_and(|cs| cs.unwind_suspends.is_some())
+}
+
 /// The running coroutine's pointer, read from a signal handler.
 pub(crate) fn current_raw() -> *const CoroState {
     CURRENT.try_with(Cell::get).unwrap_or(ptr::null_mut())

@@ -301,7 +301,7 @@ fn go_close_semantics() {
             "{name}"
         );
         let mut sel = Select::new();
-        let h = sel.send(&tx, 6);
+        let h = sel.add_send(&tx, 6);
         assert_eq!(sel.wait(), h.index());
         assert_eq!(sel.send_result(h), Err(SendError(6)), "{name}");
 
@@ -502,8 +502,8 @@ fn two_ready_fairness() {
     let mut ones = 0;
     for _ in 0..FAIRNESS_TRIALS {
         let mut sel = Select::new();
-        let a = sel.recv(&rx1);
-        let b = sel.recv(&rx2);
+        let a = sel.add_recv(&rx1);
+        let b = sel.add_recv(&rx2);
         let i = sel.wait();
         if i == a.index() {
             sel.recv_result(a).unwrap();
@@ -636,7 +636,7 @@ rt_test! {
                         for k in 0..CHANS {
                             if sent[k] < N {
                                 let id = stress_id((CHANS + k) as u64, sent[k], N);
-                                handles.push((k, sel.send(&txs[k], id)));
+                                handles.push((k, sel.add_send(&txs[k], id)));
                             }
                         }
                         let index = sel.wait();
@@ -659,7 +659,7 @@ rt_test! {
                         let mut handles = Vec::new();
                         for k in 0..CHANS {
                             if got[k] < N {
-                                handles.push((k, sel.recv(&rxs[k])));
+                                handles.push((k, sel.add_recv(&rxs[k])));
                             }
                         }
                         let index = sel.wait();
@@ -705,8 +705,8 @@ fn go_chan_send_interface() {
     assert_eq!(back[0].downcast_ref::<Mt>().map(|m| m.0), Some(3));
     assert_eq!(back[1].downcast_ref::<u64>(), Some(&7));
     let mut sel = Select::new();
-    let a = sel.send(&tx, Box::new(Mt(4)) as Box<dyn Any + Send>);
-    let b = sel.send(&tx, Box::new("five") as Box<dyn Any + Send>);
+    let a = sel.add_send(&tx, Box::new(Mt(4)) as Box<dyn Any + Send>);
+    let b = sel.add_send(&tx, Box::new("five") as Box<dyn Any + Send>);
     assert_eq!(sel.try_wait(), None);
     let back_a = sel.send_result(a).unwrap_err().into_inner();
     let back_b = sel.send_result(b).unwrap_err().into_inner();
@@ -825,7 +825,7 @@ rt_test! {
 
             let start = Instant::now();
             let mut sel = Select::new();
-            let _h = sel.recv(&rx);
+            let _h = sel.add_recv(&rx);
             assert_eq!(sel.wait_timeout(wait), None);
             assert!(start.elapsed() >= wait);
 
@@ -888,7 +888,7 @@ rt_test! {
 
             // A select's send that times out hands its message back too.
             let mut sel = Select::new();
-            let h = sel.send(&tx, "selected?".to_owned());
+            let h = sel.add_send(&tx, "selected?".to_owned());
             assert_eq!(sel.wait_timeout(wait), None);
             assert_eq!(sel.send_result(h), Err(SendError("selected?".to_owned())));
         });

@@ -506,5 +506,40 @@ fn shutdown_timeout_of_an_idle_runtime_stops_everything() {
             assert_eq!(rt.block_on(|| 2), 2);
             assert!(rt.shutdown_timeout(util::WATCHDOG));
         }
+#[test]
+fn a_catch_unwind_can_tell_the_runtime_s_unwind_from_a_panic() {
+    util::watchdog("is_cancelling", util::WATCHDOG, || {
+        let rt = util::runtime(1, "cancelling");
+        // What `is_cancelling` said: in a plain run, after a plain panic
+        // was caught, and after the runtime's unwind was caught.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        let started = Arc::new(AtomicBool::new(false));
+        let st = Arc::clone(&started);
+        let h = rt.spawn(move || {
+            s.lock().unwrap().push(("running", coro::is_cancelling()));
+            let caught = panic::catch_unwind(|| panic::resume_unwind(Box::new("plain")));
+            assert!(caught.is_err());
+            s.lock().unwrap().push(("a panic", coro::is_cancelling()));
+            st.store(true, Ordering::SeqCst);
+            let caught = panic::catch_unwind(AssertUnwindSafe(|| coro::sleep(HOUR)));
+            let unwind = caught.expect_err("only the runtime's unwind ends the sleep");
+            s.lock()
+                .unwrap()
+                .push(("the runtime's unwind", coro::is_cancelling()));
+            panic::resume_unwind(unwind)
+        });
+        wait_until("the coroutine sleeps", || started.load(Ordering::SeqCst));
+        drop(rt);
+        assert_cancelled(h);
+        assert!(!coro::is_cancelling(), "a plain thread is never cancelling");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                ("running", false),
+                ("a panic", false),
+                ("the runtime's unwind", true)
+            ]
+        );
     });
 }

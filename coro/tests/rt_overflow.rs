@@ -50,6 +50,28 @@ fn assert_killed_with(out: &Output, needles: &[&str]) {
 }
 
 #[test]
+fn an_overflow_report_names_the_spawner_s_setting() {
+    if let Some(scenario) = child_scenario() {
+        assert_eq!(scenario, "hint");
+        let h = Builder::new()
+            .stack_size(64 * 1024)
+            .overflow_hint("my_server::Config::stack")
+            .spawn(|| recurse(usize::MAX))
+            .unwrap();
+        // Unreachable: the overflow aborts the process.
+        let _ = h.join();
+        println!("the child survived its overflow");
+        return;
+    }
+    let out = run_child("an_overflow_report_names_the_spawner_s_setting", "hint");
+    assert_killed_with(
+        &out,
+        &["overflowed its stack of 65536 bytes; raise it with my_server::Config::stack\n"],
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("coro::Builder::stack_size"));
+}
+
+#[test]
 fn overflowing_a_named_coroutine_reports_it_and_aborts() {
     if let Some(scenario) = child_scenario() {
         assert_eq!(scenario, "named");

@@ -5,15 +5,44 @@
 //! Prints `listening on 127.0.0.1:PORT` once it accepts connections.
 
 use std::io::{Read, Write};
+use std::time::Duration;
+
+/// The pause after a failed accept (out of descriptors, say), so that the
+/// loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// A TCP echo server, one coroutine per connection.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    server: examples::ServerArgs,
+}
 
 fn main() {
-    let examples::ServerArgs { port, workers } = examples::ServerArgs::parse(7000);
+    let args: Args = examples::parse_args(7000);
+    examples::init_logger();
+    let examples::ServerArgs {
+        host,
+        port,
+        workers,
+        reuse_port,
+    } = args.server;
     let rt = coro::runtime::Builder::new()
         .workers(workers)
         .build()
         .expect("runtime starts");
     rt.block_on(|| {
-        let listener = coro_net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        let options = coro_net::ListenOptions {
+            reuse_port,
+            ..coro_net::ListenOptions::default()
+        };
+        let listener = match coro_net::TcpListener::bind_with((host.as_str(), port), options) {
+            Ok(l) => l,
+            Err(e) => {
+                log::error!("cannot listen on {host}:{port}: {e}");
+                std::process::exit(1);
+            }
+        };
         println!(
             "listening on {}",
             listener.local_addr().expect("local address")
@@ -22,7 +51,8 @@ fn main() {
             let mut stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("accept: {e}");
+                    log::warn!("accept: {e}");
+                    coro::sleep(ACCEPT_BACKOFF);
                     continue;
                 }
             };

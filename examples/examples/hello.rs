@@ -1,6 +1,7 @@
 //! The HTTP hello server: the project's main example and benchmark target.
 //!
 //! `cargo run --release -p examples --example hello -- --port 8080 --workers N`
+//! (`--help` for the options; `RUST_LOG=info` for more of the log)
 //!
 //! * `GET /plaintext`: `Hello, World!` as text/plain;
 //! * `GET /json`: `{"message":"Hello, World!"}`, serialized per request;
@@ -8,8 +9,7 @@
 //!   CPU-bound page.
 //!
 //! Prints `listening on 127.0.0.1:PORT` once it accepts connections; stops
-//! gracefully on SIGINT or SIGTERM. Logs warnings and errors to stderr
-//! (`CORO_LOG=info` for more, see [`examples::log_to_stderr`]).
+//! gracefully on SIGINT or SIGTERM.
 
 use coro_http::{Request, Response, Router, StatusCode};
 
@@ -29,10 +29,16 @@ fn fib(n: u64) -> u64 {
     }
 }
 
-fn main() -> std::io::Result<()> {
-    examples::log_to_stderr();
-    let args = examples::ServerArgs::parse(8080);
-    let signals = examples::TerminationSignals::block();
+/// The HTTP hello server: GET /plaintext, /json and /fib/N.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    server: examples::ServerArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Args = examples::parse_args(8080);
+    examples::init_logger();
 
     let mut router = Router::new();
     router
@@ -52,5 +58,5 @@ fn main() -> std::io::Result<()> {
             }
         });
 
-    examples::serve(router, args, signals)
+    examples::serve(router, &args.server)
 }

@@ -15,9 +15,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// N coroutines parked at once on one channel, then released.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Coroutines to park.
+    #[arg(default_value_t = 100_000)]
+    n: usize,
+    /// Worker threads.
+    #[arg(default_value_t = 2, value_parser = examples::positive)]
+    workers: usize,
+}
+
 fn main() {
-    let n: usize = examples::arg(0, "N", 100_000);
-    let workers: usize = examples::arg(1, "WORKERS", 2);
+    let Args { n, workers } = clap::Parser::parse();
     let rt = coro::runtime::Builder::new()
         .workers(workers)
         .build()

@@ -12,10 +12,26 @@ use std::time::Instant;
 
 use coro::chan::bounded;
 
+/// Two coroutines exchange a message back and forth over two channels.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Round trips.
+    #[arg(default_value_t = 1_000_000)]
+    rounds: u64,
+    /// Worker threads.
+    #[arg(default_value_t = 2, value_parser = examples::positive)]
+    workers: usize,
+    /// Capacity of both channels (0: rendezvous).
+    #[arg(default_value_t = 0)]
+    cap: usize,
+}
+
 fn main() {
-    let rounds: u64 = examples::arg(0, "ROUNDS", 1_000_000);
-    let workers: usize = examples::arg(1, "WORKERS", 2);
-    let cap: usize = examples::arg(2, "CAP", 0);
+    let Args {
+        rounds,
+        workers,
+        cap,
+    } = clap::Parser::parse();
     let rt = coro::runtime::Builder::new()
         .workers(workers)
         .build()

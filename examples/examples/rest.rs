@@ -1,11 +1,14 @@
 //! A small REST service: JSON CRUD over an in-memory store behind a
-//! `coro::sync::Mutex`, with a logging middleware.
+//! `coro::sync::Mutex`, held as the router's state, with JSON errors from
+//! the error hook and a logging middleware.
 //!
-//! `cargo run --release -p examples --example rest -- --port 8081`
+//! `RUST_LOG=info cargo run --release -p examples --example rest -- --port 8081`
+//! (`RUST_LOG=info` shows the access log)
 //!
 //! ```text
 //! curl -X POST localhost:8081/todos -d '{"title":"write tests"}'
 //! curl localhost:8081/todos
+//! curl 'localhost:8081/todos?done=false'
 //! curl -X PUT localhost:8081/todos/1 -d '{"title":"write tests","done":true}'
 //! curl -X DELETE localhost:8081/todos/1
 //! ```
@@ -15,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use coro::sync::Mutex;
-use coro_http::{Error, Next, Request, Response, Router, StatusCode};
+use coro_http::{Error, ErrorContext, Next, Request, Response, Router, StatusCode};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,22 +51,37 @@ fn id_param(req: &Request<'_>) -> Result<u64, Error> {
 }
 
 fn not_found() -> Response {
-    Response::text("no such todo\n").status(StatusCode::NOT_FOUND)
+    Response::json(&serde_json::json!({ "error": "no such todo" })).status(StatusCode::NOT_FOUND)
+}
+
+/// `GET /todos?done=true`: the filter of the list.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    done: Option<bool>,
 }
 
 fn routes(store: &Shared) -> Router {
     let mut router = Router::new();
-    let s = Arc::clone(store);
-    router.get("/todos", move |_: &mut Request<'_>| {
-        let list: Vec<Todo> = s.lock().todos.values().cloned().collect();
-        Response::json(&list)
-    });
-    let s = Arc::clone(store);
+    // Every handler reaches the store through the router, none captures it.
+    router.state(Arc::clone(store));
+    router.get(
+        "/todos",
+        |req: &mut Request<'_>| -> Result<Response, Error> {
+            let query: ListQuery = req.query_as()?;
+            let store = req.state::<Shared>().lock();
+            let list: Vec<&Todo> = store
+                .todos
+                .values()
+                .filter(|t| query.done.is_none_or(|done| t.done == done))
+                .collect();
+            Ok(Response::json(&list))
+        },
+    );
     router.post(
         "/todos",
-        move |req: &mut Request<'_>| -> Result<Response, Error> {
+        |req: &mut Request<'_>| -> Result<Response, Error> {
             let new: NewTodo = req.json()?;
-            let mut store = s.lock();
+            let mut store = req.state::<Shared>().lock();
             store.next_id += 1;
             let todo = Todo {
                 id: store.next_id,
@@ -74,24 +92,20 @@ fn routes(store: &Shared) -> Router {
             Ok(Response::json(&todo).status(StatusCode::CREATED))
         },
     );
-    let s = Arc::clone(store);
     router.get(
         "/todos/{id}",
-        move |req: &mut Request<'_>| -> Result<Response, Error> {
+        |req: &mut Request<'_>| -> Result<Response, Error> {
             let id = id_param(req)?;
-            Ok(s.lock()
-                .todos
-                .get(&id)
-                .map_or_else(not_found, Response::json))
+            let store = req.state::<Shared>().lock();
+            Ok(store.todos.get(&id).map_or_else(not_found, Response::json))
         },
     );
-    let s = Arc::clone(store);
     router.put(
         "/todos/{id}",
-        move |req: &mut Request<'_>| -> Result<Response, Error> {
+        |req: &mut Request<'_>| -> Result<Response, Error> {
             let id = id_param(req)?;
             let new: NewTodo = req.json()?;
-            let mut store = s.lock();
+            let mut store = req.state::<Shared>().lock();
             Ok(match store.todos.get_mut(&id) {
                 Some(todo) => {
                     todo.title = new.title;
@@ -102,23 +116,36 @@ fn routes(store: &Shared) -> Router {
             })
         },
     );
-    let s = Arc::clone(store);
     router.delete(
         "/todos/{id}",
-        move |req: &mut Request<'_>| -> Result<Response, Error> {
+        |req: &mut Request<'_>| -> Result<Response, Error> {
             let id = id_param(req)?;
-            Ok(match s.lock().todos.remove(&id) {
+            let removed = req.state::<Shared>().lock().todos.remove(&id);
+            Ok(match removed {
                 Some(_) => Response::new(StatusCode::NO_CONTENT),
                 None => not_found(),
             })
         },
     );
+    // Every error, the server's own refusals included, answers JSON.
+    router.on_error(|cx: &ErrorContext<'_>| {
+        let message = match cx.error() {
+            // An I/O error's text stays on the server.
+            Error::Io(_) => cx
+                .status()
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_string(),
+            other => other.to_string(),
+        };
+        Response::json(&serde_json::json!({ "error": message }))
+    });
     router.wrap(|req: &mut Request<'_>, next: Next<'_>| {
         let start = Instant::now();
         let method = req.method().clone();
         let path = req.path().to_string();
         let response = next.run(req);
-        eprintln!(
+        log::info!(
             "{method} {path} -> {} in {:?}",
             response.status_code().as_u16(),
             start.elapsed()
@@ -128,9 +155,16 @@ fn routes(store: &Shared) -> Router {
     router
 }
 
-fn main() -> std::io::Result<()> {
-    let args = examples::ServerArgs::parse(8081);
-    let signals = examples::TerminationSignals::block();
+/// A JSON REST service: CRUD on /todos, with an access log at info level.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    server: examples::ServerArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Args = examples::parse_args(8081);
+    examples::init_logger();
     let store: Shared = Arc::default();
-    examples::serve(routes(&store), args, signals)
+    examples::serve(routes(&store), &args.server)
 }

@@ -10,9 +10,19 @@
 
 use std::time::Instant;
 
+/// Spawn N empty coroutines from one coroutine, then join them all.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Coroutines to spawn.
+    #[arg(default_value_t = 500_000)]
+    n: usize,
+    /// Worker threads.
+    #[arg(default_value_t = 2, value_parser = examples::positive)]
+    workers: usize,
+}
+
 fn main() {
-    let n: usize = examples::arg(0, "N", 500_000);
-    let workers: usize = examples::arg(1, "WORKERS", 2);
+    let Args { n, workers } = clap::Parser::parse();
     let rt = coro::runtime::Builder::new()
         .workers(workers)
         .build()

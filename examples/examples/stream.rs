@@ -43,10 +43,17 @@ fn ticks(req: &mut Request<'_>) -> Response {
     ))
 }
 
-fn main() -> std::io::Result<()> {
-    let args = examples::ServerArgs::parse(8082);
-    let signals = examples::TerminationSignals::block();
+/// A streamed response fed from a channel: GET /ticks?count=N.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    server: examples::ServerArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Args = examples::parse_args(8082);
+    examples::init_logger();
     let mut router = Router::new();
     router.get("/ticks", ticks);
-    examples::serve(router, args, signals)
+    examples::serve(router, &args.server)
 }

@@ -22,21 +22,8 @@ fn proc_status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Positional argument `index` (0 is the first after the program name),
-/// parsed, or `default` when absent.
-///
-/// # Panics
-/// With a message naming the argument if it does not parse.
-pub fn arg<T: std::str::FromStr>(index: usize, name: &str, default: T) -> T {
-    match std::env::args().nth(index + 1) {
-        Some(a) => a
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number, not {a:?}")),
-        None => default,
-    }
-}
-
-/// The command line's `--flag value` pairs, in order.
+/// The command line's `--flag value` pairs, in order (for the bench
+/// clients, which take free-form options).
 ///
 /// # Panics
 /// If the last flag has no value.
@@ -51,129 +38,170 @@ pub fn flags() -> impl Iterator<Item = (String, String)> {
     })
 }
 
-/// The `--port P --workers N` options of the server examples.
-#[derive(Debug, Clone, Copy)]
+/// The `--host`, `--port` and `--workers` options of the server examples;
+/// flatten it into an example's own `clap::Parser`
+/// (`#[command(flatten)]`) and parse that with [`parse_args`].
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
-    /// `--port`, 0 for any free port.
+    /// Address to listen on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// `--workers`, default one per core.
+    /// Worker threads [default: one per core].
+    #[arg(long, default_value_t = cores(), hide_default_value = true, value_parser = positive)]
     pub workers: usize,
+    /// Set SO_REUSEPORT, so that several processes can listen on the port.
+    #[arg(long)]
+    pub reuse_port: bool,
+}
+
+/// The command line of an example that takes only [`ServerArgs`].
+#[derive(Debug, clap::Parser)]
+struct ServerOnly {
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 impl ServerArgs {
-    /// Parses the command line, with `port` as the default port.
-    ///
-    /// # Panics
-    /// With a usage message on an unknown option or a bad value.
+    /// Parses a command line of only these options, with `port` as the
+    /// default port: usage on `--help`, and a message and exit code 2 on a
+    /// bad one.
     pub fn parse(port: u16) -> ServerArgs {
-        let mut parsed = ServerArgs {
-            port,
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        for (flag, value) in flags() {
-            match flag.as_str() {
-                "--port" => parsed.port = value.parse().expect("--port is a number"),
-                "--workers" => parsed.workers = value.parse().expect("--workers is a number"),
-                other => panic!("unknown option {other}; use --port and --workers"),
-            }
-        }
-        parsed
+        parse_args::<ServerOnly>(port).server
     }
 }
 
-/// SIGINT and SIGTERM, blocked in this thread (and so in every thread
-/// started after it) until [`TerminationSignals::on_signal`] waits for
-/// them on a thread of its own.
-#[derive(Debug)]
-pub struct TerminationSignals {
-    set: libc::sigset_t,
-}
-
-impl TerminationSignals {
-    /// Blocks the signals; call it before starting any thread.
-    ///
-    /// # Panics
-    /// If the signal mask cannot be set.
-    pub fn block() -> TerminationSignals {
-        // SAFETY: a zeroed sigset_t is a valid argument to sigemptyset,
-        // which initializes it; the calls only touch this local set and
-        // the calling thread's mask.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            assert_eq!(r, 0, "pthread_sigmask failed");
-            TerminationSignals { set }
-        }
-    }
-
-    /// Runs `f` on a new thread when the first of the signals arrives.
-    pub fn on_signal(self, f: impl FnOnce() + Send + 'static) {
-        let set = self.set;
-        std::thread::spawn(move || {
-            let mut signal = 0;
-            // SAFETY: `set` is an initialized signal set, `signal` a valid
-            // out-pointer.
-            let r = unsafe { libc::sigwait(&set, &mut signal) };
-            if r == 0 {
-                eprintln!("signal {signal}: shutting down");
-                f();
-            }
-        });
-    }
-}
-
-/// Writes `log` records of level `warn` and above to stderr, one line each
-/// (`LEVEL target: message`); `CORO_LOG=info` (or `debug`, `trace`, `error`,
-/// `off`) sets another level. Does nothing if a logger is already set.
-pub fn log_to_stderr() {
-    static LOGGER: StderrLogger = StderrLogger;
-    let level = std::env::var("CORO_LOG")
-        .ok()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(log::LevelFilter::Warn);
-    if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
-    }
-}
-
-/// The logger of [`log_to_stderr`].
-#[derive(Debug)]
-struct StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            eprintln!("{} {}: {}", record.level(), record.target(), record.args());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// Serves `router` on 127.0.0.1 at the port and with the workers of
-/// `args`: prints `listening on ADDRESS` once it accepts connections, and
-/// stops gracefully on SIGINT or SIGTERM (blocked by `signals`).
+/// A count of at least 1 (workers), for `#[arg(value_parser = positive)]`.
 ///
 /// # Errors
-/// If the server cannot bind or start.
-pub fn serve(
-    router: coro_http::Router,
-    args: ServerArgs,
-    signals: TerminationSignals,
-) -> std::io::Result<()> {
-    let server = coro_http::Server::builder()
-        .bind(("127.0.0.1", args.port))
+/// If `s` is not a number of at least 1.
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Parses the command line into `A`, whose flattened [`ServerArgs`] get
+/// `port` as the default port. On `--help` it prints the usage and exits
+/// 0; on a bad option it prints what is wrong and the usage, and exits 2.
+pub fn parse_args<A: clap::Parser>(port: u16) -> A {
+    try_parse_args_from(port, std::env::args_os()).unwrap_or_else(|e| e.exit())
+}
+
+/// As [`parse_args`], from `args` (the program name first), with the error
+/// instead of the exit: [`clap::Error::exit_code`] says 0 for `--help` and
+/// 2 for a bad command line.
+///
+/// # Errors
+/// A bad command line, or `--help` (clap's usage text as the error).
+pub fn try_parse_args_from<A, I, T>(port: u16, args: I) -> Result<A, clap::Error>
+where
+    A: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let command = A::command().mut_arg("port", |a| a.default_value(port.to_string()));
+    let matches = command.try_get_matches_from(args)?;
+    A::from_arg_matches(&matches)
+}
+
+/// Installs the examples' logger (`env_logger`, to stderr): warnings and
+/// errors by default, or what `RUST_LOG` says (`RUST_LOG=info`,
+/// `RUST_LOG=coro_http=debug`, see the `env_logger` docs).
+pub fn init_logger() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+}
+
+/// Serves `router` at the host, port and workers of `args`: prints
+/// `listening on ADDRESS` once it accepts connections, and stops
+/// gracefully on SIGINT or SIGTERM ([`coro_http::Server::run_until_signal`]).
+///
+/// Exits with status 1 and the error on stderr if the server cannot bind
+/// or start.
+pub fn serve(router: coro_http::Router, args: &ServerArgs) -> std::process::ExitCode {
+    let served = coro_http::Server::builder()
+        .bind((args.host.as_str(), args.port))
         .workers(args.workers)
-        .build(router)?;
-    let stop = server.shutdown_handle();
-    signals.on_signal(move || stop.shutdown());
-    println!("listening on {}", server.local_addrs()[0]);
-    server.run()
+        .reuse_port(args.reuse_port)
+        .build(router)
+        .and_then(|server| {
+            println!("listening on {}", server.local_addrs()[0]);
+            server.run_until_signal()
+        });
+    match served {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServerOnly, clap::Error> {
+        try_parse_args_from(8080, std::iter::once("hello").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_server_options_parse_with_their_defaults() {
+        let args = parse(&[]).unwrap().server;
+        assert_eq!((args.host.as_str(), args.port), ("127.0.0.1", 8080));
+        assert_eq!(args.workers, cores());
+        assert!(!args.reuse_port);
+        let args = parse(&[
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--workers",
+            "3",
+            "--reuse-port",
+        ])
+        .unwrap()
+        .server;
+        assert_eq!(
+            (args.host.as_str(), args.port, args.workers),
+            ("0.0.0.0", 0, 3)
+        );
+        assert!(args.reuse_port);
+    }
+
+    #[test]
+    fn help_shows_the_usage_and_exits_0() {
+        let help = parse(&["--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert_eq!(help.exit_code(), 0);
+        let text = help.to_string();
+        for option in ["--host", "--port", "--workers", "[default: 8080]"] {
+            assert!(text.contains(option), "no {option} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_names_it_and_exits_2() {
+        for (args, needle) in [
+            (
+                &["--port", "80x"][..],
+                "invalid value '80x' for '--port <PORT>'",
+            ),
+            (&["--port", "70000"][..], "--port"),
+            (&["--workers", "0"][..], "must be at least 1"),
+            (&["--colour"][..], "unexpected argument '--colour'"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert!(err.to_string().contains(needle), "{args:?}: {err}");
+        }
+    }
 }

@@ -116,7 +116,8 @@ impl TcpListener {
     /// registration of its own: give one to each of several acceptor
     /// coroutines on different workers, and the kernel wakes an idle
     /// worker's acceptor for each new connection, passing over workers
-    /// that are busy (see the reactor's module docs on `EPOLLEXCLUSIVE`).
+    /// that are busy: listeners are registered with `EPOLLEXCLUSIVE`, so
+    /// the kernel wakes one waiting descriptor's worker per connection.
     ///
     /// # Errors
     /// As `std::net::TcpListener::try_clone`.

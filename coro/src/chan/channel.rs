@@ -24,6 +24,29 @@
 //!
 //! Messages are handed over under the lock; the woken party is unparked
 //! after the lock is released.
+//!
+//! # Observers
+//!
+//! A third queue, `observers`, holds hooks that carry no message: those of
+//! [`Select::ready`](super::Select::ready) and of a select's send whose
+//! message is not known yet (crossbeam's `Select::send`). They wait for the
+//! channel to *change*, not for a partner: every change that can make an
+//! operation ready (a message in or out, a hook queued, a disconnection)
+//! completes all of them, and their selects look again. An observer is
+//! never a partner: a `try_recv` does not take a message from it.
+//!
+//! # Clocks
+//!
+//! [`after`](super::after) and [`tick`](super::tick) channels have no
+//! sender; their `clock` makes a message (the `Instant` it was due) when a
+//! receive finds it due. A select waiting on one parks no later than the
+//! clock's next due time and then looks again.
+//!
+//! # Dropping the last receiver
+//!
+//! The buffered messages are dropped one by one, outside the lock. If one
+//! of their destructors panics, the rest are leaked and that first panic
+//! goes on (a second panic while unwinding would abort the process).
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -32,6 +55,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::lock_api::RawMutex as _;
 use parking_lot::RawMutex;
+
+use std::time::{Duration, Instant};
 
 use super::error::{RecvError, SendError, TryRecvError, TrySendError};
 use super::signal::Signal;
@@ -145,9 +170,57 @@ pub(crate) struct Inner<T> {
     buf: VecDeque<T>,
     send_hooks: VecDeque<Hook<T>>,
     recv_hooks: VecDeque<Hook<T>>,
+    /// Hooks without a message, woken by any change (see the module docs).
+    observers: VecDeque<Hook<T>>,
+    clock: Option<Clock<T>>,
     senders_gone: bool,
     receivers_gone: bool,
 }
+
+/// The message source of an `after` or `tick` channel.
+pub(crate) struct Clock<T> {
+    /// When the next message is due; `None` once an `after` has fired.
+    next: Option<Instant>,
+    /// The period of a `tick`; `None` for an `after`.
+    period: Option<Duration>,
+    /// Makes the message from the time it was due (the identity: clock
+    /// channels carry `Instant`s; a function keeps `Inner` generic).
+    make: fn(Instant) -> T,
+}
+
+impl<T> Clock<T> {
+    pub(crate) fn new(
+        first: Option<Instant>,
+        period: Option<Duration>,
+        make: fn(Instant) -> T,
+    ) -> Self {
+        Clock {
+            next: first,
+            period,
+            make,
+        }
+    }
+
+    /// The message, if one is due at `now`; advances the clock.
+    fn take_due(&mut self, now: Instant) -> Option<T> {
+        let due = self.next.filter(|&d| d <= now)?;
+        self.next = self.period.map(|p| {
+            // On time: the next one is a period later. Late by a period or
+            // more: skip the missed ones rather than deliver a burst.
+            let next = due + p;
+            if next > now {
+                next
+            } else {
+                now + p
+            }
+        });
+        Some((self.make)(due))
+    }
+}
+
+/// The most buffer room a bounded channel allocates up front; a larger one
+/// grows as it fills.
+const INITIAL_BUFFER_MAX: usize = 1024;
 
 pub(crate) struct Channel<T> {
     lock: RawMutex,
@@ -193,12 +266,27 @@ impl<T> std::ops::DerefMut for Locked<'_, T> {
 
 impl<T> Channel<T> {
     pub(crate) fn new(cap: Option<usize>) -> Channel<T> {
+        Channel::with_clock(cap, None)
+    }
+
+    /// A channel whose messages come from `clock`, or (`None`) from
+    /// nowhere (`never`): either way no `Sender` exists, and the sender
+    /// count stays at one so that the channel is never disconnected.
+    pub(crate) fn without_senders(clock: Option<Clock<T>>) -> Channel<T> {
+        // A clock holds at most one message; `never` none.
+        let cap = if clock.is_some() { 1 } else { 0 };
+        Channel::with_clock(Some(cap), clock)
+    }
+
+    fn with_clock(cap: Option<usize>, clock: Option<Clock<T>>) -> Channel<T> {
         Channel {
             lock: RawMutex::INIT,
             inner: UnsafeCell::new(Inner {
-                buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
+                buf: VecDeque::with_capacity(cap.unwrap_or(0).min(INITIAL_BUFFER_MAX)),
                 send_hooks: VecDeque::new(),
                 recv_hooks: VecDeque::new(),
+                observers: VecDeque::new(),
+                clock,
                 senders_gone: false,
                 receivers_gone: false,
             }),
@@ -232,7 +320,11 @@ impl<T> Channel<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.locked().buf.len()
+        let inner = self.locked();
+        match &inner.clock {
+            Some(c) => usize::from(c.next.is_some_and(|d| d <= Instant::now())),
+            None => inner.buf.len(),
+        }
     }
 
     /// Whether a send would have to wait for room (always, for `bounded(0)`).
@@ -245,6 +337,7 @@ impl<T> Channel<T> {
         let woken = {
             let mut inner = self.locked();
             inner.senders_gone = true;
+            inner.notify_observers();
             claim_all(&mut inner.recv_hooks)
         };
         woken.into_iter().for_each(Waiter::wake);
@@ -256,17 +349,30 @@ impl<T> Channel<T> {
         let (woken, unread) = {
             let mut inner = self.locked();
             inner.receivers_gone = true;
+            inner.notify_observers();
             // Nobody can receive them any more: drop them now (after the
             // lock is released), as crossbeam-channel does.
             let unread = std::mem::take(&mut inner.buf);
             (claim_all(&mut inner.send_hooks), unread)
         };
-        drop(unread);
         woken.into_iter().for_each(Waiter::wake);
+        drop_each(unread);
     }
 
     pub(crate) fn is_disconnected(&self) -> bool {
         self.senders.load(Ordering::Acquire) == 0 || self.receivers.load(Ordering::Acquire) == 0
+    }
+}
+
+/// Drops `msgs` front to back. If a destructor panics, the messages after
+/// it are leaked and the panic resumes: dropping them while unwinding would
+/// abort the process on a second panic.
+fn drop_each<T>(mut msgs: VecDeque<T>) {
+    while let Some(m) = msgs.pop_front() {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(m))) {
+            std::mem::forget(msgs);
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 
@@ -280,6 +386,11 @@ fn claim_all<T>(hooks: &mut VecDeque<Hook<T>>) -> Vec<Waiter> {
         .collect()
 }
 
+/// Whether a hook in `hooks` still waits (its select may still take it).
+fn any_live<T>(hooks: &VecDeque<Hook<T>>) -> bool {
+    hooks.iter().any(|h| h.get().signal().is_waiting())
+}
+
 /// Pops the first hook whose signal we win, dropping dead ones.
 fn claim_first<T>(hooks: &mut VecDeque<Hook<T>>) -> Option<Hook<T>> {
     while let Some(h) = hooks.pop_front() {
@@ -291,8 +402,48 @@ fn claim_first<T>(hooks: &mut VecDeque<Hook<T>>) -> Option<Hook<T>> {
 }
 
 impl<T> Inner<T> {
+    /// Completes every observer (the channel changed) and wakes it. Unlike
+    /// a partner's, an observer's waiter is woken under the lock: observers
+    /// are rare, and this keeps the common unlock a plain unlock.
+    #[inline(always)]
+    fn notify_observers(&mut self) {
+        if !self.observers.is_empty() {
+            self.wake_observers();
+        }
+    }
+
+    #[cold]
+    fn wake_observers(&mut self) {
+        claim_all(&mut self.observers)
+            .into_iter()
+            .for_each(Waiter::wake);
+    }
+
+    /// Whether a send would complete now (or fail: every receiver gone);
+    /// changes nothing.
+    pub(crate) fn send_ready(&self, cap: Option<usize>) -> bool {
+        self.receivers_gone
+            || (self.buf.is_empty() && any_live(&self.recv_hooks))
+            || cap.is_none_or(|c| self.buf.len() < c)
+    }
+
+    /// Whether a receive would complete now (or fail: every sender gone);
+    /// changes nothing.
+    pub(crate) fn recv_ready(&self) -> bool {
+        if let Some(c) = &self.clock {
+            return c.next.is_some_and(|d| d <= Instant::now());
+        }
+        !self.buf.is_empty() || any_live(&self.send_hooks) || self.senders_gone
+    }
+
+    /// When a clock channel's next message is due.
+    pub(crate) fn due(&self) -> Option<Instant> {
+        self.clock.as_ref().and_then(|c| c.next)
+    }
+
     /// Sends without blocking. On success, returns the waiter of a receiver
     /// to wake, if one took the message.
+    #[inline]
     pub(crate) fn try_send(
         &mut self,
         cap: Option<usize>,
@@ -305,11 +456,13 @@ impl<T> Inner<T> {
             if let Some(h) = claim_first(&mut self.recv_hooks) {
                 // SAFETY: we won the hook's signal (see `Waiting`).
                 unsafe { h.get().put(value) };
+                self.notify_observers();
                 return Ok(h.get().complete());
             }
         }
         if cap.is_none_or(|c| self.buf.len() < c) {
             self.buf.push_back(value);
+            self.notify_observers();
             Ok(None)
         } else {
             Err(TrySendError::Full(value))
@@ -318,6 +471,7 @@ impl<T> Inner<T> {
 
     /// Receives without blocking. On success, also returns the waiter of a
     /// sender to wake, if one moved its message in.
+    #[inline]
     pub(crate) fn try_recv(&mut self) -> Result<(T, Option<Waiter>), TryRecvError> {
         if let Some(v) = self.buf.pop_front() {
             let mut woken = None;
@@ -327,12 +481,22 @@ impl<T> Inner<T> {
                 self.buf.push_back(moved);
                 woken = h.get().complete();
             }
+            self.notify_observers();
             return Ok((v, woken));
         }
         if let Some(h) = claim_first(&mut self.send_hooks) {
             // SAFETY: we won the hook's signal (see `Waiting`).
             let v = unsafe { h.get().take() }.expect("a waiting sender holds a message");
+            self.notify_observers();
             return Ok((v, h.get().complete()));
+        }
+        // A clock channel has no buffer and no senders: its messages are
+        // made here.
+        if let Some(c) = &mut self.clock {
+            return c
+                .take_due(Instant::now())
+                .map(|v| (v, None))
+                .ok_or(TryRecvError::Empty);
         }
         if self.senders_gone {
             Err(TryRecvError::Disconnected)
@@ -347,6 +511,15 @@ impl<T> Inner<T> {
     /// `hook` follows the lifetime rules of `Waiting`.
     pub(crate) unsafe fn push_send_hook(&mut self, hook: NonNull<Waiting<T>>) {
         self.send_hooks.push_back(Hook(hook));
+        self.notify_observers();
+    }
+
+    /// Queues an observer hook (no message) that a select owns.
+    ///
+    /// # Safety
+    /// `hook` follows the lifetime rules of `Waiting`.
+    pub(crate) unsafe fn push_observer(&mut self, hook: NonNull<Waiting<T>>) {
+        self.observers.push_back(Hook(hook));
     }
 
     /// Queues a hook that a receiver owns.
@@ -355,12 +528,14 @@ impl<T> Inner<T> {
     /// `hook` follows the lifetime rules of `Waiting`.
     pub(crate) unsafe fn push_recv_hook(&mut self, hook: NonNull<Waiting<T>>) {
         self.recv_hooks.push_back(Hook(hook));
+        self.notify_observers();
     }
 
     /// Removes `hook` if it is still queued.
     pub(crate) fn remove_hook(&mut self, hook: NonNull<Waiting<T>>) {
         self.send_hooks.retain(|h| h.0 != hook);
         self.recv_hooks.retain(|h| h.0 != hook);
+        self.observers.retain(|h| h.0 != hook);
     }
 }
 

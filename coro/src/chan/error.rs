@@ -194,6 +194,44 @@ impl fmt::Display for RecvTimeoutError {
     }
 }
 
+/// Defines a unit error of the `Select` API with its message.
+macro_rules! select_error {
+    ($(#[$doc:meta])* $name:ident, $msg:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $name;
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($msg)
+            }
+        }
+
+        impl std::error::Error for $name {}
+    };
+}
+
+select_error!(
+    /// `Select::try_select` failed: no operation was ready.
+    TrySelectError,
+    "all operations in select would block"
+);
+select_error!(
+    /// `Select::select_timeout` failed: no operation became ready in time.
+    SelectTimeoutError,
+    "timed out waiting on select"
+);
+select_error!(
+    /// `Select::try_ready` failed: no operation was ready.
+    TryReadyError,
+    "all operations in select would block"
+);
+select_error!(
+    /// `Select::ready_timeout` failed: no operation became ready in time.
+    ReadyTimeoutError,
+    "timed out waiting on ready"
+);
+
 impl<T> std::error::Error for SendError<T> {}
 impl<T> std::error::Error for TrySendError<T> {}
 impl<T> std::error::Error for SendTimeoutError<T> {}

@@ -15,9 +15,25 @@
 //! every [`Receiver`] is gone, `send` fails and hands the message back.
 //! Every error of a send operation carries the message.
 //!
-//! [`select!`](crate::select!) and [`Select`] wait on several operations at
-//! once. The design (one lock per channel, heap hooks, Go's select) is in
-//! the `channel` and `select` modules.
+//! [`select!`](crate::select!), [`select_biased!`](crate::select_biased!)
+//! and [`Select`] wait on several operations at once. [`after`], [`tick`]
+//! and [`never`](fn@never) make receivers that deliver the time once, periodically,
+//! or never: timeouts and timers as select arms. The design (one lock per
+//! channel, heap hooks, Go's lock-all-in-address-order select) is in the
+//! source's `coro/src/chan/channel.rs` and `select.rs`.
+//!
+//! The API is crossbeam-channel's (0.5), so code written for it works with
+//! `coro::chan` after renaming the crate, with these differences:
+//!
+//! * a send chosen by `Select::select` is not reserved (see [`Select`]);
+//! * [`Select`] also offers sends that carry their message
+//!   ([`Select::add_send`]), with typed handles for the results.
+//!
+//! Every operation counts against the cooperative budget
+//! ([`consume_budget`](crate::consume_budget)), the non-blocking ones
+//! (`try_send`, `try_recv`, `try_iter`, `len`, `is_empty`, a `select!`
+//! with `default`) included: a coroutine spinning on them yields now and
+//! then, so the coroutine it waits for runs even if it shares its worker.
 //!
 //! ```
 //! let (tx, rx) = coro::chan::bounded(0);
@@ -31,20 +47,24 @@
 
 mod channel;
 mod error;
+mod macros;
 mod select;
+mod selection;
 mod signal;
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use channel::Channel;
+use channel::{Channel, Clock};
 pub use error::{
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
+    SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
-pub use select::{RecvHandle, Select, SendHandle};
-use select::{RecvOp, SendOp, Wait};
+use select::{Mode, RecvOp, SendOp, Wait};
+pub use selection::{RecvHandle, Select, SelectedOperation, SendHandle};
 
 /// A channel holding up to `cap` messages; `bounded(0)` holds none, so each
 /// send waits for a receiver.
@@ -55,6 +75,48 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// A channel without a limit: `send` never waits.
 pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
     pair(Channel::new(None))
+}
+
+/// A receiver that gets one message, the `Instant` it was due, once
+/// `duration` has passed; after that it stays empty. It is never
+/// disconnected. As a [`select!`](crate::select!) arm it is a timeout.
+pub fn after(duration: Duration) -> Receiver<Instant> {
+    let now = Instant::now();
+    clock(now.checked_add(duration), None)
+}
+
+/// A receiver that gets one message at `when` (or at once, if that has
+/// passed); see [`after`].
+pub fn at(when: Instant) -> Receiver<Instant> {
+    clock(Some(when), None)
+}
+
+/// A receiver that gets a message every `duration`, the `Instant` it was
+/// due. It holds at most one: ticks missed while nobody received are
+/// skipped, not queued. It is never disconnected.
+pub fn tick(duration: Duration) -> Receiver<Instant> {
+    let now = Instant::now();
+    clock(now.checked_add(duration), Some(duration))
+}
+
+/// A receiver that never gets a message and is never disconnected: a
+/// [`select!`](crate::select!) arm that is never chosen.
+pub fn never<T>() -> Receiver<T> {
+    Receiver {
+        chan: Arc::new(Channel::without_senders(None)),
+    }
+}
+
+/// A clock channel's receiver; `first: None` is a due time too far off to
+/// represent, which never comes.
+fn clock(first: Option<Instant>, period: Option<Duration>) -> Receiver<Instant> {
+    Receiver {
+        chan: Arc::new(Channel::without_senders(Some(Clock::new(
+            first,
+            period,
+            |due| due,
+        )))),
+    }
 }
 
 fn pair<T>(chan: Channel<T>) -> (Sender<T>, Receiver<T>) {
@@ -77,16 +139,26 @@ pub struct Receiver<T> {
     chan: Arc<Channel<T>>,
 }
 
+// A channel end is a handle: a panic that unwinds past it leaves the
+// channel consistent (its state changes under its lock, with no user code
+// run there), as crossbeam-channel's ends are.
+impl<T> UnwindSafe for Sender<T> {}
+impl<T> RefUnwindSafe for Sender<T> {}
+impl<T> UnwindSafe for Receiver<T> {}
+impl<T> RefUnwindSafe for Receiver<T> {}
+
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("len", &self.len()).finish()
+        f.debug_struct("Sender")
+            .field("len", &self.chan.len())
+            .finish()
     }
 }
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
-            .field("len", &self.len())
+            .field("len", &self.chan.len())
             .finish()
     }
 }
@@ -103,7 +175,7 @@ impl<T> Sender<T> {
     /// Every receiver is gone; the error holds the message.
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
         let mut op = SendOp::new(&self.chan, msg);
-        select::run(&mut [&mut op], Wait::Forever);
+        select::run(&mut [&mut op], Wait::Forever, Mode::FAIR);
         op.result.take().expect("a send without deadline completes")
     }
 
@@ -113,6 +185,13 @@ impl<T> Sender<T> {
     /// The channel is full, or every receiver is gone; the error holds the
     /// message.
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        crate::budget::consume_budget();
+        self.try_send_now(msg)
+    }
+
+    /// `try_send` without counting it against the budget.
+    #[inline]
+    fn try_send_now(&self, msg: T) -> Result<(), TrySendError<T>> {
         let mut inner = self.chan.locked();
         match inner.try_send(self.chan.capacity(), msg) {
             Ok(woken) => {
@@ -143,7 +222,7 @@ impl<T> Sender<T> {
     /// Timed out, or every receiver is gone; the error holds the message.
     pub fn send_deadline(&self, msg: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
         let mut op = SendOp::new(&self.chan, msg);
-        match select::run(&mut [&mut op], Wait::Until(deadline)) {
+        match select::run(&mut [&mut op], Wait::Until(deadline), Mode::FAIR) {
             Some(_) => op.result.take().expect("completed").map_err(Into::into),
             None => Err(SendTimeoutError::Timeout(op.take_unsent().expect("unsent"))),
         }
@@ -151,6 +230,7 @@ impl<T> Sender<T> {
 
     /// Messages in the channel's buffer.
     pub fn len(&self) -> usize {
+        crate::budget::consume_budget();
         self.chan.len()
     }
 
@@ -161,12 +241,19 @@ impl<T> Sender<T> {
 
     /// Whether the buffer is full (always true for `bounded(0)`).
     pub fn is_full(&self) -> bool {
+        crate::budget::consume_budget();
         self.chan.is_full()
     }
 
     /// The buffer's capacity; `None` for an unbounded channel.
     pub fn capacity(&self) -> Option<usize> {
         self.chan.capacity()
+    }
+
+    /// Whether every receiver (or every sender) is gone.
+    pub fn is_disconnected(&self) -> bool {
+        crate::budget::consume_budget();
+        self.chan.is_disconnected()
     }
 
     /// Whether both ends belong to the same channel.
@@ -199,7 +286,7 @@ impl<T> Receiver<T> {
     /// The channel is empty and every sender is gone.
     pub fn recv(&self) -> Result<T, RecvError> {
         let mut op = RecvOp::new(&self.chan);
-        select::run(&mut [&mut op], Wait::Forever);
+        select::run(&mut [&mut op], Wait::Forever, Mode::FAIR);
         op.result
             .take()
             .expect("a receive without deadline completes")
@@ -210,6 +297,13 @@ impl<T> Receiver<T> {
     /// # Errors
     /// None is ready, or the channel is empty and every sender is gone.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        crate::budget::consume_budget();
+        self.try_recv_now()
+    }
+
+    /// `try_recv` without counting it against the budget.
+    #[inline]
+    fn try_recv_now(&self) -> Result<T, TryRecvError> {
         let mut inner = self.chan.locked();
         let (v, woken) = inner.try_recv()?;
         drop(inner);
@@ -236,7 +330,7 @@ impl<T> Receiver<T> {
     /// Timed out, or the channel is empty and every sender is gone.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         let mut op = RecvOp::new(&self.chan);
-        match select::run(&mut [&mut op], Wait::Until(deadline)) {
+        match select::run(&mut [&mut op], Wait::Until(deadline), Mode::FAIR) {
             Some(_) => op.result.take().expect("completed").map_err(Into::into),
             None => Err(RecvTimeoutError::Timeout),
         }
@@ -255,6 +349,7 @@ impl<T> Receiver<T> {
 
     /// Messages in the channel's buffer.
     pub fn len(&self) -> usize {
+        crate::budget::consume_budget();
         self.chan.len()
     }
 
@@ -265,6 +360,7 @@ impl<T> Receiver<T> {
 
     /// Whether the buffer is full (always true for `bounded(0)`).
     pub fn is_full(&self) -> bool {
+        crate::budget::consume_budget();
         self.chan.is_full()
     }
 
@@ -275,6 +371,7 @@ impl<T> Receiver<T> {
 
     /// Whether every sender (or every receiver) is gone.
     pub fn is_disconnected(&self) -> bool {
+        crate::budget::consume_budget();
         self.chan.is_disconnected()
     }
 

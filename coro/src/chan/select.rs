@@ -1,60 +1,105 @@
-//! Waiting on several channel operations at once: [`Select`] and
-//! [`select!`](crate::select!).
+//! Waiting on several channel operations at once: the algorithm behind
+//! [`Select`](super::Select), [`select!`](crate::select!) and every
+//! blocking channel call.
 //!
 //! Every blocking channel call (`send`, `recv` and their timed forms) is a
 //! select of one operation, so there is one algorithm, Go's:
 //!
 //! 1. Lock every channel involved, in address order (so two selects can
 //!    never deadlock on each other's locks).
-//! 2. Try the operations, starting at a random one so that when several
-//!    are ready, each is equally likely to be chosen. If one completes,
-//!    unlock and return it.
+//! 2. Try the operations in a random order (in order, for a biased
+//!    select), so that when several are ready, each is equally likely to be
+//!    chosen. If one completes, unlock and return it.
 //! 3. With a `default` arm (or a deadline already past), unlock and return
 //!    none.
-//! 4. Otherwise register a hook on every channel, all sharing one
-//!    [`Signal`], and unlock. Because steps 2 and 4 happen under the same
+//! 4. If a send still has to compute its message (a `select!` send arm,
+//!    whose message is evaluated only when needed), unlock, compute it, and
+//!    start over at 1: user code never runs under a channel lock.
+//! 5. Otherwise register a hook on every channel, all sharing one
+//!    [`Signal`], and unlock. Because steps 2 and 5 happen under the same
 //!    locks, no operation can become ready in between unnoticed.
-//! 5. Park until a completer claims the signal (or the deadline passes and
-//!    the signal is aborted), then lock everything again to remove the
-//!    remaining hooks.
+//! 6. Park until a completer claims the signal (or the deadline, or a
+//!    clock channel's due time, passes and the signal is aborted), then
+//!    lock everything again to remove the remaining hooks. A hook that was
+//!    only an *observer* (see `channel`) or a wake-up without a claim sends
+//!    the select back to 1.
 //!
 //! A completer claims the signal before it touches a packet, so exactly one
 //! operation of a select ever happens.
+//!
+//! # Operations that are only checked
+//!
+//! Some operations are not performed by the select but only found *ready*:
+//! every operation of [`Select::ready`](super::Select::ready), and a send
+//! without its message (crossbeam's `Select::send`, and a `select!` send
+//! arm whose channel is ready before its message was needed). The select
+//! then returns it and the caller performs it. Such an operation waits as
+//! an observer, and it is not reserved: between the select and the
+//! caller's send, another sender may take the room (or the receiver may
+//! leave), and that send then waits. crossbeam reserves the slot instead;
+//! here that would mean holding a receiver's hook claimed across user code.
 
 use std::cell::Cell;
-use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::channel::{recv_outcome, send_outcome, Channel, SignalRef, Waiting};
 use super::error::{RecvError, SendError, TryRecvError, TrySendError};
 use super::signal::Signal;
-use super::{Receiver, Sender};
 use crate::task::{park, park_until, Waiter};
 
+/// What a select does with its operations.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mode {
+    /// Try them in the order given rather than a random one.
+    pub(crate) biased: bool,
+    /// Only find one that is ready; perform none (`Select::ready`).
+    pub(crate) ready_only: bool,
+}
+
+impl Mode {
+    /// A lone blocking send or receive, or a fair select.
+    pub(crate) const FAIR: Mode = Mode {
+        biased: false,
+        ready_only: false,
+    };
+}
+
 /// One operation of a select, over a channel of any message type.
-pub(crate) trait SelectOp {
+pub(crate) trait SelectOp<'a> {
     /// Identity of the channel, for the lock order.
     fn channel_addr(&self) -> usize;
     fn raw_lock(&self);
     /// # Safety
     /// The caller holds the channel's lock (taken with `raw_lock`).
     unsafe fn raw_unlock(&self);
-    /// Tries the operation. True if it completed (a closed channel
-    /// completes it with an error). Returns a waiter to wake after
-    /// unlocking through `woken`.
+    /// Tries the operation (with `ready_only`, or for a send without its
+    /// message: only checks that it could complete). True if it completed
+    /// or is ready (a closed channel completes it with an error). Returns
+    /// a waiter to wake after unlocking through `woken`.
     ///
     /// # Safety
     /// The caller holds the channel's lock.
-    unsafe fn try_locked(&mut self, woken: &mut Option<Waiter>) -> bool;
+    unsafe fn try_locked(&mut self, ready_only: bool, woken: &mut Option<Waiter>) -> bool;
+    /// When a clock channel's next message is due.
+    ///
+    /// # Safety
+    /// The caller holds the channel's lock.
+    unsafe fn due_locked(&self) -> Option<Instant>;
+    /// Whether the operation waits as an observer (no message to hand
+    /// over, or `ready_only`) rather than as a partner.
+    fn observes(&self, ready_only: bool) -> bool;
     /// Registers a hook as operation `op`, with the select's shared signal,
-    /// or (`None`, a lone operation) with a signal of its own.
+    /// or (`None`, a lone operation) with a signal of its own; an observer
+    /// if `observe`.
     ///
     /// # Safety
     /// The caller holds the channel's lock; a shared signal outlives the
     /// hook (the select unregisters every hook before freeing it).
-    unsafe fn register_locked(&mut self, signal: Option<NonNull<Signal>>, op: usize);
+    unsafe fn register_locked(&mut self, signal: Option<NonNull<Signal>>, op: usize, observe: bool);
+    /// Whether the operation has a hook (registered, not yet freed).
+    fn is_registered(&self) -> bool;
     /// The signal of a lone operation's hook, after `register_locked(None)`.
     fn own_signal(&self) -> &Signal;
     /// Removes this operation's hook from the channel, if still queued.
@@ -62,15 +107,61 @@ pub(crate) trait SelectOp {
     /// # Safety
     /// The caller holds the channel's lock.
     unsafe fn unregister_locked(&mut self);
-    /// This operation's hook was selected: free it, keep the result.
-    fn finish(&mut self);
+    /// This operation's hook was selected: free it, keep the result. False
+    /// if the hook was an observer (nothing happened: look again).
+    fn finish(&mut self) -> bool;
     /// The select ended without this operation: free the hook, taking back
     /// what it held. Called after `unregister_locked`.
     fn abandon(&mut self);
     /// Whether the operation already happened (in an earlier wait of a
-    /// reused `Select`): it takes no further part.
+    /// reused `Select`, for the operations that happen once): it takes no
+    /// further part.
     fn is_spent(&self) -> bool;
+    /// Whether a message must be computed before the select may block.
+    fn wants_message(&self) -> bool {
+        false
+    }
+    /// Computes the message (user code: no lock may be held).
+    fn make_message(&mut self) {}
+    /// What the caller needs to complete the operation once the select
+    /// chose it: the received message, or the send's result or its
+    /// message maker. `None` for an operation that keeps its result for
+    /// a handle.
+    fn take_payload(&mut self) -> Option<Box<dyn Payload + 'a>>;
+    /// A fresh copy of the operation, without its message or result.
+    fn clone_op(&self) -> Box<dyn SelectOp<'a> + 'a>;
 }
+
+/// The result of a chosen operation, on its way to the caller (through
+/// `SelectedOperation`). Only dropped through this trait object; the
+/// caller, which knows the message type, casts it back.
+pub(crate) trait Payload {
+    /// Whether this is a `SendPayload` (else a `RecvPayload`).
+    fn is_send(&self) -> bool;
+}
+
+/// A chosen receive: what it received.
+pub(crate) struct RecvPayload<T>(pub(crate) Result<T, RecvError>);
+impl<T> Payload for RecvPayload<T> {
+    fn is_send(&self) -> bool {
+        false
+    }
+}
+
+/// A chosen send: its result if it happened, or else how to make its
+/// message (if the select had it).
+pub(crate) struct SendPayload<'a, T> {
+    pub(crate) result: Option<Result<(), SendError<T>>>,
+    pub(crate) make: Option<MakeMessage<'a, T>>,
+}
+impl<T> Payload for SendPayload<'_, T> {
+    fn is_send(&self) -> bool {
+        true
+    }
+}
+
+/// A send arm's message, evaluated only when needed.
+pub(crate) type MakeMessage<'a, T> = Box<dyn FnOnce() -> T + 'a>;
 
 /// What a select operation holds of its channel: the channel, and its hook
 /// while registered. The parts of [`SelectOp`] that do not depend on the
@@ -78,19 +169,28 @@ pub(crate) trait SelectOp {
 struct OpChannel<'a, T> {
     chan: &'a Channel<T>,
     hook: Option<NonNull<Waiting<T>>>,
+    /// Whether the hook is an observer.
+    observing: bool,
 }
 
 impl<'a, T> OpChannel<'a, T> {
+    #[inline]
     fn new(chan: &'a Channel<T>) -> Self {
-        OpChannel { chan, hook: None }
+        OpChannel {
+            chan,
+            hook: None,
+            observing: false,
+        }
     }
 
+    #[inline]
     fn addr(&self) -> usize {
         self.chan as *const Channel<T> as usize
     }
 
     /// # Safety
     /// The caller holds the lock, taken with `raw_lock`.
+    #[inline]
     unsafe fn unlock(&self) {
         // SAFETY: forwarded; dropping the guard releases the lock.
         drop(unsafe { self.chan.assume_locked() });
@@ -101,18 +201,35 @@ impl<'a, T> OpChannel<'a, T> {
     ///
     /// # Safety
     /// The caller holds the lock, taken with `raw_lock`.
+    #[inline]
     unsafe fn inner(&self) -> std::mem::ManuallyDrop<super::channel::Locked<'a, T>> {
         // SAFETY: forwarded to the caller.
         std::mem::ManuallyDrop::new(unsafe { self.chan.assume_locked() })
     }
 
+    #[inline]
     fn own_signal(&self) -> &Signal {
         // SAFETY: our hook is alive until `free_hook`.
         unsafe { self.hook.expect("registered").as_ref() }.signal()
     }
 
+    /// Queues an observer hook.
+    ///
+    /// # Safety
+    /// As `SelectOp::register_locked`.
+    #[inline]
+    unsafe fn observe(&mut self, signal: Option<NonNull<Signal>>, op: usize) {
+        let hook = Waiting::alloc(signal_ref(signal), op, None);
+        self.hook = Some(hook);
+        self.observing = true;
+        // SAFETY: the caller holds the lock; the hook is freed only after
+        // it left the queue (as for partner hooks).
+        unsafe { self.inner().push_observer(hook) };
+    }
+
     /// # Safety
     /// The caller holds the lock.
+    #[inline]
     unsafe fn unregister(&mut self) {
         if let Some(hook) = self.hook {
             // SAFETY: forwarded to the caller.
@@ -123,7 +240,9 @@ impl<'a, T> OpChannel<'a, T> {
     /// Frees the hook and returns what its slot held; `None` if there was no
     /// hook. The hook must be out of its queue: popped by the completer that
     /// selected it, or unregistered.
+    #[inline]
     fn free_hook(&mut self) -> Option<Option<T>> {
+        self.observing = false;
         // SAFETY: see above; the owner frees its hook once.
         self.hook.take().map(|h| unsafe { Waiting::free(h) })
     }
@@ -133,6 +252,9 @@ impl<'a, T> OpChannel<'a, T> {
 pub(crate) struct RecvOp<'a, T> {
     ch: OpChannel<'a, T>,
     pub(crate) result: Option<Result<T, RecvError>>,
+    /// Happens at most once (an operation named by a handle); otherwise
+    /// its result goes to the caller through `take_payload`.
+    once: bool,
 }
 
 impl<'a, T> RecvOp<'a, T> {
@@ -140,25 +262,43 @@ impl<'a, T> RecvOp<'a, T> {
         RecvOp {
             ch: OpChannel::new(chan),
             result: None,
+            once: true,
+        }
+    }
+
+    /// A receive that may be chosen again and again (crossbeam's
+    /// `Select::recv`).
+    pub(crate) fn reusable(chan: &'a Channel<T>) -> Self {
+        RecvOp {
+            once: false,
+            ..RecvOp::new(chan)
         }
     }
 }
 
-impl<T> SelectOp for RecvOp<'_, T> {
+impl<'a, T> SelectOp<'a> for RecvOp<'a, T> {
+    #[inline]
     fn channel_addr(&self) -> usize {
         self.ch.addr()
     }
 
+    #[inline]
     fn raw_lock(&self) {
         self.ch.chan.raw_lock();
     }
 
+    #[inline]
     unsafe fn raw_unlock(&self) {
         // SAFETY: forwarded to the caller.
         unsafe { self.ch.unlock() }
     }
 
-    unsafe fn try_locked(&mut self, woken: &mut Option<Waiter>) -> bool {
+    #[inline]
+    unsafe fn try_locked(&mut self, ready_only: bool, woken: &mut Option<Waiter>) -> bool {
+        if ready_only {
+            // SAFETY: the caller holds the lock.
+            return unsafe { self.ch.inner() }.recv_ready();
+        }
         // SAFETY: the caller holds the lock.
         match unsafe { self.ch.inner() }.try_recv() {
             Ok((v, w)) => {
@@ -174,7 +314,28 @@ impl<T> SelectOp for RecvOp<'_, T> {
         }
     }
 
-    unsafe fn register_locked(&mut self, signal: Option<NonNull<Signal>>, op: usize) {
+    #[inline]
+    unsafe fn due_locked(&self) -> Option<Instant> {
+        // SAFETY: the caller holds the lock.
+        unsafe { self.ch.inner() }.due()
+    }
+
+    #[inline]
+    fn observes(&self, ready_only: bool) -> bool {
+        ready_only
+    }
+
+    #[inline]
+    unsafe fn register_locked(
+        &mut self,
+        signal: Option<NonNull<Signal>>,
+        op: usize,
+        observe: bool,
+    ) {
+        if observe {
+            // SAFETY: forwarded to the caller.
+            return unsafe { self.ch.observe(signal, op) };
+        }
         let hook = Waiting::alloc(signal_ref(signal), op, None);
         self.ch.hook = Some(hook);
         // SAFETY: the caller holds the lock; we free the hook only after it
@@ -183,37 +344,76 @@ impl<T> SelectOp for RecvOp<'_, T> {
         unsafe { self.ch.inner().push_recv_hook(hook) };
     }
 
+    #[inline]
+    fn is_registered(&self) -> bool {
+        self.ch.hook.is_some()
+    }
+
+    #[inline]
     fn own_signal(&self) -> &Signal {
         self.ch.own_signal()
     }
 
+    #[inline]
     unsafe fn unregister_locked(&mut self) {
         // SAFETY: forwarded to the caller.
         unsafe { self.ch.unregister() }
     }
 
-    fn finish(&mut self) {
+    #[inline]
+    fn finish(&mut self) -> bool {
+        let observed = self.ch.observing;
         let left = self
             .ch
             .free_hook()
             .expect("a selected receive registered a hook");
+        if observed {
+            return false;
+        }
         self.result = Some(recv_outcome(left));
+        true
     }
 
+    #[inline]
     fn abandon(&mut self) {
         self.ch.free_hook();
     }
 
+    #[inline]
     fn is_spent(&self) -> bool {
-        self.result.is_some()
+        self.once && self.result.is_some()
+    }
+
+    #[inline]
+    fn take_payload(&mut self) -> Option<Box<dyn Payload + 'a>> {
+        if self.once {
+            return None;
+        }
+        // In `ready_only` mode nothing was received: no payload either.
+        let r = self.result.take()?;
+        Some(Box::new(RecvPayload(r)))
+    }
+
+    #[inline]
+    fn clone_op(&self) -> Box<dyn SelectOp<'a> + 'a> {
+        Box::new(RecvOp {
+            once: self.once,
+            ..RecvOp::new(self.ch.chan)
+        })
     }
 }
 
-/// A send, as a select operation.
+/// A send, as a select operation: with its message (`new`), with a way to
+/// make it (`lazy`), or without one (`reusable`: the caller sends once
+/// the select found the channel ready).
 pub(crate) struct SendOp<'a, T> {
     ch: OpChannel<'a, T>,
     value: Option<T>,
+    make: Option<MakeMessage<'a, T>>,
     pub(crate) result: Option<Result<(), SendError<T>>>,
+    /// Happens at most once, holding its message (an operation named by a
+    /// handle, or a lone send).
+    once: bool,
 }
 
 impl<'a, T> SendOp<'a, T> {
@@ -221,7 +421,29 @@ impl<'a, T> SendOp<'a, T> {
         SendOp {
             ch: OpChannel::new(chan),
             value: Some(value),
+            make: None,
             result: None,
+            once: true,
+        }
+    }
+
+    /// A send whose message is given later, to `SelectedOperation::send`.
+    pub(crate) fn reusable(chan: &'a Channel<T>) -> Self {
+        SendOp {
+            ch: OpChannel::new(chan),
+            value: None,
+            make: None,
+            result: None,
+            once: false,
+        }
+    }
+
+    /// A send whose message `make` computes, only when this send is chosen
+    /// or the select has to wait (a `select!` send arm).
+    pub(crate) fn lazy(chan: &'a Channel<T>, make: MakeMessage<'a, T>) -> Self {
+        SendOp {
+            make: Some(make),
+            ..SendOp::reusable(chan)
         }
     }
 
@@ -231,25 +453,34 @@ impl<'a, T> SendOp<'a, T> {
     }
 }
 
-impl<T> SelectOp for SendOp<'_, T> {
+impl<'a, T> SelectOp<'a> for SendOp<'a, T> {
+    #[inline]
     fn channel_addr(&self) -> usize {
         self.ch.addr()
     }
 
+    #[inline]
     fn raw_lock(&self) {
         self.ch.chan.raw_lock();
     }
 
+    #[inline]
     unsafe fn raw_unlock(&self) {
         // SAFETY: forwarded to the caller.
         unsafe { self.ch.unlock() }
     }
 
-    unsafe fn try_locked(&mut self, woken: &mut Option<Waiter>) -> bool {
-        let Some(value) = self.value.take() else {
-            return false;
-        };
+    #[inline]
+    unsafe fn try_locked(&mut self, ready_only: bool, woken: &mut Option<Waiter>) -> bool {
         let cap = self.ch.chan.capacity();
+        let value = match self.value.take() {
+            Some(v) if !ready_only => v,
+            v => {
+                self.value = v;
+                // SAFETY: the caller holds the lock.
+                return unsafe { self.ch.inner() }.send_ready(cap);
+            }
+        };
         // SAFETY: the caller holds the lock.
         match unsafe { self.ch.inner() }.try_send(cap, value) {
             Ok(w) => {
@@ -268,38 +499,105 @@ impl<T> SelectOp for SendOp<'_, T> {
         }
     }
 
-    unsafe fn register_locked(&mut self, signal: Option<NonNull<Signal>>, op: usize) {
+    #[inline]
+    unsafe fn due_locked(&self) -> Option<Instant> {
+        None
+    }
+
+    #[inline]
+    fn observes(&self, ready_only: bool) -> bool {
+        ready_only || self.value.is_none()
+    }
+
+    #[inline]
+    unsafe fn register_locked(
+        &mut self,
+        signal: Option<NonNull<Signal>>,
+        op: usize,
+        observe: bool,
+    ) {
+        if observe {
+            // SAFETY: forwarded to the caller.
+            return unsafe { self.ch.observe(signal, op) };
+        }
         let hook = Waiting::alloc(signal_ref(signal), op, self.value.take());
         self.ch.hook = Some(hook);
         // SAFETY: as in `RecvOp::register_locked`.
         unsafe { self.ch.inner().push_send_hook(hook) };
     }
 
+    #[inline]
+    fn is_registered(&self) -> bool {
+        self.ch.hook.is_some()
+    }
+
+    #[inline]
     fn own_signal(&self) -> &Signal {
         self.ch.own_signal()
     }
 
+    #[inline]
     unsafe fn unregister_locked(&mut self) {
         // SAFETY: forwarded to the caller.
         unsafe { self.ch.unregister() }
     }
 
-    fn finish(&mut self) {
+    #[inline]
+    fn finish(&mut self) -> bool {
+        let observed = self.ch.observing;
         let left = self
             .ch
             .free_hook()
             .expect("a selected send registered a hook");
+        if observed {
+            return false;
+        }
         self.result = Some(send_outcome(left));
+        true
     }
 
+    #[inline]
     fn abandon(&mut self) {
-        if let Some(left) = self.ch.free_hook() {
-            self.value = left;
+        if let Some(Some(left)) = self.ch.free_hook() {
+            self.value = Some(left);
         }
     }
 
+    #[inline]
     fn is_spent(&self) -> bool {
-        self.value.is_none()
+        self.once && self.value.is_none()
+    }
+
+    #[inline]
+    fn wants_message(&self) -> bool {
+        self.make.is_some()
+    }
+
+    #[inline]
+    fn make_message(&mut self) {
+        if let Some(make) = self.make.take() {
+            self.value = Some(make());
+        }
+    }
+
+    #[inline]
+    fn take_payload(&mut self) -> Option<Box<dyn Payload + 'a>> {
+        if self.once {
+            return None;
+        }
+        let result = self.result.take();
+        // A message made before waiting but not sent (the select found the
+        // channel ready only): it is the message to send.
+        let make: Option<MakeMessage<'a, T>> = match self.value.take() {
+            Some(v) => Some(Box::new(move || v)),
+            None => self.make.take(),
+        };
+        Some(Box::new(SendPayload { result, make }))
+    }
+
+    #[inline]
+    fn clone_op(&self) -> Box<dyn SelectOp<'a> + 'a> {
+        Box::new(SendOp::reusable(self.ch.chan))
     }
 }
 
@@ -345,15 +643,18 @@ fn random_below(n: usize) -> usize {
     })
 }
 
-/// A uniformly random order of `0..n` (Fisher and Yates); no allocation for
-/// a lone operation.
-fn random_permutation(n: usize) -> PollOrder {
+/// The order in which a select visits its operations: a uniformly random
+/// order of `0..n` (Fisher and Yates), or `0..n` for a biased select; no
+/// allocation for a lone operation.
+fn poll_order(n: usize, biased: bool) -> PollOrder {
     if n == 1 {
         return PollOrder::One;
     }
     let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        order.swap(i, random_below(i + 1));
+    if !biased {
+        for i in (1..n).rev() {
+            order.swap(i, random_below(i + 1));
+        }
     }
     PollOrder::Many(order)
 }
@@ -374,14 +675,14 @@ impl PollOrder {
 }
 
 /// The order in which to lock the channels of `ops`: by address, each once.
-fn lock_order<O: SelectOp + ?Sized>(ops: &[&mut O]) -> Vec<usize> {
+fn lock_order<'a, O: SelectOp<'a> + ?Sized>(ops: &[&mut O]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..ops.len()).collect();
     order.sort_by_key(|&i| ops[i].channel_addr());
     order.dedup_by_key(|i| ops[*i].channel_addr());
     order
 }
 
-fn lock_all<O: SelectOp + ?Sized>(ops: &[&mut O], order: &[usize]) {
+fn lock_all<'a, O: SelectOp<'a> + ?Sized>(ops: &[&mut O], order: &[usize]) {
     for &i in order {
         ops[i].raw_lock();
     }
@@ -389,14 +690,14 @@ fn lock_all<O: SelectOp + ?Sized>(ops: &[&mut O], order: &[usize]) {
 
 /// # Safety
 /// The caller took these locks with `lock_all` and the same `order`.
-unsafe fn unlock_all<O: SelectOp + ?Sized>(ops: &[&mut O], order: &[usize]) {
+unsafe fn unlock_all<'a, O: SelectOp<'a> + ?Sized>(ops: &[&mut O], order: &[usize]) {
     for &i in order.iter().rev() {
         // SAFETY: forwarded to the caller.
         unsafe { ops[i].raw_unlock() };
     }
 }
 
-fn unregister_all<O: SelectOp + ?Sized>(ops: &mut [&mut O], order: &[usize]) {
+fn unregister_all<'a, O: SelectOp<'a> + ?Sized>(ops: &mut [&mut O], order: &[usize]) {
     lock_all(ops, order);
     for op in ops.iter_mut() {
         // SAFETY: we hold every lock.
@@ -413,23 +714,36 @@ fn free_shared(shared: Option<NonNull<Signal>>) {
     }
 }
 
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Runs a select over `ops`; returns the index of the operation that
-/// completed, or `None` (a `default` arm, or the deadline passed).
+/// completed (or, see `Mode`, was found ready), or `None` (a `default` arm,
+/// or the deadline passed).
 ///
 /// No user code runs while the channel locks are held (messages are only
-/// moved), so the locks are taken and released by hand.
+/// moved; a message to compute is computed after unlocking), so the locks
+/// are taken and released by hand.
 #[inline]
-pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Option<usize> {
+pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
+    ops: &mut [&mut O],
+    wait: Wait,
+    mode: Mode,
+) -> Option<usize> {
     let n = ops.len();
     assert!(
         ops.iter().any(|op| !op.is_spent()),
         "a select with no operation left to perform would wait forever"
     );
-    if !matches!(wait, Wait::Never) {
-        // A coroutine whose channels are always ready would otherwise never
-        // let the others of its worker run.
-        crate::budget::consume_budget();
-    }
+    // A coroutine whose channels are always ready (or that polls them with
+    // a `default` arm) would otherwise never let the others of its worker
+    // run.
+    crate::budget::consume_budget();
     let many;
     let order: &[usize] = if n == 1 {
         &[0]
@@ -437,12 +751,16 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
         many = lock_order(ops);
         &many
     };
+    let user_deadline = match wait {
+        Wait::Until(d) => Some(d),
+        _ => None,
+    };
     loop {
-        // Steps 1 to 4, under every channel lock, visiting the operations
+        // Steps 1 to 3, under every channel lock, visiting the operations
         // in a random order (as Go's `pollorder`): a rotation from a random
         // start would not do, as an idle operation's turn would always pass
         // to the one after it.
-        let poll_order = random_permutation(n);
+        let poll_order = poll_order(n, mode.biased);
         lock_all(ops, order);
         for &i in poll_order.iter() {
             if ops[i].is_spent() {
@@ -450,7 +768,7 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
             }
             let mut woken = None;
             // SAFETY: we hold every lock.
-            if unsafe { ops[i].try_locked(&mut woken) } {
+            if unsafe { ops[i].try_locked(mode.ready_only, &mut woken) } {
                 // SAFETY: taken above.
                 unsafe { unlock_all(ops, order) };
                 if let Some(w) = woken {
@@ -469,16 +787,55 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
             unsafe { unlock_all(ops, order) };
             return None;
         }
+        // Step 4.
+        if !mode.ready_only && ops.iter().any(|op| !op.is_spent() && op.wants_message()) {
+            // SAFETY: taken above.
+            unsafe { unlock_all(ops, order) };
+            for op in ops.iter_mut() {
+                if !op.is_spent() {
+                    op.make_message();
+                }
+            }
+            continue;
+        }
+        // A clock channel's message is made when a receive finds it due:
+        // wake up then to look.
+        let mut park_deadline = user_deadline;
+        for op in ops.iter() {
+            if !op.is_spent() {
+                // SAFETY: we hold every lock.
+                park_deadline = earliest(park_deadline, unsafe { op.due_locked() });
+            }
+        }
         // The shared signal of a select of several operations lives on the
         // heap (completers reach it while we are parked) until every hook
         // is unregistered below.
         let shared = (n > 1).then(|| NonNull::from(Box::leak(Box::new(Signal::new()))));
-        // Register in the same random order, so that when two operations
-        // wait on one channel, neither is always first in its queue.
+        // Step 5. Register in the same random order, so that when two
+        // operations wait on one channel, neither is always first in its
+        // queue; partners before observers, so that queueing our own
+        // partner hook does not wake our own observer.
+        // (A send's registration takes its message, after which it would
+        // look like an observer: hence the check for a hook.)
+        let mut observers = false;
         for &i in poll_order.iter() {
-            if !ops[i].is_spent() {
+            if ops[i].is_spent() {
+                continue;
+            }
+            if ops[i].observes(mode.ready_only) {
+                observers = true;
+            } else {
                 // SAFETY: we hold every lock; `shared` outlives the hooks.
-                unsafe { ops[i].register_locked(shared, i) };
+                unsafe { ops[i].register_locked(shared, i, false) };
+            }
+        }
+        if observers {
+            for &i in poll_order.iter() {
+                let op = &ops[i];
+                if !op.is_spent() && !op.is_registered() && op.observes(mode.ready_only) {
+                    // SAFETY: as above.
+                    unsafe { ops[i].register_locked(shared, i, true) };
+                }
             }
         }
         let signal = |ops: &[&mut O]| -> *const Signal {
@@ -493,14 +850,14 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
         // SAFETY: taken above.
         unsafe { unlock_all(ops, order) };
 
-        // Step 5.
+        // Step 6.
         // SAFETY: see above.
         let mut selected = unsafe { &*signal(ops) }.selected();
         let mut timed_out = false;
         if selected.is_none() {
-            let parked = panic::catch_unwind(AssertUnwindSafe(|| match wait {
-                Wait::Until(d) => park_until(d),
-                _ => park(),
+            let parked = panic::catch_unwind(AssertUnwindSafe(|| match park_deadline {
+                Some(d) => park_until(d),
+                None => park(),
             }));
             if let Err(unwinding) = parked {
                 // The coroutine is being unwound (its runtime stopped): take
@@ -515,8 +872,9 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
             // SAFETY: see above.
             selected = unsafe { &*signal(ops) }.selected();
             if selected.is_none() {
-                timed_out = matches!(wait, Wait::Until(d) if Instant::now() >= d);
-                // Timed out, or woken spuriously: end this round.
+                timed_out = user_deadline.is_some_and(|d| Instant::now() >= d);
+                // Timed out, a clock came due, or woken spuriously: end
+                // this round.
                 // SAFETY: see above.
                 selected = unsafe { &*signal(ops) }.abort();
             }
@@ -525,321 +883,24 @@ pub(crate) fn run<O: SelectOp + ?Sized>(ops: &mut [&mut O], wait: Wait) -> Optio
         if n > 1 || selected.is_none() {
             unregister_all(ops, order);
         }
+        let mut happened = None;
         for (i, op) in ops.iter_mut().enumerate() {
             if Some(i) == selected {
-                op.finish();
+                if op.finish() {
+                    happened = Some(i);
+                }
             } else {
                 op.abandon();
             }
         }
         free_shared(shared);
-        if selected.is_some() || timed_out {
-            return selected;
+        if happened.is_some() {
+            return happened;
         }
-        // A spurious wake-up: start over.
-    }
-}
-
-static NEXT_SELECT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// Waits on several channel operations and performs exactly one.
-///
-/// Add operations with [`recv`](Select::recv) and [`send`](Select::send),
-/// which return handles; run the select with [`wait`](Select::wait) (or
-/// [`try_wait`](Select::try_wait), [`wait_timeout`](Select::wait_timeout));
-/// then take the result of the operation that happened with
-/// [`recv_result`](Select::recv_result) or
-/// [`send_result`](Select::send_result). When several operations are ready,
-/// each is equally likely to be chosen. A `Select` may be waited on again:
-/// operations that already happened take no further part. The [`select!`](crate::select!)
-/// macro is a shorter way to write the same.
-///
-/// ```
-/// use coro::chan::{bounded, Select};
-///
-/// let (tx1, rx1) = bounded::<i32>(1);
-/// let (tx2, rx2) = bounded::<&str>(1);
-/// tx2.send("hello").unwrap();
-///
-/// let mut sel = Select::new();
-/// let a = sel.recv(&rx1);
-/// let b = sel.recv(&rx2);
-/// let done = sel.wait();
-/// assert_eq!(done, b.index());
-/// assert_eq!(sel.recv_result(b), Ok("hello"));
-/// # drop((tx1, a));
-/// ```
-pub struct Select<'a> {
-    ops: Vec<Box<dyn SelectOp + 'a>>,
-    id: u64,
-}
-
-impl std::fmt::Debug for Select<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Select")
-            .field("operations", &self.ops.len())
-            .finish()
-    }
-}
-
-/// Names a receive added to a [`Select`].
-#[derive(Debug)]
-pub struct RecvHandle<T> {
-    index: usize,
-    select: u64,
-    _marker: PhantomData<fn() -> T>,
-}
-
-/// Names a send added to a [`Select`].
-#[derive(Debug)]
-pub struct SendHandle<T> {
-    index: usize,
-    select: u64,
-    _marker: PhantomData<fn() -> T>,
-}
-
-impl<T> RecvHandle<T> {
-    /// The index that [`Select::wait`] returns when this operation happens.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-}
-
-impl<T> SendHandle<T> {
-    /// The index that [`Select::wait`] returns when this operation happens.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-}
-
-impl Default for Select<'_> {
-    fn default() -> Self {
-        Select::new()
-    }
-}
-
-impl<'a> Select<'a> {
-    /// An empty select.
-    pub fn new() -> Self {
-        Select {
-            ops: Vec::new(),
-            id: NEXT_SELECT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        if timed_out {
+            return None;
         }
+        // An observer was woken, a clock came due, or a spurious wake-up:
+        // start over.
     }
-
-    /// Adds a receive from `rx`.
-    pub fn recv<T: Send + 'a>(&mut self, rx: &'a Receiver<T>) -> RecvHandle<T> {
-        self.ops.push(Box::new(RecvOp::new(&rx.chan)));
-        RecvHandle {
-            index: self.ops.len() - 1,
-            select: self.id,
-            _marker: PhantomData,
-        }
-    }
-
-    /// Adds a send of `value` on `tx`. If another operation happens
-    /// instead, [`send_result`](Select::send_result) hands the value back.
-    pub fn send<T: Send + 'a>(&mut self, tx: &'a Sender<T>, value: T) -> SendHandle<T> {
-        self.ops.push(Box::new(SendOp::new(&tx.chan, value)));
-        SendHandle {
-            index: self.ops.len() - 1,
-            select: self.id,
-            _marker: PhantomData,
-        }
-    }
-
-    fn run(&mut self, wait: Wait) -> Option<usize> {
-        if self.ops.is_empty() {
-            // Only a `default` arm, as Go allows: nothing can happen.
-            match wait {
-                Wait::Never => return None,
-                Wait::Until(d) => {
-                    crate::sleep_until(d);
-                    return None;
-                }
-                Wait::Forever => panic!("an empty select would wait forever"),
-            }
-        }
-        let mut ops: Vec<&mut (dyn SelectOp + 'a)> =
-            self.ops.iter_mut().map(|b| &mut **b).collect();
-        run(&mut ops, wait)
-    }
-
-    /// Blocks until one operation happens; returns its index.
-    ///
-    /// # Panics
-    /// If no operation is left to perform (it could never complete).
-    pub fn wait(&mut self) -> usize {
-        self.run(Wait::Forever)
-            .expect("a select without deadline completes")
-    }
-
-    /// Performs a ready operation if there is one, without blocking.
-    pub fn try_wait(&mut self) -> Option<usize> {
-        self.run(Wait::Never)
-    }
-
-    /// As [`wait`](Select::wait), giving up after `timeout`.
-    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<usize> {
-        match Instant::now().checked_add(timeout) {
-            Some(d) => self.wait_deadline(d),
-            None => Some(self.wait()),
-        }
-    }
-
-    /// As [`wait`](Select::wait), giving up at `deadline`.
-    pub fn wait_deadline(&mut self, deadline: Instant) -> Option<usize> {
-        self.run(Wait::Until(deadline))
-    }
-
-    /// The result of a receive that happened.
-    ///
-    /// # Panics
-    /// If the handle is from another select, or its receive did not happen.
-    pub fn recv_result<T: 'a>(&mut self, handle: RecvHandle<T>) -> Result<T, RecvError> {
-        assert_eq!(
-            handle.select, self.id,
-            "a RecvHandle used with another Select"
-        );
-        let op: *mut (dyn SelectOp + 'a) = &mut *self.ops[handle.index];
-        // SAFETY: the handle came from this select (checked by id), and
-        // `recv` put a `RecvOp<T>` at its index.
-        let op = unsafe { &mut *op.cast::<RecvOp<'a, T>>() };
-        op.result.take().expect("this receive did not happen")
-    }
-
-    /// The result of a send that happened, or the value back if it did not
-    /// happen (as `Err(SendError(value))`).
-    ///
-    /// # Panics
-    /// If the handle is from another select.
-    pub fn send_result<T: 'a>(&mut self, handle: SendHandle<T>) -> Result<(), SendError<T>> {
-        assert_eq!(
-            handle.select, self.id,
-            "a SendHandle used with another Select"
-        );
-        let op: *mut (dyn SelectOp + 'a) = &mut *self.ops[handle.index];
-        // SAFETY: as in `recv_result`, with `send` and `SendOp<T>`.
-        let op = unsafe { &mut *op.cast::<SendOp<'a, T>>() };
-        match op.result.take() {
-            Some(r) => r,
-            None => Err(SendError(
-                op.take_unsent().expect("the send's value is still here"),
-            )),
-        }
-    }
-}
-
-/// Waits on several channel operations and runs the arm of the one that
-/// happens; when several are ready, one is chosen at random.
-///
-/// Arms:
-/// * `recv(rx) -> msg => expr`: `msg` is `Result<T, RecvError>`;
-/// * `send(tx, value) -> res => expr`: `res` is `Result<(), SendError<T>>`;
-/// * `default => expr`: runs if no operation is ready right away;
-/// * `default(duration) => expr`: runs if none becomes ready in time.
-///
-/// ```
-/// use std::time::Duration;
-/// use coro::chan::bounded;
-///
-/// let (tx, rx) = bounded::<u32>(0);
-/// let (done_tx, done_rx) = bounded::<()>(0);
-/// coro::spawn(move || {
-///     tx.send(7).unwrap();
-///     done_tx.send(()).unwrap();
-/// });
-/// let mut got = 0;
-/// loop {
-///     coro::select! {
-///         recv(rx) -> v => got += v.unwrap(),
-///         recv(done_rx) -> _ => break,
-///         default(Duration::from_secs(10)) => panic!("nothing happened"),
-///     }
-/// }
-/// assert_eq!(got, 7);
-/// ```
-#[macro_export]
-macro_rules! select {
-    // Skip separating commas.
-    (@parse $sel:ident [$($ops:tt)*] [$($def:tt)*] , $($rest:tt)*) => {
-        $crate::select!(@parse $sel [$($ops)*] [$($def)*] $($rest)*)
-    };
-    (@parse $sel:ident [$($ops:tt)*] [$($def:tt)*] recv($rx:expr) -> $m:pat => $body:block $($rest:tt)*) => {
-        $crate::select!(@parse $sel [$($ops)* (recv, $rx, $m, $body)] [$($def)*] $($rest)*)
-    };
-    (@parse $sel:ident [$($ops:tt)*] [$($def:tt)*] recv($rx:expr) -> $m:pat => $body:expr $(, $($rest:tt)*)?) => {
-        $crate::select!(@parse $sel [$($ops)* (recv, $rx, $m, $body)] [$($def)*] $($($rest)*)?)
-    };
-    (@parse $sel:ident [$($ops:tt)*] [$($def:tt)*] send($tx:expr, $v:expr) -> $m:pat => $body:block $($rest:tt)*) => {
-        $crate::select!(@parse $sel [$($ops)* (send, ($tx, $v), $m, $body)] [$($def)*] $($rest)*)
-    };
-    (@parse $sel:ident [$($ops:tt)*] [$($def:tt)*] send($tx:expr, $v:expr) -> $m:pat => $body:expr $(, $($rest:tt)*)?) => {
-        $crate::select!(@parse $sel [$($ops)* (send, ($tx, $v), $m, $body)] [$($def)*] $($($rest)*)?)
-    };
-    (@parse $sel:ident [$($ops:tt)*] [] default($t:expr) => $body:block $($rest:tt)*) => {
-        $crate::select!(@parse $sel [$($ops)*] [(Some($t), $body)] $($rest)*)
-    };
-    (@parse $sel:ident [$($ops:tt)*] [] default($t:expr) => $body:expr $(, $($rest:tt)*)?) => {
-        $crate::select!(@parse $sel [$($ops)*] [(Some($t), $body)] $($($rest)*)?)
-    };
-    (@parse $sel:ident [$($ops:tt)*] [] default => $body:block $($rest:tt)*) => {
-        $crate::select!(@parse $sel [$($ops)*] [(None, $body)] $($rest)*)
-    };
-    (@parse $sel:ident [$($ops:tt)*] [] default => $body:expr $(, $($rest:tt)*)?) => {
-        $crate::select!(@parse $sel [$($ops)*] [(None, $body)] $($($rest)*)?)
-    };
-    // All parsed: register each operation under a name of its own (each
-    // step of the recursion has its own hygiene), then run.
-    (@parse $sel:ident [$($ops:tt)*] [$($def:tt)*]) => {{
-        let mut $sel = $crate::chan::Select::new();
-        $crate::select!(@register $sel [] [$($def)*] $($ops)*)
-    }};
-    (@register $sel:ident [$($named:tt)*] [$($def:tt)*] (recv, $rx:expr, $m:pat, $body:expr) $($ops:tt)*) => {{
-        let handle = $sel.recv(&$rx);
-        $crate::select!(@register $sel [$($named)* (recv_result, handle, $m, $body)] [$($def)*] $($ops)*)
-    }};
-    (@register $sel:ident [$($named:tt)*] [$($def:tt)*] (send, ($tx:expr, $v:expr), $m:pat, $body:expr) $($ops:tt)*) => {{
-        let handle = $sel.send(&$tx, $v);
-        $crate::select!(@register $sel [$($named)* (send_result, handle, $m, $body)] [$($def)*] $($ops)*)
-    }};
-    (@register $sel:ident [$(($take:ident, $h:ident, $m:pat, $body:expr))*] []) => {{
-        let index = $sel.wait();
-        $(
-            if index == $h.index() {
-                let $m = $sel.$take($h);
-                $body
-            } else
-        )* {
-            unreachable!()
-        }
-    }};
-    (@register $sel:ident [$(($take:ident, $h:ident, $m:pat, $body:expr))*] [(None, $dbody:expr)]) => {{
-        match $sel.try_wait() {
-            $(
-                Some(index) if index == $h.index() => {
-                    let $m = $sel.$take($h);
-                    $body
-                }
-            )*
-            Some(_) => unreachable!(),
-            None => $dbody,
-        }
-    }};
-    (@register $sel:ident [$(($take:ident, $h:ident, $m:pat, $body:expr))*] [(Some($t:expr), $dbody:expr)]) => {{
-        match $sel.wait_timeout($t) {
-            $(
-                Some(index) if index == $h.index() => {
-                    let $m = $sel.$take($h);
-                    $body
-                }
-            )*
-            Some(_) => unreachable!(),
-            None => $dbody,
-        }
-    }};
-    // Entry (last, so that it does not swallow the internal rules).
-    ($($arms:tt)*) => {
-        $crate::select!(@parse sel_ [] [] $($arms)*)
-    };
 }

@@ -61,6 +61,12 @@ impl Signal {
         }
     }
 
+    /// Whether no operation was selected yet and the wait was not aborted
+    /// (a snapshot).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == WAITING
+    }
+
     /// Tries to claim the signal for one of its operations.
     pub(crate) fn try_claim(&self) -> bool {
         self.state

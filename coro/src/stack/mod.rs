@@ -70,8 +70,9 @@ use corosensei::stack::{Stack, StackPointer};
 pub(crate) const GUARD_SIZE: usize = 4096;
 /// Smallest stack a coroutine may ask for.
 pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
-/// Largest stack a coroutine may ask for.
-pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
+/// Largest stack a coroutine may ask for ([`Builder::stack_size`](crate::Builder::stack_size)
+/// refuses more).
+pub const MAX_STACK_SIZE: usize = 1 << 30;
 /// Stack size when none is configured: generous, since only touched pages
 /// cost memory and evicted coroutines cost only what they used.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;

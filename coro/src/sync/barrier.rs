@@ -79,6 +79,7 @@ impl Barrier {
     /// Parks the coroutine (or blocks the thread) until `n` callers have
     /// called `wait` in this generation.
     pub fn wait(&self) -> BarrierWaitResult {
+        crate::budget::consume_budget();
         let key = {
             let mut s = self.state.lock();
             if s.arrived + 1 >= self.n {

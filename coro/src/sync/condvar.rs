@@ -147,6 +147,7 @@ impl Condvar {
 
     /// Wakes one waiter, the one that has waited longest, if any.
     pub fn notify_one(&self) {
+        crate::budget::consume_budget();
         let waiter = self.waiters.lock().notify_front();
         if let Some(w) = waiter {
             w.wake();
@@ -155,6 +156,7 @@ impl Condvar {
 
     /// Wakes every waiter.
     pub fn notify_all(&self) {
+        crate::budget::consume_budget();
         let waiters = self.waiters.lock().notify_all();
         for w in waiters {
             w.wake();

@@ -351,6 +351,7 @@ impl<T: ?Sized> Mutex<T> {
     /// until it is available.
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
+        crate::budget::consume_budget();
         self.raw.lock();
         MutexGuard::new(self)
     }
@@ -358,11 +359,13 @@ impl<T: ?Sized> Mutex<T> {
     /// Acquires the mutex if it is free right now.
     #[inline]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        crate::budget::consume_budget();
         self.raw.try_lock().then(|| MutexGuard::new(self))
     }
 
     /// Whether somebody holds the mutex (a snapshot, for diagnostics).
     pub fn is_locked(&self) -> bool {
+        crate::budget::consume_budget();
         self.raw.is_locked()
     }
 

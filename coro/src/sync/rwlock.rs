@@ -312,6 +312,7 @@ impl<T: ?Sized> RwLock<T> {
     /// holds the lock or anyone is queued.
     #[inline]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        crate::budget::consume_budget();
         self.raw.read();
         RwLockReadGuard {
             lock: self,
@@ -323,6 +324,7 @@ impl<T: ?Sized> RwLock<T> {
     /// else holds the lock.
     #[inline]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        crate::budget::consume_budget();
         self.raw.write();
         RwLockWriteGuard {
             lock: self,
@@ -334,6 +336,7 @@ impl<T: ?Sized> RwLock<T> {
     /// nobody is queued (a queued writer goes first).
     #[inline]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        crate::budget::consume_budget();
         self.raw.try_read().then(|| RwLockReadGuard {
             lock: self,
             _not_send: PhantomData,
@@ -343,6 +346,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Write access if nobody holds the lock right now.
     #[inline]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        crate::budget::consume_budget();
         self.raw.try_write().then(|| RwLockWriteGuard {
             lock: self,
             _not_send: PhantomData,

@@ -107,6 +107,7 @@ impl Semaphore {
 
     /// Permits available now (a snapshot).
     pub fn available_permits(&self) -> usize {
+        crate::budget::consume_budget();
         self.state.lock().permits
     }
 
@@ -183,6 +184,7 @@ impl Semaphore {
     }
 
     fn try_take(&self, n: usize) -> bool {
+        crate::budget::consume_budget();
         let mut s = self.state.lock();
         if s.waiters.is_empty() && s.permits >= n {
             s.permits -= n;
@@ -194,6 +196,7 @@ impl Semaphore {
 
     /// Takes `n` permits, queueing if needed; false if `deadline` passed.
     fn acquire_inner(&self, n: usize, deadline: Option<Instant>) -> bool {
+        crate::budget::consume_budget();
         let key = {
             let mut s = self.state.lock();
             if s.waiters.is_empty() && s.permits >= n {

@@ -149,12 +149,14 @@ impl WaitGroup {
 
     /// The count now (a snapshot).
     pub fn count(&self) -> usize {
+        crate::budget::consume_budget();
         count(self.state.load(Ordering::Relaxed)) as usize
     }
 
     /// Parks the coroutine (or blocks the thread) until the count is zero.
     /// Returns at once if it is zero already.
     pub fn wait(&self) {
+        crate::budget::consume_budget();
         if count(self.state.load(Ordering::Acquire)) == 0 {
             return;
         }

@@ -83,6 +83,9 @@ pub(crate) struct Extra {
     pub(crate) stack_size: usize,
     /// The scope this task was spawned in, told when the task completes.
     pub(crate) scope: Option<Arc<ScopeShared>>,
+    /// The setting the overflow report names instead of
+    /// `coro::Builder::stack_size` (`Builder::overflow_hint`).
+    pub(crate) overflow_hint: Option<&'static str>,
 }
 
 /// Type-erased operations on a slot's payload.

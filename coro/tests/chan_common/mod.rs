@@ -203,8 +203,11 @@ pub fn select<T: Send>(
     wait: Wait,
 ) -> (Option<Done<T>>, Vec<T>) {
     let mut sel = Select::new();
-    let send_handles: Vec<_> = sends.into_iter().map(|(tx, v)| sel.send(tx, v)).collect();
-    let recv_handles: Vec<_> = recvs.iter().map(|rx| sel.recv(rx)).collect();
+    let send_handles: Vec<_> = sends
+        .into_iter()
+        .map(|(tx, v)| sel.add_send(tx, v))
+        .collect();
+    let recv_handles: Vec<_> = recvs.iter().map(|rx| sel.add_recv(rx)).collect();
     let index = match wait {
         Wait::Block => Some(sel.wait()),
         Wait::Try => sel.try_wait(),
@@ -402,3 +405,80 @@ impl Drop for DropFlag {
         self.0.store(true, Ordering::SeqCst);
     }
 }
+
+/// A thread or a coroutine, whichever the caller is: what [`go`] started.
+#[derive(Debug)]
+pub enum Task<T> {
+    Thread(thread::JoinHandle<T>),
+    Coroutine(coro::JoinHandle<T>),
+}
+
+/// Starts `f` as a coroutine of the caller's runtime if the caller is a
+/// coroutine, or else as a thread: a test body written with it runs the
+/// same scenario in both worlds.
+pub fn go<T, F>(f: F) -> Task<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if in_coroutine() {
+        Task::Coroutine(coro::spawn(f))
+    } else {
+        Task::Thread(thread::spawn(f))
+    }
+}
+
+impl<T> Task<T> {
+    /// Waits for it; a panic in it resumes here.
+    pub fn join(self) -> T {
+        match self {
+            Task::Thread(h) => h.join().unwrap_or_else(|p| panic::resume_unwind(p)),
+            Task::Coroutine(h) => h
+                .join()
+                .unwrap_or_else(|e| panic::resume_unwind(e.into_panic())),
+        }
+    }
+}
+
+/// Defines a test whose body runs on a plain thread (`NAME::thread`) and
+/// inside a coroutine on a fresh runtime of one and of four workers
+/// (`NAME::one_worker`, `NAME::four_workers`), each under the
+/// [`watchdog`]. Helpers the body starts with [`go`] are threads in the
+/// first case and coroutines in the others.
+macro_rules! both_test {
+    ($(#[$attr:meta])* fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body() $body
+
+            $(#[$attr])*
+            #[test]
+            fn thread() {
+                $crate::chan_common::watchdog(concat!(module_path!(), "::thread"), body);
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn one_worker() {
+                $crate::chan_common::with_runtime(
+                    concat!(module_path!(), "::one_worker"),
+                    1,
+                    |rt| rt.block_on(body),
+                );
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn four_workers() {
+                $crate::chan_common::with_runtime(
+                    concat!(module_path!(), "::four_workers"),
+                    4,
+                    |rt| rt.block_on(body),
+                );
+            }
+        }
+    };
+}
+pub(crate) use both_test;

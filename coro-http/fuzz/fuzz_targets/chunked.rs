@@ -1,0 +1,4 @@
+//! See `coro_http::fuzzing::chunked`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|input: &[u8]| coro_http::fuzzing::chunked(input));
