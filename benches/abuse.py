@@ -143,7 +143,8 @@ class Server:
         like a hog; they are counted apart, see hog_lines)."""
         with open(self.log_path) as f:
             return [l for l in f.read().splitlines()
-                    if not l.startswith("signal ") and "coro::scheduler::hog" not in l]
+                    if not l.startswith("signal ") and "shutting down gracefully" not in l
+                    and "coro::scheduler::hog" not in l]
 
     def hog_lines(self):
         with open(self.log_path) as f:

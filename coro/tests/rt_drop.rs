@@ -506,6 +506,9 @@ fn shutdown_timeout_of_an_idle_runtime_stops_everything() {
             assert_eq!(rt.block_on(|| 2), 2);
             assert!(rt.shutdown_timeout(util::WATCHDOG));
         }
+    });
+}
+
 #[test]
 fn a_catch_unwind_can_tell_the_runtime_s_unwind_from_a_panic() {
     util::watchdog("is_cancelling", util::WATCHDOG, || {
