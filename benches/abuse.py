@@ -6,7 +6,7 @@ Builds the hello example (release), starts a fresh server on an ephemeral
 prints one line per scenario with its figures. Everything is bounded in
 count and in time; nothing leaves the loopback interface. wrk is installed
 with apt-get when missing (as benches/http.sh does). The server's stderr
-(its log: examples::log_to_stderr) is kept, and its lines are counted.
+(its log: examples::init_logger, warnings and up) is kept, and its lines are counted.
 
   soak        ROUNDS rounds of REQUESTS requests over CONNS keep-alive
               connections (wrk -t2 with benches/abuse_soak.lua, which
