@@ -57,11 +57,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How often, at most, a run of accept failures is logged.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
-/// Starts the acceptor of `listener` on `worker`, with a descriptor of its
-/// own (the first worker's uses the listener itself). A worker whose
-/// acceptor cannot start (out of descriptors) still serves connections
-/// that others accept.
+/// Starts the acceptor of `listener` on `worker` of `runtime`, with a
+/// descriptor of its own (the first worker's uses the listener itself). A
+/// worker whose acceptor cannot start (out of descriptors) still serves
+/// connections that others accept.
 pub(crate) fn start_acceptor(
+    runtime: &coro::Runtime,
     listener: &Arc<TcpListener>,
     worker: usize,
     shared: &Arc<Shared>,
@@ -80,7 +81,7 @@ pub(crate) fn start_acceptor(
     let shared = Arc::clone(shared);
     coro::Builder::new()
         .worker(worker)
-        .spawn(move || accept_loop(&own, &shared))
+        .spawn_on(runtime, move || accept_loop(&own, &shared))
         .map_err(|e| log::warn!("no acceptor on worker {worker}: {e}"))
         .ok()
 }

@@ -338,6 +338,12 @@ impl Conn<'_> {
             // first): the shutdown may close the connection.
             let waiting = self.io.input.is_empty();
             if waiting && !self.entry.enter_idle(self.shared) {
+                // Shutting down: no waiting for a request, but one the
+                // client has already sent is answered (with `Connection:
+                // close`), not reset by the close.
+                if self.read_what_arrived() {
+                    continue;
+                }
                 return Next::Stop;
             }
             // Between requests while the runtime runs long handlers (or
@@ -391,6 +397,15 @@ impl Conn<'_> {
                 Err(_) => return Next::Stop,
             }
         }
+    }
+
+    /// During the shutdown, reads what is already in the socket without
+    /// waiting for more; true if it read something. The connection is
+    /// busy again while it serves what it read, so the shutdown does not
+    /// close it as idle meanwhile.
+    fn read_what_arrived(&mut self) -> bool {
+        self.entry.leave_idle();
+        matches!(self.io.fill_now(), Ok(n) if n > 0)
     }
 
     /// Whether the connection, idle now, waits for its next request without

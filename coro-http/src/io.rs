@@ -140,6 +140,30 @@ impl ConnIo {
         Ok(n)
     }
 
+    /// Reads what the socket holds now, without waiting and whatever the
+    /// reactor has seen of it yet: 0 if nothing (or end of stream, or the
+    /// buffer is at its limit). For the shutdown, which answers a request
+    /// already received but waits for none.
+    pub(crate) fn fill_now(&mut self) -> io::Result<usize> {
+        let max = self.config.limits.max_header_bytes.max(INPUT_START);
+        let spare = self.input.spare(max);
+        if spare.is_empty() {
+            return Ok(0);
+        }
+        // Straight from the (nonblocking) socket: the stream's own read
+        // would first wait for the reactor to report it readable. A
+        // readiness bit it leaves set only costs the next read one try.
+        let socket = socket2::SockRef::from(&*self.stream);
+        match (&*socket).read(spare) {
+            Ok(n) => {
+                self.input.end += n;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
     /// As [`fill`](Self::fill), until `deadline`.
     pub(crate) fn fill_until(&mut self, deadline: Instant) -> io::Result<usize> {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -280,6 +280,7 @@ mod router;
 mod server;
 mod signal;
 mod state;
+mod trim;
 
 pub use config::{IdleWait, Limits, Timeouts};
 pub use error::Error;

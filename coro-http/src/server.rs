@@ -37,8 +37,24 @@
 //! 3. lets busy connections finish their request: their response says
 //!    `Connection: close`, and they stop instead of waiting for another;
 //! 4. after the grace period, shuts down every connection still open, so
-//!    blocked reads and writes fail and their coroutines end, and `run`
+//!    blocked reads and writes fail and their coroutines end, waits
+//!    [`FORCED_CLOSE_WAIT`] for them, stops the runtime
+//!    ([`coro::Runtime::shutdown_timeout`], as long again at most) and
 //!    returns.
+//!
+//! The thread that called [`Server::run`] does steps 2 to 4 itself, not a
+//! coroutine: a worker stuck in a handler that computes without suspending
+//! cannot hold them up. Such a handler is left running when `run` returns:
+//! its worker thread goes on with it, detached, and its connection is
+//! already shut, so its response goes nowhere; once it returns, the worker
+//! finishes the runtime's shutdown and exits. A program that returns from
+//! `main` after `run` exits with the handler unfinished (its destructors not
+//! run), as it would with any thread still running.
+//!
+//! A connection that waits for its next request when it sees the flag
+//! (step 2) still reads, without waiting, what the client already sent:
+//! a request that was in its socket buffer when the shutdown started is
+//! answered, with `Connection: close`, not dropped with a reset.
 
 use std::collections::HashMap;
 use std::io;
@@ -553,28 +569,22 @@ impl Server {
             shared,
             run_woken,
         } = self;
-        let workers = runtime.workers();
-        runtime.block_on(|| {
-            let mut acceptors = Vec::new();
-            for listener in &shared.listeners {
-                for worker in 0..workers {
-                    if let Some(a) = start_acceptor(listener, worker, &shared) {
-                        acceptors.push(a);
-                    }
-                }
+        for listener in &shared.listeners {
+            for worker in 0..runtime.workers() {
+                drop(start_acceptor(&runtime, listener, worker, &shared));
             }
-            let sweeper = {
-                let shared = Arc::clone(&shared);
-                coro::spawn(move || sweep_idle(&shared))
-            };
-            let _ = run_woken.recv();
-            for a in acceptors {
-                let _ = a.join();
-            }
-            let _ = sweeper.join();
-            drain(&shared);
-        });
-        drop(runtime);
+        }
+        {
+            let shared = Arc::clone(&shared);
+            drop(runtime.spawn(move || sweep_idle(&shared)));
+        }
+        // Here, not in a coroutine: see the module docs. The acceptors
+        // and the sweeper end on their own once they see the flag.
+        let _ = run_woken.recv();
+        drain(&shared);
+        if !runtime.shutdown_timeout(FORCED_CLOSE_WAIT) {
+            log::warn!("a handler is still running after the grace period; leaving it");
+        }
         Ok(())
     }
 }
@@ -584,19 +594,24 @@ impl Server {
 /// idle timeout has passed: no coroutine of theirs has a read timeout
 /// running. Looks every quarter of the idle timeout (within
 /// [`SWEEP_MIN`]..[`SWEEP_MAX`]), and only at the registry when some
-/// connection waits that way.
+/// connection waits that way. Each look also tells the heap trimmer how
+/// many connections are open (see `trim`).
 fn sweep_idle(shared: &Shared) {
     let period = (shared.config.timeouts.idle / 4).clamp(SWEEP_MIN, SWEEP_MAX);
+    let mut trimmer = crate::trim::Trimmer::new();
     while !shared.is_shutting_down() {
         coro::sleep(period);
         if shared.conns.waiting_elsewhere.load(Ordering::SeqCst) > 0 {
             let now = shared.conns.nanos(Instant::now());
             shared.conns.each(|e| e.close_if_idle_too_long(now));
         }
+        if trimmer.note(shared.conns.len(), Instant::now()) {
+            crate::trim::malloc_trim();
+        }
     }
 }
 
-/// Steps 2–4 of the shutdown.
+/// Steps 2–4 of the shutdown, but for stopping the runtime.
 fn drain(shared: &Shared) {
     let grace_end = Instant::now() + shared.config.timeouts.grace;
     while shared.conns.len() > 0 && Instant::now() < grace_end {

@@ -14,7 +14,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use coro_http::{Request, Response, Router, Timeouts};
+use coro_http::{IdleWait, Request, Response, Router, Timeouts};
 
 use util::{accepts_requests, get, post, serve_with, Client, READ_TIMEOUT};
 
@@ -380,6 +380,129 @@ fn shutdown_returns_after_the_grace_period_when_a_handler_never_finishes() {
     // Force-closed: no answer ever came.
     stuck.assert_closed();
     drop(release);
+}
+
+/// A `/spin` handler that computes, without ever suspending, until the
+/// test releases it: it holds its worker thread the way a CPU-bound
+/// handler does. Dropping the `Spin` releases it, so a failing test does
+/// not leave a thread spinning.
+struct Spin {
+    started: mpsc::Receiver<()>,
+    started_tx: mpsc::Sender<()>,
+    release: Arc<AtomicBool>,
+    finished: Arc<AtomicBool>,
+}
+
+impl Spin {
+    fn new() -> Spin {
+        let (started_tx, started) = mpsc::channel();
+        Spin {
+            started,
+            started_tx,
+            release: Arc::default(),
+            finished: Arc::default(),
+        }
+    }
+
+    fn router(&self) -> Router {
+        let mut r = router();
+        let started = self.started_tx.clone();
+        let (release, finished) = (Arc::clone(&self.release), Arc::clone(&self.finished));
+        r.get("/spin", move |_: &mut Request<'_>| {
+            started.send(()).unwrap();
+            while !release.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+            finished.store(true, Ordering::SeqCst);
+            "spun"
+        });
+        r
+    }
+
+    fn wait_started(&self) {
+        self.started
+            .recv_timeout(READ_TIMEOUT)
+            .expect("the spinning handler started");
+    }
+
+    fn release(&self) {
+        self.release.store(true, Ordering::SeqCst);
+    }
+
+    fn finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Spin {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// A request that reached an idle keep-alive connection before the
+/// shutdown began, and that the server had not read yet, is answered with
+/// `Connection: close`: the connection's only worker is held by a
+/// spinning handler from before the request is sent until after the
+/// shutdown has started.
+fn shutdown_answers_a_request_already_received(idle_wait: IdleWait) {
+    let spin = Spin::new();
+    let mut server = serve_with(spin.router(), |b| {
+        b.workers(1).idle_wait(idle_wait).timeouts(Timeouts {
+            grace: Duration::from_secs(10),
+            ..util::test_timeouts()
+        })
+    });
+    let mut waiting = server.connect();
+    assert_eq!(waiting.request(get("/")).status, 200);
+    let mut busy = server.connect();
+    busy.send(get("/spin"));
+    spin.wait_started();
+    waiting.send(get("/"));
+    server.shutdown_handle().shutdown();
+    spin.release();
+
+    let response = busy.response();
+    assert_eq!((response.status, response.text()), (200, "spun"));
+    assert!(response.says_close());
+    busy.assert_closed();
+    let response = waiting.response();
+    assert_eq!((response.status, response.text()), (200, "ok"));
+    assert!(response.says_close());
+    waiting.assert_closed();
+    server.wait_stopped();
+}
+
+#[test]
+fn shutdown_answers_a_request_already_received_waiting_without_a_coroutine() {
+    shutdown_answers_a_request_already_received(IdleWait::Detached);
+}
+
+#[test]
+fn shutdown_answers_a_request_already_received_parked_in_its_coroutine() {
+    shutdown_answers_a_request_already_received(IdleWait::Parked);
+}
+
+#[test]
+fn run_returns_after_the_grace_period_while_a_handler_still_computes() {
+    let spin = Spin::new();
+    let mut server = serve_with(spin.router(), |b| {
+        b.timeouts(Timeouts {
+            grace: Duration::from_millis(200),
+            ..util::test_timeouts()
+        })
+    });
+    let mut stuck = server.connect();
+    stuck.send(get("/spin"));
+    spin.wait_started();
+    server.shutdown_handle().shutdown();
+    server.wait_stopped();
+    assert!(
+        !spin.finished(),
+        "Server::run returned only once the handler had finished"
+    );
+    // Force-closed: no answer came, nor will one.
+    stuck.assert_closed();
 }
 
 // ---------------------------------------------------------------------------

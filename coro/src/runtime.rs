@@ -11,7 +11,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Worker};
 
@@ -28,6 +28,9 @@ const DEFAULT_RESIDENT_STACKS: usize = 4096;
 /// Share of `vm.max_map_count` that resident stacks may use by default (two
 /// mappings each), leaving the rest to the program.
 const MAP_COUNT_SHARE: usize = 4;
+/// How often [`Runtime::shutdown_timeout`] looks whether a thread has
+/// exited (std has no join with a timeout).
+const JOIN_POLL: Duration = Duration::from_millis(1);
 
 /// A set of worker threads running coroutines.
 ///
@@ -44,6 +47,8 @@ pub struct Runtime {
     threads: Vec<thread::JoinHandle<()>>,
     /// The monitor thread (`scheduler::monitor`).
     monitor: Option<thread::JoinHandle<()>>,
+    /// The shutdown has run (`stop`).
+    stopped: bool,
 }
 
 impl fmt::Debug for Runtime {
@@ -105,15 +110,29 @@ impl Runtime {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
-}
 
-impl Drop for Runtime {
-    /// Stops the workers, unwinds every suspended coroutine on its own
-    /// worker (so its destructors run), cancels the ones that never started
-    /// and the blocking jobs no pool thread has started, and waits for the
-    /// worker threads to exit and for the blocking jobs that run to return
-    /// (as tokio does; see `spawn_blocking`).
-    fn drop(&mut self) {
+    /// Stops the runtime as dropping it does, but waits at most `timeout`
+    /// for its worker threads and its blocking pool's threads to exit.
+    /// Returns whether they all did.
+    ///
+    /// A thread still running then is left to finish on its own, detached:
+    /// a worker inside a coroutine that computes without suspending goes on
+    /// computing, and once the coroutine suspends or returns, the worker
+    /// goes through the rest of the shutdown (the coroutine is unwound if
+    /// it suspended) and exits; a blocking job runs to its end. If the
+    /// process exits first, they simply stop with it, their destructors
+    /// not run. Called from one of the runtime's own threads, it waits for
+    /// none of them, as a drop there does.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> bool {
+        self.stop(Instant::now().checked_add(timeout))
+    }
+
+    /// The shutdown: waits for the threads until `deadline`, or for as
+    /// long as they take if `None`. Returns whether they all exited.
+    fn stop(&mut self, deadline: Option<Instant>) -> bool {
+        if std::mem::replace(&mut self.stopped, true) {
+            return true;
+        }
         self.shared.begin_shutdown();
         let pool_threads = self.shared.blocking.shutdown();
         if let Some(m) = self.monitor.take() {
@@ -129,15 +148,48 @@ impl Drop for Runtime {
             // one must get back to its loop; they all finish on their own,
             // detached, and so do the pool threads.
             self.threads.clear();
-            return;
+            return false;
         }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        let workers_exited = join_all(self.threads.drain(..), deadline);
+        if workers_exited {
+            // (A worker still running cancels them itself, in step 2 of
+            // the shutdown protocol.)
+            self.shared.cancel_injected();
         }
-        self.shared.cancel_injected();
-        for t in pool_threads {
-            let _ = t.join();
+        join_all(pool_threads, deadline) && workers_exited
+    }
+}
+
+/// Joins `threads`, until `deadline` if there is one; the threads still
+/// running then are detached. Returns whether every thread was joined.
+fn join_all(
+    threads: impl IntoIterator<Item = thread::JoinHandle<()>>,
+    deadline: Option<Instant>,
+) -> bool {
+    let mut all = true;
+    for t in threads {
+        if let Some(deadline) = deadline {
+            while !t.is_finished() && Instant::now() < deadline {
+                thread::sleep(JOIN_POLL);
+            }
+            if !t.is_finished() {
+                all = false;
+                continue;
+            }
         }
+        let _ = t.join();
+    }
+    all
+}
+
+impl Drop for Runtime {
+    /// Stops the workers, unwinds every suspended coroutine on its own
+    /// worker (so its destructors run), cancels the ones that never started
+    /// and the blocking jobs no pool thread has started, and waits for the
+    /// worker threads to exit and for the blocking jobs that run to return
+    /// (as tokio does; see `spawn_blocking`).
+    fn drop(&mut self) {
+        self.stop(None);
     }
 }
 
@@ -307,6 +359,7 @@ impl Builder {
             shared,
             threads,
             monitor: Some(monitor),
+            stopped: false,
         })
     }
 }

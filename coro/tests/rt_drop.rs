@@ -434,6 +434,81 @@ fn a_runtime_can_be_dropped_from_its_own_coroutine_four_workers() {
     );
 }
 
+/// `shutdown_timeout` returns though a coroutine computes without
+/// suspending, leaves its worker to it, and the worker still finishes the
+/// shutdown (unwinds or cancels the others) once the coroutine returns.
+fn shutdown_timeout_leaves_a_computing_worker(workers: usize) {
+    let rt = util::runtime(workers, "timeout");
+    let (started, release, finished) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (s, r, f) = (
+        Arc::clone(&started),
+        Arc::clone(&release),
+        Arc::clone(&finished),
+    );
+    let _computing = rt.spawn(move || {
+        s.store(true, Ordering::SeqCst);
+        while !r.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+        f.store(true, Ordering::SeqCst);
+    });
+    let dropped = Arc::new(AtomicUsize::new(0));
+    // Made here, so that it is dropped whether the sleeper is unwound or,
+    // never started (one worker), cancelled.
+    let guard = Guard(Arc::clone(&dropped));
+    let _sleeper = rt.spawn(move || {
+        let _g = guard;
+        coro::sleep(HOUR);
+    });
+    wait_until("the computing coroutine started", || {
+        started.load(Ordering::SeqCst)
+    });
+    assert!(
+        !rt.shutdown_timeout(Duration::from_millis(50)),
+        "a worker cannot have stopped inside the computation"
+    );
+    assert!(
+        !finished.load(Ordering::SeqCst),
+        "shutdown_timeout returned only after the computation"
+    );
+    release.store(true, Ordering::SeqCst);
+    wait_until("the computation finished", || {
+        finished.load(Ordering::SeqCst)
+    });
+    wait_until("the sleeper was unwound or cancelled", || {
+        dropped.load(Ordering::SeqCst) == 1
+    });
+}
+
+#[test]
+fn shutdown_timeout_leaves_a_computing_worker_one_worker() {
+    util::watchdog("shutdown_timeout, 1 worker", util::WATCHDOG, || {
+        shutdown_timeout_leaves_a_computing_worker(1)
+    });
+}
+
+#[test]
+fn shutdown_timeout_leaves_a_computing_worker_four_workers() {
+    util::watchdog("shutdown_timeout, 4 workers", util::WATCHDOG, || {
+        shutdown_timeout_leaves_a_computing_worker(4)
+    });
+}
+
+#[test]
+fn shutdown_timeout_of_an_idle_runtime_stops_everything() {
+    util::watchdog("idle shutdown_timeout", util::WATCHDOG, || {
+        for workers in util::WORKER_COUNTS {
+            let rt = util::runtime(workers, "idle-timeout");
+            assert_eq!(rt.block_on(|| 2), 2);
+            assert!(rt.shutdown_timeout(util::WATCHDOG));
+        }
+    });
+}
+
 #[test]
 fn a_catch_unwind_can_tell_the_runtime_s_unwind_from_a_panic() {
     util::watchdog("is_cancelling", util::WATCHDOG, || {
