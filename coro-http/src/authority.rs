@@ -43,11 +43,21 @@ pub(crate) enum Port {
 
 /// Checks that `value` is `host[:port]` as the module docs say.
 pub(crate) fn check(value: &[u8], port: Port) -> Result<(), Error> {
+    // One pass for the common host (a `Host` field on every request); an
+    // `@` can pass none of the rules, so it is looked for only to name the
+    // error.
+    check_parts(value, port).map_err(|e| {
+        if value.contains(&b'@') {
+            Error::BadRequest("userinfo in the authority")
+        } else {
+            e
+        }
+    })
+}
+
+fn check_parts(value: &[u8], port: Port) -> Result<(), Error> {
     if value.is_empty() {
         return Err(Error::BadRequest("empty host"));
-    }
-    if value.contains(&b'@') {
-        return Err(Error::BadRequest("userinfo in the authority"));
     }
     let after_host = if value[0] == b'[' {
         let close = memchr::memchr(b']', value)
@@ -55,8 +65,7 @@ pub(crate) fn check(value: &[u8], port: Port) -> Result<(), Error> {
         check_ip_literal(&value[1..close])?;
         &value[close + 1..]
     } else {
-        let end = memchr::memchr(b':', value).unwrap_or(value.len());
-        check_reg_name(&value[..end])?;
+        let end = reg_name_len(value)?;
         &value[end..]
     };
     match after_host {
@@ -67,26 +76,41 @@ pub(crate) fn check(value: &[u8], port: Port) -> Result<(), Error> {
     }
 }
 
-fn check_reg_name(name: &[u8]) -> Result<(), Error> {
-    if name.is_empty() {
-        return Err(Error::BadRequest("empty host"));
-    }
+/// The length of the reg-name at the start of `value`, up to a `:` or the
+/// end; an error for a character a reg-name may not have there.
+fn reg_name_len(value: &[u8]) -> Result<usize, Error> {
     let mut i = 0;
-    while i < name.len() {
-        match name[i] {
+    while i < value.len() {
+        match value[i] {
+            b if REG_NAME[usize::from(b)] => i += 1,
+            b':' => break,
             b'%' => {
-                let escape = name.get(i + 1..i + 3);
+                let escape = value.get(i + 1..i + 3);
                 if !escape.is_some_and(|e| e.iter().all(u8::is_ascii_hexdigit)) {
                     return Err(Error::BadRequest("invalid percent-escape in the host"));
                 }
                 i += 3;
             }
-            b if is_unreserved(b) || is_sub_delim(b) => i += 1,
             _ => return Err(Error::BadRequest("invalid character in the host")),
         }
     }
-    Ok(())
+    if i == 0 {
+        return Err(Error::BadRequest("empty host"));
+    }
+    Ok(i)
 }
+
+/// The bytes a reg-name takes as they are: unreserved and sub-delims
+/// (RFC 3986 §3.2.2); `%` starts an escape.
+const REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_unreserved(b as u8) || is_sub_delim(b as u8);
+        b += 1;
+    }
+    table
+};
 
 /// What lies between `[` and `]`: an IPv6 address or an IPvFuture.
 fn check_ip_literal(inside: &[u8]) -> Result<(), Error> {
@@ -132,12 +156,12 @@ fn check_port(digits: &[u8]) -> Result<(), Error> {
 }
 
 /// RFC 3986 §2.3.
-fn is_unreserved(b: u8) -> bool {
+const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// RFC 3986 §2.2.
-fn is_sub_delim(b: u8) -> bool {
+const fn is_sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
