@@ -278,14 +278,8 @@ pub(crate) fn abandon(io: &mut ConnIo) -> Finish {
 /// refusal must not wait for a body nobody will read (up to the body
 /// timeout, for a stalled one).
 pub(crate) fn finish_refused(io: &mut ConnIo) -> Finish {
-    if let Some(e) = io.body.failed.take() {
-        return Finish::Failed(e);
-    }
-    if io.body.is_done() {
-        return Finish::Complete;
-    }
-    if io.body.continue_owed {
-        return Finish::Close;
+    if let Some(end) = settled(io) {
+        return end;
     }
     let start = io.body.read;
     let mut scratch = [0u8; 8 * 1024];
@@ -308,19 +302,24 @@ pub(crate) fn finish_refused(io: &mut ConnIo) -> Finish {
     }
 }
 
+/// How a body ends without a read: with an error met earlier, complete, or
+/// closing because the client waits for a 100 that never came (it may or
+/// may not send the body, so the connection cannot be reused).
+fn settled(io: &mut ConnIo) -> Option<Finish> {
+    if let Some(e) = io.body.failed.take() {
+        return Some(Finish::Failed(e));
+    }
+    if io.body.is_done() {
+        return Some(Finish::Complete);
+    }
+    io.body.continue_owed.then_some(Finish::Close)
+}
+
 /// Ends the body after the handler: drains what it left unread, if that is
 /// small enough, so the connection can go on.
 pub(crate) fn finish(io: &mut ConnIo) -> Finish {
-    if let Some(e) = io.body.failed.take() {
-        return Finish::Failed(e);
-    }
-    if io.body.is_done() {
-        return Finish::Complete;
-    }
-    if io.body.continue_owed {
-        // The client waits for a 100 that never came; it may or may not
-        // send the body, so the connection cannot be reused.
-        return Finish::Close;
+    if let Some(end) = settled(io) {
+        return end;
     }
     if let Remaining::Length(n) = io.body.remaining {
         if n > DRAIN_LIMIT {

@@ -18,10 +18,7 @@ use coro_http::{Limits, Request, Response, Router, StatusCode, Timeouts};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use util::{get, serve, serve_with, TestServer};
-
-/// The request smuggled behind every refused one.
-const SMUGGLED: &str = "GET /secret HTTP/1.1\r\nHost: test\r\n\r\n";
+use util::{assert_refused_on, get, serve, serve_with, TestServer, SMUGGLED};
 
 /// Routes: `GET /` answers `ok`; `POST /` reads the whole body and answers
 /// its length; `POST /unread` answers without reading it; `GET /secret`
@@ -50,31 +47,6 @@ fn small_limits() -> Limits {
         max_headers: 8,
         max_body_bytes: 1024,
     }
-}
-
-/// Sends `request` followed by [`SMUGGLED`] to `server` in one write and
-/// asserts: exactly one answer, with `status` and `Connection: close`; the
-/// connection closed after it; `/secret` never served.
-fn assert_refused_on(server: &TestServer, hits: &AtomicUsize, request: &[u8], status: u16) {
-    let mut client = server.connect();
-    let mut bytes = request.to_vec();
-    bytes.extend_from_slice(SMUGGLED.as_bytes());
-    client.send(&bytes);
-    let response = client.response();
-    assert_eq!(
-        response.status,
-        status,
-        "wrong status for {:?}: {}",
-        String::from_utf8_lossy(request),
-        response.text()
-    );
-    assert!(response.says_close(), "an error response must say close");
-    client.assert_closed();
-    assert_eq!(
-        hits.load(Ordering::SeqCst),
-        0,
-        "the smuggled request was served"
-    );
 }
 
 /// [`assert_refused_on`] on a fresh server with the default limits.

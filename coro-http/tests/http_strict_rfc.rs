@@ -17,10 +17,7 @@ use std::time::Duration;
 
 use coro_http::{Request, Router, Timeouts};
 
-use util::{serve, serve_with, TestServer};
-
-/// The request smuggled behind every refused one.
-const SMUGGLED: &str = "GET /secret HTTP/1.1\r\nHost: test\r\n\r\n";
+use util::{assert_refused_on, serve, serve_with, TestServer, SMUGGLED};
 
 /// Routes: `GET /` answers `ok`; `POST /` reads the whole body and answers
 /// its length; `POST /unread` answers without reading it; `GET /secret`
@@ -45,31 +42,6 @@ fn router(hits: &Arc<AtomicUsize>) -> Router {
             "secret"
         });
     r
-}
-
-/// Sends `request` followed by [`SMUGGLED`] in one write, and asserts one
-/// answer with `status` and `Connection: close`, then the close, and
-/// `/secret` never served.
-fn assert_refused_on(server: &TestServer, hits: &AtomicUsize, request: &[u8], status: u16) {
-    let mut client = server.connect();
-    let mut bytes = request.to_vec();
-    bytes.extend_from_slice(SMUGGLED.as_bytes());
-    client.send(&bytes);
-    let response = client.response();
-    assert_eq!(
-        response.status,
-        status,
-        "wrong status for {:?}: {}",
-        String::from_utf8_lossy(request),
-        response.text()
-    );
-    assert!(response.says_close(), "an error response must say close");
-    client.assert_closed();
-    assert_eq!(
-        hits.load(Ordering::SeqCst),
-        0,
-        "the smuggled request was served"
-    );
 }
 
 fn assert_refused(request: &str, status: u16) {

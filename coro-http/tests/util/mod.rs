@@ -19,6 +19,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -523,4 +524,33 @@ fn is_timeout(e: &io::Error) -> bool {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The valid request the strictness tests send right behind every refused
+/// one (`GET /secret`, whose handler counts its hits).
+pub const SMUGGLED: &str = "GET /secret HTTP/1.1\r\nHost: test\r\n\r\n";
+
+/// Sends `request` followed by [`SMUGGLED`] to `server` in one write and
+/// asserts: exactly one answer, with `status` and `Connection: close`; the
+/// connection closed after it; `/secret` (counted by `hits`) never served.
+pub fn assert_refused_on(server: &TestServer, hits: &AtomicUsize, request: &[u8], status: u16) {
+    let mut client = server.connect();
+    let mut bytes = request.to_vec();
+    bytes.extend_from_slice(SMUGGLED.as_bytes());
+    client.send(&bytes);
+    let response = client.response();
+    assert_eq!(
+        response.status,
+        status,
+        "wrong status for {:?}: {}",
+        String::from_utf8_lossy(request),
+        response.text()
+    );
+    assert!(response.says_close(), "an error response must say close");
+    client.assert_closed();
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the smuggled request was served"
+    );
 }
