@@ -287,12 +287,7 @@ pub(crate) fn finish_refused(io: &mut ConnIo) -> Finish {
         match read_with(io, &mut scratch, Wait::No) {
             Ok(_) if io.body.read - start > DRAIN_LIMIT => return Finish::Close,
             Ok(_) => {}
-            Err(_) => {
-                return match io.body.failed.take() {
-                    Some(Error::Io(_)) | Some(Error::Timeout) | None => Finish::Close,
-                    Some(e) => Finish::Failed(e),
-                }
-            }
+            Err(_) => return drain_failed(io),
         }
     }
     if io.body.is_done() {
@@ -315,6 +310,15 @@ fn settled(io: &mut ConnIo) -> Option<Finish> {
     io.body.continue_owed.then_some(Finish::Close)
 }
 
+/// How a drain that failed ends: a broken body is answered with its error;
+/// a vanished or silent client only closes the connection.
+fn drain_failed(io: &mut ConnIo) -> Finish {
+    match io.body.failed.take() {
+        Some(Error::Io(_)) | Some(Error::Timeout) | None => Finish::Close,
+        Some(e) => Finish::Failed(e),
+    }
+}
+
 /// Ends the body after the handler: drains what it left unread, if that is
 /// small enough, so the connection can go on.
 pub(crate) fn finish(io: &mut ConnIo) -> Finish {
@@ -333,12 +337,7 @@ pub(crate) fn finish(io: &mut ConnIo) -> Finish {
             Ok(0) => return Finish::Complete,
             Ok(_) if io.body.read - start > DRAIN_LIMIT => return Finish::Close,
             Ok(_) => {}
-            Err(_) => {
-                return match io.body.failed.take() {
-                    Some(Error::Io(_)) | Some(Error::Timeout) | None => Finish::Close,
-                    Some(e) => Finish::Failed(e),
-                }
-            }
+            Err(_) => return drain_failed(io),
         }
     }
 }

@@ -135,6 +135,7 @@ impl Next<'_> {
 
 /// `response` shaped by the error hook, if there is one and the response
 /// was made from an error it has not shaped yet.
+#[inline]
 fn shape(on_error: Option<&dyn ErrorHook>, response: Response, req: &Request<'_>) -> Response {
     match on_error {
         Some(hook) if response.cause.is_some() => {

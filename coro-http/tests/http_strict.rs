@@ -18,7 +18,7 @@ use coro_http::{Limits, Request, Response, Router, StatusCode, Timeouts};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use util::{assert_refused_on, get, serve, serve_with, TestServer, SMUGGLED};
+use util::{assert_refused_on, chunked_post, get, serve, serve_with, TestServer, SMUGGLED};
 
 /// Routes: `GET /` answers `ok`; `POST /` reads the whole body and answers
 /// its length; `POST /unread` answers without reading it; `GET /secret`
@@ -450,11 +450,6 @@ fn transfer_encoding_on_http_1_0_is_400() {
         "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         400,
     );
-}
-
-/// A chunked `POST /` with `body` as its chunked body, read by the handler.
-fn chunked_post(body: &str) -> String {
-    format!("POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use coro_http::{Request, Router, Timeouts};
 
-use util::{assert_refused_on, serve, serve_with, TestServer, SMUGGLED};
+use util::{assert_refused_on, chunked_post, serve, serve_with, TestServer, SMUGGLED};
 
 /// Routes: `GET /` answers `ok`; `POST /` reads the whole body and answers
 /// its length; `POST /unread` answers without reading it; `GET /secret`
@@ -252,11 +252,6 @@ fn chunked_with_an_empty_parameter_is_400() {
 
 // ---------------------------------------------------------------------------
 // Chunk extensions: `;` name [ `=` token / quoted-string ].
-
-/// A chunked `POST /` with `body` as its chunked body, read by the handler.
-fn chunked_post(body: &str) -> String {
-    format!("POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
-}
 
 #[test]
 fn a_bare_semicolon_extension_is_400() {

@@ -554,3 +554,8 @@ pub fn assert_refused_on(server: &TestServer, hits: &AtomicUsize, request: &[u8]
         "the smuggled request was served"
     );
 }
+
+/// A chunked `POST /` with `body` as its chunked body, read by the handler.
+pub fn chunked_post(body: &str) -> String {
+    format!("POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+}
