@@ -1,4 +1,5 @@
-//! Limits and timeouts: what a client may send, and how long it may take.
+//! A server's settings: limits and timeouts (what a client may send, and
+//! how long it may take), and the [`Config`] every connection reads.
 //!
 //! The defaults are generous for real clients and small enough that a
 //! hostile one cannot make the server allocate without bound: a connection
@@ -92,3 +93,31 @@ pub enum IdleWait {
     /// Always parked in its coroutine, on the worker it started on.
     Parked,
 }
+
+/// What every connection of a server reads.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) limits: Limits,
+    pub(crate) timeouts: Timeouts,
+    /// `Server: <name>\r\n`, or empty for none.
+    pub(crate) server_line: Vec<u8>,
+    pub(crate) idle_wait: IdleWait,
+    /// Stack size of connections' coroutines, if set.
+    pub(crate) stack_size: Option<usize>,
+}
+
+impl Config {
+    /// The builder of a connection's coroutine: its stack size, and the
+    /// setting its overflow report names.
+    pub(crate) fn connection_coroutine(&self) -> coro::Builder {
+        let builder = coro::Builder::new().overflow_hint(STACK_SIZE_SETTING);
+        match self.stack_size {
+            Some(bytes) => builder.stack_size(bytes),
+            None => builder,
+        }
+    }
+}
+
+/// What a connection coroutine's stack-overflow report tells the reader to
+/// raise.
+const STACK_SIZE_SETTING: &str = "coro_http::Builder::stack_size (the connections' stack)";

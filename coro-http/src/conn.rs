@@ -66,7 +66,7 @@
 //! reads the error response instead of a reset.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,8 +80,10 @@ use crate::error::Error;
 use crate::io::ConnIo;
 use crate::params::Params;
 use crate::parse::{parse_head, worth_parsing, Head};
+use crate::registry::ConnEntry;
 use crate::request::Request;
-use crate::server::{ConnEntry, Shared};
+use crate::server::Shared;
+use crate::transport::Link;
 
 /// How long a keep-alive connection waits for its next request in its
 /// coroutine before it lets the coroutine go and waits without one, with
@@ -96,12 +98,25 @@ const LINGER: Duration = Duration::from_millis(500);
 /// Most bytes a lingering close reads and drops.
 const LINGER_BYTES: usize = 64 * 1024;
 
-/// Serves `stream` until it closes.
+/// Serves `stream`, accepted by one of the server's listeners, until it
+/// closes.
+/// The acceptor took its place under the connection cap.
 pub(crate) fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: Arc<Shared>) {
-    let stream = Arc::new(stream);
-    let entry = shared.conns.insert(Arc::clone(&stream));
-    let _ = stream.set_write_timeout(Some(shared.config.timeouts.write));
-    let io = ConnIo::new(stream, Arc::clone(&shared.config));
+    serve_link(Link::Tcp(Arc::new(stream)), peer, shared, true);
+}
+
+/// Serves `link` until it closes, or until it waits for its next request
+/// without this coroutine; `holds_slot`: the caller took its place under
+/// the connection cap.
+pub(crate) fn serve_link(
+    mut link: Link,
+    peer: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    holds_slot: bool,
+) {
+    let entry = shared.conns.insert(link.shutter(), holds_slot);
+    let _ = link.set_write_timeout(shared.config.timeouts.write);
+    let io = ConnIo::new(link, Arc::clone(&shared.config));
     resume(
         Parked {
             io,
@@ -149,8 +164,11 @@ fn resume(mut conn: Parked, shared: Arc<Shared>) {
 /// (or is shut by the shutdown or the idle sweep, see `server`). Until
 /// then the connection is idle in the registry, with its idle deadline.
 fn wait_elsewhere(mut conn: Parked, shared: Arc<Shared>, idle_left: Duration, release: bool) {
-    let stream = Arc::clone(&conn.io.stream);
-    conn.entry.wait_elsewhere(&shared, idle_left);
+    let Link::Tcp(stream) = &conn.io.stream else {
+        unreachable!("only a plain socket waits without a coroutine")
+    };
+    let stream = Arc::clone(stream);
+    conn.entry.wait_elsewhere(&shared.conns, idle_left);
     if release {
         conn.io.release_buffers();
     }
@@ -158,7 +176,7 @@ fn wait_elsewhere(mut conn: Parked, shared: Arc<Shared>, idle_left: Duration, re
         .config
         .connection_coroutine()
         .unstarted(move || {
-            conn.entry.stop_waiting_elsewhere(&shared);
+            conn.entry.stop_waiting_elsewhere(&shared.conns);
             conn.entry.leave_idle();
             resume(conn, shared);
         })
@@ -337,7 +355,7 @@ impl Conn<'_> {
             // No byte of a request yet (between requests, or before the
             // first): the shutdown may close the connection.
             let waiting = self.io.input.is_empty();
-            if waiting && !self.entry.enter_idle(self.shared) {
+            if waiting && !self.entry.enter_idle(&self.shared.conns) {
                 // Shutting down: no waiting for a request, but one the
                 // client has already sent is answered (with `Connection:
                 // close`), not reset by the close.
@@ -357,6 +375,7 @@ impl Conn<'_> {
             }
             let release_after = (idle
                 && may_wait_elsewhere
+                && self.can_wait_elsewhere()
                 && config.idle_wait != IdleWait::Parked
                 && RELEASE_IDLE_AFTER < config.timeouts.idle)
                 .then_some(RELEASE_IDLE_AFTER);
@@ -411,11 +430,20 @@ impl Conn<'_> {
     /// Whether the connection, idle now, waits for its next request without
     /// its coroutine (`IdleWait`).
     fn waits_elsewhere(&self) -> bool {
+        if !self.can_wait_elsewhere() {
+            return false;
+        }
         match self.shared.config.idle_wait {
             IdleWait::Adaptive => coro::runtime_is_congested(),
             IdleWait::Detached => true,
             IdleWait::Parked => false,
         }
+    }
+
+    /// Whether the connection's stream can start a coroutine when it turns
+    /// readable: only a plain socket can.
+    fn can_wait_elsewhere(&self) -> bool {
+        matches!(self.io.stream, Link::Tcp(_))
     }
 
     /// Answers a request that cannot be served with its error, and closes.
@@ -434,8 +462,8 @@ impl Conn<'_> {
         if self.io.flush().is_err() {
             return;
         }
-        let stream = &self.io.stream;
-        if stream.shutdown(Shutdown::Write).is_err() {
+        let stream = &mut self.io.stream;
+        if stream.shutdown_write().is_err() {
             return;
         }
         let deadline = Instant::now() + LINGER;
@@ -443,10 +471,10 @@ impl Conn<'_> {
         let mut dropped = 0;
         while dropped < LINGER_BYTES {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            if left.is_zero() || stream.set_read_timeout(left).is_err() {
                 return;
             }
-            match (&**stream).read(&mut scratch) {
+            match stream.read(&mut scratch) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => dropped += n,
             }

@@ -11,10 +11,9 @@ use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coro_net::TcpStream;
-
 use crate::body::BodyState;
-use crate::server::Config;
+use crate::config::Config;
+use crate::transport::Link;
 
 /// Size of the first input buffer; it grows (up to the header limit) only
 /// for a head that does not fit.
@@ -99,7 +98,7 @@ impl Input {
 /// A connection's stream, buffers and per-request body state.
 #[derive(Debug)]
 pub(crate) struct ConnIo {
-    pub(crate) stream: Arc<TcpStream>,
+    pub(crate) stream: Link,
     pub(crate) input: Input,
     pub(crate) out: Vec<u8>,
     pub(crate) body: BodyState,
@@ -107,7 +106,7 @@ pub(crate) struct ConnIo {
 }
 
 impl ConnIo {
-    pub(crate) fn new(stream: Arc<TcpStream>, config: Arc<Config>) -> ConnIo {
+    pub(crate) fn new(stream: Link, config: Arc<Config>) -> ConnIo {
         ConnIo {
             stream,
             input: Input::new(),
@@ -134,8 +133,8 @@ impl ConnIo {
         if spare.is_empty() {
             return Ok(0);
         }
-        self.stream.set_read_timeout(Some(nonzero(timeout)))?;
-        let n = (&*self.stream).read(spare)?;
+        self.stream.set_read_timeout(timeout)?;
+        let n = self.stream.read(spare)?;
         self.input.end += n;
         Ok(n)
     }
@@ -150,18 +149,9 @@ impl ConnIo {
         if spare.is_empty() {
             return Ok(0);
         }
-        // Straight from the (nonblocking) socket: the stream's own read
-        // would first wait for the reactor to report it readable. A
-        // readiness bit it leaves set only costs the next read one try.
-        let socket = socket2::SockRef::from(&*self.stream);
-        match (&*socket).read(spare) {
-            Ok(n) => {
-                self.input.end += n;
-                Ok(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-            Err(e) => Err(e),
-        }
+        let n = self.stream.read_now(spare)?;
+        self.input.end += n;
+        Ok(n)
     }
 
     /// As [`fill`](Self::fill), until `deadline`.
@@ -177,36 +167,32 @@ impl ConnIo {
     /// reads once the buffer is empty).
     pub(crate) fn read_direct(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
         debug_assert!(self.input.is_empty());
-        self.stream.set_read_timeout(Some(nonzero(timeout)))?;
-        (&*self.stream).read(buf)
+        self.stream.set_read_timeout(timeout)?;
+        self.stream.read(buf)
     }
 
     /// Sends the output buffer.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
-            let result = (&*self.stream).write_all(&self.out);
+            let result = self.stream.write_all(&self.out);
             self.out.clear();
             result?;
         }
-        Ok(())
+        self.stream.flush()
     }
 
     /// Sends the output buffer and then `tail`, in as few writes as the
     /// socket takes.
     pub(crate) fn flush_with(&mut self, tail: &[u8]) -> io::Result<()> {
-        let result = write_all_vectored(&self.stream, &self.out, tail);
+        let result = write_all_vectored(&mut self.stream, &self.out, tail);
         self.out.clear();
-        result
+        result?;
+        self.stream.flush()
     }
 }
 
-fn nonzero(d: Duration) -> Duration {
-    d.max(Duration::from_nanos(1))
-}
-
 /// Writes `a` then `b` with vectored writes until both are sent.
-fn write_all_vectored(stream: &TcpStream, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
-    let mut w = stream;
+fn write_all_vectored(w: &mut impl Write, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
     while !a.is_empty() || !b.is_empty() {
         let n = match w.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -274,12 +274,14 @@ mod io;
 mod params;
 mod parse;
 mod pattern;
+mod registry;
 mod request;
 mod response;
 mod router;
 mod server;
 mod signal;
 mod state;
+mod transport;
 mod trim;
 
 pub use config::{IdleWait, Limits, Timeouts};
@@ -288,7 +290,8 @@ pub use error_hook::{ErrorContext, ErrorHook};
 pub use request::{BodyReader, Request};
 pub use response::{Body, IntoResponse, Response};
 pub use router::{Handler, Middleware, Next, Router};
-pub use server::{Builder, Server, ShutdownHandle};
+pub use server::{Builder, ConnectionHandle, Server, ShutdownHandle};
+pub use transport::{Closer, Transport};
 
 #[doc = include_str!("../docs/from-axum.md")]
 pub mod from_axum {}

@@ -56,21 +56,20 @@
 //! a request that was in its socket buffer when the shutdown started is
 //! answered, with `Connection: close`, not dropped with a reset.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coro::chan::{self, Receiver, Sender};
-use coro::sync::Semaphore;
-use coro_net::{ListenOptions, TcpListener, TcpStream};
-use parking_lot::Mutex;
+use coro_net::{ListenOptions, TcpListener};
 
 use crate::accept::{start_acceptor, AcceptErrors};
-use crate::config::{IdleWait, Limits, Timeouts};
+use crate::config::{Config, IdleWait, Limits, Timeouts};
+use crate::registry::{ConnEntry, Registry};
 use crate::router::Router;
+use crate::transport::Transport;
 
 /// How often the shutdown looks again at the connections still open.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(5);
@@ -84,34 +83,6 @@ const FORCED_CLOSE_WAIT: Duration = Duration::from_secs(1);
 const SWEEP_MIN: Duration = Duration::from_millis(10);
 const SWEEP_MAX: Duration = Duration::from_millis(250);
 
-/// What every connection of a server reads.
-#[derive(Debug)]
-pub(crate) struct Config {
-    pub(crate) limits: Limits,
-    pub(crate) timeouts: Timeouts,
-    /// `Server: <name>\r\n`, or empty for none.
-    pub(crate) server_line: Vec<u8>,
-    pub(crate) idle_wait: IdleWait,
-    /// Stack size of connections' coroutines, if set.
-    pub(crate) stack_size: Option<usize>,
-}
-
-impl Config {
-    /// The builder of a connection's coroutine: its stack size, and the
-    /// setting its overflow report names.
-    pub(crate) fn connection_coroutine(&self) -> coro::Builder {
-        let builder = coro::Builder::new().overflow_hint(STACK_SIZE_SETTING);
-        match self.stack_size {
-            Some(bytes) => builder.stack_size(bytes),
-            None => builder,
-        }
-    }
-}
-
-/// What a connection coroutine's stack-overflow report tells the reader to
-/// raise.
-const STACK_SIZE_SETTING: &str = "coro_http::Builder::stack_size (the connections' stack)";
-
 /// What the acceptors, the connections and the shutdown handle share.
 pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
@@ -119,7 +90,6 @@ pub(crate) struct Shared {
     pub(crate) conns: Registry,
     listeners: Vec<Arc<TcpListener>>,
     pub(crate) accept_errors: AcceptErrors,
-    shutting_down: AtomicBool,
     wake_run: Sender<()>,
     /// Worker threads of the runtime: acceptors per listener.
     workers: usize,
@@ -127,170 +97,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::SeqCst)
-    }
-}
-
-const BUSY: u8 = 0;
-const IDLE: u8 = 1;
-const CLOSING: u8 = 2;
-
-/// One open connection, as the shutdown sees it.
-#[derive(Debug)]
-pub(crate) struct ConnEntry {
-    id: u64,
-    stream: Arc<TcpStream>,
-    state: AtomicU8,
-    /// While the connection waits for its next request without a
-    /// coroutine: when its idle timeout ends, in nanoseconds from the
-    /// registry's epoch (0 otherwise).
-    idle_deadline: AtomicU64,
-}
-
-impl ConnEntry {
-    /// Marks the connection idle before it waits for a request. False if
-    /// the server is shutting down: the connection should close instead.
-    pub(crate) fn enter_idle(&self, shared: &Shared) -> bool {
-        if self
-            .state
-            .compare_exchange(BUSY, IDLE, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return false;
-        }
-        !shared.is_shutting_down()
-    }
-
-    /// Marks it busy again after the wait.
-    pub(crate) fn leave_idle(&self) {
-        let _ = self
-            .state
-            .compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst);
-    }
-
-    /// Notes that the connection waits for its next request without a
-    /// coroutine, for `idle_left` at most (see `sweep_idle`).
-    pub(crate) fn wait_elsewhere(&self, shared: &Shared, idle_left: Duration) {
-        let deadline = shared.conns.nanos(Instant::now() + idle_left);
-        self.idle_deadline.store(deadline, Ordering::SeqCst);
-        shared
-            .conns
-            .waiting_elsewhere
-            .fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// Its wait without a coroutine is over.
-    pub(crate) fn stop_waiting_elsewhere(&self, shared: &Shared) {
-        self.idle_deadline.store(0, Ordering::SeqCst);
-        shared
-            .conns
-            .waiting_elsewhere
-            .fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// Ends the wait of a connection whose idle timeout has passed: its
-    /// read side is shut, which starts its coroutine, to find the end of
-    /// the stream and close.
-    fn close_if_idle_too_long(&self, now: u64) {
-        let deadline = self.idle_deadline.load(Ordering::SeqCst);
-        if deadline != 0 && now >= deadline {
-            let _ = self.stream.shutdown(Shutdown::Read);
-        }
-    }
-
-    /// Closes the connection if it is idle; a busy one sees the flag later.
-    fn close_if_idle(&self) {
-        if self
-            .state
-            .compare_exchange(IDLE, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            let _ = self.stream.shutdown(Shutdown::Read);
-        }
-    }
-}
-
-/// The open connections.
-pub(crate) struct Registry {
-    next_id: AtomicU64,
-    open: Mutex<HashMap<u64, Arc<ConnEntry>>>,
-    /// Connections that wait for a request without a coroutine.
-    waiting_elsewhere: AtomicUsize,
-    /// Where idle deadlines count from.
-    epoch: Instant,
-    /// One permit per connection the cap allows
-    /// ([`Builder::max_connections`]); `None` without a cap. An acceptor
-    /// takes one before it accepts, the connection gives it back when it
-    /// closes (`remove`).
-    slots: Option<Semaphore>,
-}
-
-impl Registry {
-    fn new(max_connections: Option<usize>) -> Registry {
-        Registry {
-            next_id: AtomicU64::new(0),
-            open: Mutex::default(),
-            waiting_elsewhere: AtomicUsize::new(0),
-            epoch: Instant::now(),
-            slots: max_connections.map(Semaphore::new),
-        }
-    }
-
-    /// Waits, under the connection cap, until one more connection may open,
-    /// and takes its place (given back by `remove`, or by `give_back_slot`
-    /// if none opens). Parks the acceptor while the server is full: new
-    /// connections wait in the listen backlog meanwhile.
-    pub(crate) fn take_slot(&self) {
-        if let Some(slots) = &self.slots {
-            std::mem::forget(slots.acquire());
-        }
-    }
-
-    /// Gives back a place taken by `take_slot` that no connection holds.
-    pub(crate) fn give_back_slot(&self) {
-        if let Some(slots) = &self.slots {
-            slots.add_permits(1);
-        }
-    }
-
-    /// Wakes `acceptors` acceptors parked in `take_slot`, for the shutdown.
-    fn release_acceptors(&self, acceptors: usize) {
-        if let Some(slots) = &self.slots {
-            slots.add_permits(acceptors);
-        }
-    }
-
-    pub(crate) fn insert(&self, stream: Arc<TcpStream>) -> Arc<ConnEntry> {
-        let entry = Arc::new(ConnEntry {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            stream,
-            state: AtomicU8::new(BUSY),
-            idle_deadline: AtomicU64::new(0),
-        });
-        self.open.lock().insert(entry.id, Arc::clone(&entry));
-        entry
-    }
-
-    pub(crate) fn remove(&self, entry: &ConnEntry) {
-        if self.open.lock().remove(&entry.id).is_some() {
-            self.give_back_slot();
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.open.lock().len()
-    }
-
-    /// `at` in nanoseconds from the registry's epoch, never 0.
-    fn nanos(&self, at: Instant) -> u64 {
-        (at.saturating_duration_since(self.epoch).as_nanos() as u64).max(1)
-    }
-
-    fn each(&self, f: impl Fn(&ConnEntry)) {
-        let entries: Vec<Arc<ConnEntry>> = self.open.lock().values().cloned().collect();
-        for e in entries {
-            f(&e);
-        }
+        self.conns.is_closing()
     }
 }
 
@@ -466,7 +273,6 @@ impl Builder {
             conns: Registry::new(self.max_connections),
             listeners,
             accept_errors: AcceptErrors::default(),
-            shutting_down: AtomicBool::new(false),
             wake_run,
             workers,
         });
@@ -521,6 +327,14 @@ impl Server {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// A handle that serves connections the program accepted itself, over
+    /// any [`Transport`].
+    pub fn connection_handle(&self) -> ConnectionHandle {
+        ConnectionHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// A handle that stops the server.
@@ -625,9 +439,7 @@ fn drain(shared: &Shared) {
         "{} connections still open after the grace period; closing them",
         shared.conns.len()
     );
-    shared.conns.each(|e| {
-        let _ = e.stream.shutdown(Shutdown::Both);
-    });
+    shared.conns.shut_all();
     let forced_end = Instant::now() + FORCED_CLOSE_WAIT;
     while shared.conns.len() > 0 && Instant::now() < forced_end {
         coro::sleep(SHUTDOWN_POLL);
@@ -653,7 +465,7 @@ impl ShutdownHandle {
     /// ones closed after their request, all closed after the grace period.
     /// Returns at once; [`Server::run`] returns when it is done.
     pub fn shutdown(&self) {
-        if self.shared.shutting_down.swap(true, Ordering::SeqCst) {
+        if !self.shared.conns.start_closing() {
             return;
         }
         for l in &self.shared.listeners {
@@ -670,5 +482,59 @@ impl ShutdownHandle {
     /// Whether shutdown has started.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.is_shutting_down()
+    }
+}
+
+/// Serves connections that the program accepted itself (from a Unix
+/// socket, through its own TLS acceptor, from a test's in-memory pipe)
+/// with the server's router, limits and timeouts, as hyper's
+/// `serve_connection` does: see [`Server::connection_handle`].
+#[derive(Clone)]
+pub struct ConnectionHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ConnectionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionHandle").finish_non_exhaustive()
+    }
+}
+
+impl ConnectionHandle {
+    /// Serves `stream` in the calling coroutine (or thread) until the
+    /// connection closes; `peer` is what handlers see as
+    /// [`Request::remote_addr`](crate::Request::remote_addr).
+    ///
+    /// The shutdown ends the connection as any of the server's, through
+    /// the transport's [`Closer`](crate::Closer) (see
+    /// [`Transport::closer`]), and [`Server::run`] waits for it. Once the
+    /// shutdown has started, `stream` is dropped unserved.
+    /// [`Builder::max_connections`] caps only the server's own listeners:
+    /// how many connections the caller hands over is the caller's to
+    /// bound.
+    ///
+    /// Between requests such a connection waits in the calling coroutine,
+    /// never without one as the server's own TCP connections may (see
+    /// [`IdleWait`]).
+    ///
+    /// ```no_run
+    /// # let server = coro_http::Server::builder().bind("127.0.0.1:0").build(coro_http::Router::new())?;
+    /// let handle = server.connection_handle();
+    /// let listener = coro_net::UnixListener::bind("/tmp/app.sock")?;
+    /// std::thread::spawn(move || {
+    ///     for stream in listener.incoming().flatten() {
+    ///         let handle = handle.clone();
+    ///         coro::spawn(move || handle.serve(stream, None));
+    ///     }
+    /// });
+    /// server.run()?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn serve(&self, stream: impl Transport, peer: Option<SocketAddr>) {
+        if self.shared.is_shutting_down() {
+            return;
+        }
+        let link = crate::transport::Link::Boxed(Box::new(stream));
+        crate::conn::serve_link(link, peer, Arc::clone(&self.shared), false);
     }
 }

@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use coro_http::{Builder, Router, Server, ShutdownHandle, Timeouts};
+use coro_http::{Builder, ConnectionHandle, Router, Server, ShutdownHandle, Timeouts};
 
 /// How long a client waits for the server's next bytes before the test
 /// fails. Generous: only a bug takes anywhere near this long.
@@ -51,6 +51,7 @@ pub fn test_timeouts() -> Timeouts {
 pub struct TestServer {
     addr: SocketAddr,
     handle: ShutdownHandle,
+    connections: ConnectionHandle,
     done: Option<mpsc::Receiver<io::Result<()>>>,
 }
 
@@ -69,6 +70,7 @@ pub fn serve_with(router: Router, configure: impl FnOnce(Builder) -> Builder) ->
     let server = configure(builder).build(router).expect("build the server");
     let addr = server.local_addrs()[0];
     let handle = server.shutdown_handle();
+    let connections = server.connection_handle();
     let (tx, done) = mpsc::channel();
     thread::Builder::new()
         .name(format!("server:{addr}"))
@@ -79,6 +81,7 @@ pub fn serve_with(router: Router, configure: impl FnOnce(Builder) -> Builder) ->
     TestServer {
         addr,
         handle,
+        connections,
         done: Some(done),
     }
 }
@@ -92,6 +95,11 @@ impl TestServer {
     /// A handle that shuts the server down.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.handle.clone()
+    }
+
+    /// A handle that serves connections the test accepted itself.
+    pub fn connection_handle(&self) -> ConnectionHandle {
+        self.connections.clone()
     }
 
     /// A new raw client connected to the server.

@@ -1,0 +1,262 @@
+//! What a connection is served over.
+//!
+//! The server's own listeners give it coro-net TCP sockets, which it keeps
+//! as such ([`Link::Tcp`]): reads and writes go straight to the socket,
+//! and only a plain socket can wait for its next request without a
+//! coroutine (`conn`'s module docs) or send a file with `sendfile(2)`.
+//! Any other stream (TLS, a Unix socket, a user's own) implements
+//! [`Transport`] and is served boxed ([`Link::Boxed`]), by the same
+//! connection loop: one dynamic call per read or write, next to a system
+//! call each.
+//!
+//! The shutdown and the idle sweep close connections from outside their
+//! coroutine, so the registry keeps a way to shut each one
+//! ([`Shutter`]): the socket itself for TCP, the transport's [`Closer`]
+//! otherwise.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coro_net::{TcpStream, UnixStream};
+
+/// A byte stream that a connection can be served over: see
+/// [`ConnectionHandle::serve`](crate::ConnectionHandle::serve).
+///
+/// Reads and writes block in the coroutine (or thread) that serves the
+/// connection, as coro-net's sockets do; a stream that blocks its thread
+/// stops every coroutine of that worker while it waits.
+pub trait Transport: Read + Write + Send + 'static {
+    /// Bounds the reads that follow: one that waits longer fails with
+    /// [`io::ErrorKind::TimedOut`] (or `WouldBlock`). `None` waits
+    /// forever. The server's header, idle and body timeouts work through
+    /// it; a stream that ignores it has none of them.
+    ///
+    /// # Errors
+    /// If the bound cannot be set.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Bounds the writes that follow, as `set_read_timeout` the reads.
+    ///
+    /// # Errors
+    /// If the bound cannot be set.
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Ends the stream's write side after the last response, so that the
+    /// client reads the end of the stream (TLS: sends `close_notify`,
+    /// then shuts the socket's write side).
+    ///
+    /// # Errors
+    /// If the end cannot be sent.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// A way for the server to end this connection from another thread:
+    /// the shutdown closes idle connections with it, and, after the grace
+    /// period, busy ones. `None` (the default): an idle connection stays
+    /// open through the shutdown until its idle timeout ends it.
+    fn closer(&self) -> Option<Closer> {
+        None
+    }
+}
+
+/// Shuts a connection's underlying socket from any thread: after
+/// `Shutdown::Read` the connection's reads see the end of the stream, and
+/// after `Shutdown::Both` its writes fail too.
+#[derive(Clone)]
+pub struct Closer(Arc<dyn Fn(Shutdown) + Send + Sync>);
+
+impl Closer {
+    /// A closer that calls `shut`.
+    pub fn new(shut: impl Fn(Shutdown) + Send + Sync + 'static) -> Closer {
+        Closer(Arc::new(shut))
+    }
+
+    /// A closer of the socket behind `fd`, through a duplicate of the
+    /// descriptor (shutting a socket acts on the socket, whichever
+    /// descriptor names it).
+    ///
+    /// # Errors
+    /// If the descriptor cannot be duplicated.
+    pub fn for_socket(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<Closer> {
+        let socket = socket2::SockRef::from(&fd).try_clone()?;
+        Ok(Closer::new(move |how| {
+            let _ = socket.shutdown(how);
+        }))
+    }
+
+    /// Shuts the socket.
+    pub fn shut(&self, how: Shutdown) {
+        (self.0)(how);
+    }
+}
+
+impl fmt::Debug for Closer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Closer")
+    }
+}
+
+/// Implements [`Transport`] for a coro-net stream type.
+macro_rules! coro_net_transport {
+    ($ty:ty) => {
+        impl Transport for $ty {
+            fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+                <$ty>::set_read_timeout(self, timeout.map(nonzero))
+            }
+
+            fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+                <$ty>::set_write_timeout(self, timeout.map(nonzero))
+            }
+
+            fn shutdown_write(&mut self) -> io::Result<()> {
+                self.shutdown(Shutdown::Write)
+            }
+
+            fn closer(&self) -> Option<Closer> {
+                use std::os::fd::AsFd;
+                Closer::for_socket(self.as_fd()).ok()
+            }
+        }
+    };
+}
+
+coro_net_transport!(TcpStream);
+coro_net_transport!(UnixStream);
+
+/// coro-net refuses a zero timeout, as `std` does; the server's deadlines
+/// may leave exactly nothing.
+pub(crate) fn nonzero(d: Duration) -> Duration {
+    d.max(Duration::from_nanos(1))
+}
+
+/// A connection's stream, as the connection loop holds it.
+pub(crate) enum Link {
+    /// A socket of the server's own listeners.
+    Tcp(Arc<TcpStream>),
+    /// Anything else.
+    Boxed(Box<dyn Transport>),
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Link::Tcp(s) => f.debug_tuple("Link::Tcp").field(s).finish(),
+            Link::Boxed(_) => f.write_str("Link::Boxed"),
+        }
+    }
+}
+
+impl Link {
+    pub(crate) fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        let timeout = Some(nonzero(timeout));
+        match self {
+            Link::Tcp(s) => s.set_read_timeout(timeout),
+            Link::Boxed(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    pub(crate) fn set_write_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        let timeout = Some(nonzero(timeout));
+        match self {
+            Link::Tcp(s) => s.set_write_timeout(timeout),
+            Link::Boxed(s) => s.set_write_timeout(timeout),
+        }
+    }
+
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Link::Tcp(s) => s.shutdown(Shutdown::Write),
+            Link::Boxed(s) => s.shutdown_write(),
+        }
+    }
+
+    /// Reads what has arrived, without waiting: 0 if nothing has (or at
+    /// the end of the stream).
+    pub(crate) fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = match self {
+            // Straight from the (nonblocking) socket: the stream's own
+            // read would first wait for the reactor to report it
+            // readable. A readiness bit it leaves set only costs the next
+            // read one try.
+            Link::Tcp(s) => (&*socket2::SockRef::from(&**s)).read(buf),
+            Link::Boxed(s) => {
+                s.set_read_timeout(Some(nonzero(Duration::ZERO)))?;
+                s.read(buf)
+            }
+        };
+        match read {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(0)
+            }
+            read => read,
+        }
+    }
+
+    /// The way the registry shuts this connection.
+    pub(crate) fn shutter(&self) -> Shutter {
+        match self {
+            Link::Tcp(s) => Shutter::Tcp(Arc::clone(s)),
+            Link::Boxed(s) => s.closer().map_or(Shutter::None, Shutter::Closer),
+        }
+    }
+}
+
+impl Read for Link {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Link::Tcp(s) => (&**s).read(buf),
+            Link::Boxed(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Link {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Link::Tcp(s) => (&**s).write(buf),
+            Link::Boxed(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Link::Tcp(s) => (&**s).write_vectored(bufs),
+            Link::Boxed(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Link::Tcp(_) => Ok(()),
+            Link::Boxed(s) => s.flush(),
+        }
+    }
+}
+
+/// How the registry shuts a connection from outside its coroutine.
+#[derive(Debug)]
+pub(crate) enum Shutter {
+    Tcp(Arc<TcpStream>),
+    Closer(Closer),
+    /// The transport gave no closer.
+    None,
+}
+
+impl Shutter {
+    pub(crate) fn shut(&self, how: Shutdown) {
+        match self {
+            Shutter::Tcp(s) => {
+                let _ = s.shutdown(how);
+            }
+            Shutter::Closer(c) => c.shut(how),
+            Shutter::None => {}
+        }
+    }
+}
