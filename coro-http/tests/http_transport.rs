@@ -133,7 +133,7 @@ fn a_unix_socket_served_in_a_coroutine_gets_its_answers() {
     let connections = server.connection_handle();
     let (ours, theirs) = coro_net::UnixStream::pair().unwrap();
     let served = coro::spawn(move || connections.serve(theirs, None));
-    let mut ours = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(into_std(ours)));
+    let mut ours = std::os::unix::net::UnixStream::from(into_std(ours));
     ours.set_nonblocking(false).unwrap();
     ours.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
     ours.write_all(post("/echo", "over unix").as_bytes())
