@@ -57,6 +57,15 @@ pub(crate) struct BodyState {
     pub(crate) failed: Option<Error>,
 }
 
+/// A request's body as it is read off its connection: the connection's
+/// buffers and stream, and the state of the body being read (owned by the
+/// connection loop, which starts it for each request).
+#[derive(Debug)]
+pub(crate) struct ConnBody<'c> {
+    pub(crate) io: &'c mut ConnIo,
+    pub(crate) state: &'c mut BodyState,
+}
+
 /// How a body ended, once the handler is done with it.
 #[derive(Debug)]
 pub(crate) enum Finish {
@@ -69,15 +78,6 @@ pub(crate) enum Finish {
 }
 
 impl BodyState {
-    pub(crate) fn none() -> BodyState {
-        BodyState {
-            remaining: Remaining::Done,
-            read: 0,
-            continue_owed: false,
-            failed: None,
-        }
-    }
-
     /// The body of a request with `head`.
     pub(crate) fn for_head(head: &Head, max_trailer_bytes: usize) -> BodyState {
         let remaining = match head.framing {
@@ -104,8 +104,8 @@ impl BodyState {
 }
 
 /// Reads body bytes into `buf`; 0 at the end of the body.
-pub(crate) fn read(io: &mut ConnIo, buf: &mut [u8]) -> io::Result<usize> {
-    read_with(io, buf, Wait::Yes)
+pub(crate) fn read(b: &mut ConnBody<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    read_with(b, buf, Wait::Yes)
 }
 
 /// Whether a body read may wait for the socket.
@@ -117,14 +117,14 @@ enum Wait {
     No,
 }
 
-fn read_with(io: &mut ConnIo, buf: &mut [u8], wait: Wait) -> io::Result<usize> {
-    if let Some(e) = &io.body.failed {
+fn read_with(b: &mut ConnBody<'_>, buf: &mut [u8], wait: Wait) -> io::Result<usize> {
+    if let Some(e) = &b.state.failed {
         return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
     }
-    if buf.is_empty() || io.body.is_done() {
+    if buf.is_empty() || b.state.is_done() {
         return Ok(0);
     }
-    match read_inner(io, buf, wait) {
+    match read_inner(b, buf, wait) {
         Ok(n) => Ok(n),
         Err(e) => {
             let message = e.to_string();
@@ -133,65 +133,65 @@ fn read_with(io: &mut ConnIo, buf: &mut [u8], wait: Wait) -> io::Result<usize> {
                 Error::Timeout => io::ErrorKind::TimedOut,
                 _ => io::ErrorKind::InvalidData,
             };
-            io.body.failed = Some(e);
-            io.body.remaining = Remaining::Done;
+            b.state.failed = Some(e);
+            b.state.remaining = Remaining::Done;
             Err(io::Error::new(kind, message))
         }
     }
 }
 
-fn read_inner(io: &mut ConnIo, buf: &mut [u8], wait: Wait) -> Result<usize, Error> {
-    if io.body.continue_owed {
-        io.body.continue_owed = false;
-        io.flush_with(CONTINUE)?;
+fn read_inner(b: &mut ConnBody<'_>, buf: &mut [u8], wait: Wait) -> Result<usize, Error> {
+    if b.state.continue_owed {
+        b.state.continue_owed = false;
+        b.io.flush_with(CONTINUE)?;
     }
-    let max_body = io.config.limits.max_body_bytes;
-    let timeout = io.config.timeouts.body;
+    let max_body = b.io.config().limits.max_body_bytes;
+    let timeout = b.io.config().timeouts.body;
     loop {
-        if wait == Wait::No && io.input.is_empty() {
+        if wait == Wait::No && b.io.buffered().is_empty() {
             return Ok(0);
         }
-        let n = match &mut io.body.remaining {
+        let n = match &mut b.state.remaining {
             Remaining::Done => return Ok(0),
             Remaining::Length(left) => {
                 let left = *left;
                 let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                let n = if !io.input.is_empty() {
-                    let n = want.min(io.input.len());
-                    buf[..n].copy_from_slice(&io.input.filled()[..n]);
-                    io.input.consume(n);
+                let n = if !b.io.buffered().is_empty() {
+                    let n = want.min(b.io.buffered().len());
+                    buf[..n].copy_from_slice(&b.io.buffered()[..n]);
+                    b.io.consume(n);
                     n
                 } else if want >= DIRECT_READ_MIN {
-                    let n = io
-                        .read_direct(&mut buf[..want], timeout)
-                        .map_err(timeout_error)?;
+                    let n =
+                        b.io.read_direct(&mut buf[..want], timeout)
+                            .map_err(timeout_error)?;
                     if n == 0 {
                         return Err(Error::BadRequest("the body ended before its length"));
                     }
                     n
                 } else {
-                    if io.fill(timeout).map_err(timeout_error)? == 0 {
+                    if b.io.fill(timeout).map_err(timeout_error)? == 0 {
                         return Err(Error::BadRequest("the body ended before its length"));
                     }
                     continue;
                 };
-                io.body.remaining = match left - n as u64 {
+                b.state.remaining = match left - n as u64 {
                     0 => Remaining::Done,
                     rest => Remaining::Length(rest),
                 };
                 n
             }
             Remaining::Chunked(decoder) => {
-                if io.input.is_empty() {
-                    if io.fill(timeout).map_err(timeout_error)? == 0 {
+                if b.io.buffered().is_empty() {
+                    if b.io.fill(timeout).map_err(timeout_error)? == 0 {
                         return Err(Error::BadRequest("the chunked body ended early"));
                     }
                     continue;
                 }
-                let p = decoder.decode(io.input.filled(), buf)?;
-                io.input.consume(p.consumed);
+                let p = decoder.decode(b.io.buffered(), buf)?;
+                b.io.consume(p.consumed);
                 if decoder.is_done() {
-                    io.body.remaining = Remaining::Done;
+                    b.state.remaining = Remaining::Done;
                 }
                 if p.produced == 0 {
                     continue;
@@ -199,8 +199,8 @@ fn read_inner(io: &mut ConnIo, buf: &mut [u8], wait: Wait) -> Result<usize, Erro
                 p.produced
             }
         };
-        io.body.read += n as u64;
-        if io.body.read > max_body {
+        b.state.read += n as u64;
+        if b.state.read > max_body {
             return Err(Error::PayloadTooLarge);
         }
         return Ok(n);
@@ -216,9 +216,9 @@ fn timeout_error(e: io::Error) -> Error {
 }
 
 /// Reads the rest of the body into a vector, refusing more than the limit.
-pub(crate) fn read_to_vec(io: &mut ConnIo) -> Result<Vec<u8>, Error> {
+pub(crate) fn read_to_vec(b: &mut ConnBody<'_>) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    if let Remaining::Length(n) = io.body.remaining {
+    if let Remaining::Length(n) = b.state.remaining {
         // What the client announced, but not more than the first read
         // could need: a large Content-Length with no body behind it must
         // not reserve memory.
@@ -226,13 +226,13 @@ pub(crate) fn read_to_vec(io: &mut ConnIo) -> Result<Vec<u8>, Error> {
     }
     let mut chunk = [0u8; 8 * 1024];
     loop {
-        match read(io, &mut chunk) {
+        match read(b, &mut chunk) {
             Ok(0) => return Ok(out),
             Ok(n) => out.extend_from_slice(&chunk[..n]),
             Err(e) => {
                 // The connection keeps the failure (it answers with it);
                 // the caller gets the same error.
-                return Err(io.body.failed.as_ref().map_or(Error::Io(e), clone_error));
+                return Err(b.state.failed.as_ref().map_or(Error::Io(e), clone_error));
             }
         }
     }
@@ -261,8 +261,8 @@ pub(crate) fn clone_error(e: &Error) -> Error {
 
 /// Ends the body of a request whose connection closes anyway: only a
 /// framing error the handler ran into matters (it replaces the response).
-pub(crate) fn abandon(io: &mut ConnIo) -> Finish {
-    match io.body.failed.take() {
+pub(crate) fn abandon(b: &mut ConnBody<'_>) -> Finish {
+    match b.state.failed.take() {
         Some(e) => Finish::Failed(e),
         None => Finish::Close,
     }
@@ -277,20 +277,20 @@ pub(crate) fn abandon(io: &mut ConnIo) -> Finish {
 /// closes, with the lingering close that lets it read the answer. A
 /// refusal must not wait for a body nobody will read (up to the body
 /// timeout, for a stalled one).
-pub(crate) fn finish_refused(io: &mut ConnIo) -> Finish {
-    if let Some(end) = settled(io) {
+pub(crate) fn finish_refused(b: &mut ConnBody<'_>) -> Finish {
+    if let Some(end) = settled(b) {
         return end;
     }
-    let start = io.body.read;
+    let start = b.state.read;
     let mut scratch = [0u8; 8 * 1024];
-    while !io.input.is_empty() && !io.body.is_done() {
-        match read_with(io, &mut scratch, Wait::No) {
-            Ok(_) if io.body.read - start > DRAIN_LIMIT => return Finish::Close,
+    while !b.io.buffered().is_empty() && !b.state.is_done() {
+        match read_with(b, &mut scratch, Wait::No) {
+            Ok(_) if b.state.read - start > DRAIN_LIMIT => return Finish::Close,
             Ok(_) => {}
-            Err(_) => return drain_failed(io),
+            Err(_) => return drain_failed(b),
         }
     }
-    if io.body.is_done() {
+    if b.state.is_done() {
         Finish::Complete
     } else {
         Finish::Close
@@ -300,20 +300,20 @@ pub(crate) fn finish_refused(io: &mut ConnIo) -> Finish {
 /// How a body ends without a read: with an error met earlier, complete, or
 /// closing because the client waits for a 100 that never came (it may or
 /// may not send the body, so the connection cannot be reused).
-fn settled(io: &mut ConnIo) -> Option<Finish> {
-    if let Some(e) = io.body.failed.take() {
+fn settled(b: &mut ConnBody<'_>) -> Option<Finish> {
+    if let Some(e) = b.state.failed.take() {
         return Some(Finish::Failed(e));
     }
-    if io.body.is_done() {
+    if b.state.is_done() {
         return Some(Finish::Complete);
     }
-    io.body.continue_owed.then_some(Finish::Close)
+    b.state.continue_owed.then_some(Finish::Close)
 }
 
 /// How a drain that failed ends: a broken body is answered with its error;
 /// a vanished or silent client only closes the connection.
-fn drain_failed(io: &mut ConnIo) -> Finish {
-    match io.body.failed.take() {
+fn drain_failed(b: &mut ConnBody<'_>) -> Finish {
+    match b.state.failed.take() {
         Some(Error::Io(_)) | Some(Error::Timeout) | None => Finish::Close,
         Some(e) => Finish::Failed(e),
     }
@@ -321,23 +321,23 @@ fn drain_failed(io: &mut ConnIo) -> Finish {
 
 /// Ends the body after the handler: drains what it left unread, if that is
 /// small enough, so the connection can go on.
-pub(crate) fn finish(io: &mut ConnIo) -> Finish {
-    if let Some(end) = settled(io) {
+pub(crate) fn finish(b: &mut ConnBody<'_>) -> Finish {
+    if let Some(end) = settled(b) {
         return end;
     }
-    if let Remaining::Length(n) = io.body.remaining {
+    if let Remaining::Length(n) = b.state.remaining {
         if n > DRAIN_LIMIT {
             return Finish::Close;
         }
     }
-    let start = io.body.read;
+    let start = b.state.read;
     let mut scratch = [0u8; 8 * 1024];
     loop {
-        match read(io, &mut scratch) {
+        match read(b, &mut scratch) {
             Ok(0) => return Finish::Complete,
-            Ok(_) if io.body.read - start > DRAIN_LIMIT => return Finish::Close,
+            Ok(_) if b.state.read - start > DRAIN_LIMIT => return Finish::Close,
             Ok(_) => {}
-            Err(_) => return drain_failed(io),
+            Err(_) => return drain_failed(b),
         }
     }
 }

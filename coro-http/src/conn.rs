@@ -73,7 +73,7 @@ use std::time::{Duration, Instant};
 
 use coro_net::TcpStream;
 
-use crate::body::{self, BodyState, Finish};
+use crate::body::{self, BodyState, ConnBody, Finish};
 use crate::config::IdleWait;
 use crate::encode::{write_response, After};
 use crate::error::Error;
@@ -164,7 +164,7 @@ fn resume(mut conn: Parked, shared: Arc<Shared>) {
 /// (or is shut by the shutdown or the idle sweep, see `server`). Until
 /// then the connection is idle in the registry, with its idle deadline.
 fn wait_elsewhere(mut conn: Parked, shared: Arc<Shared>, idle_left: Duration, release: bool) {
-    let Link::Tcp(stream) = &conn.io.stream else {
+    let Link::Tcp(stream) = conn.io.link() else {
         unreachable!("only a plain socket waits without a coroutine")
     };
     let stream = Arc::clone(stream);
@@ -234,12 +234,16 @@ impl Conn<'_> {
                     return Exit::WaitElsewhere { idle_left, release };
                 }
             };
-            self.io.input.consume(len);
+            self.io.consume(len);
             head_deadline = None;
-            self.io.body = BodyState::for_head(&head, config.limits.max_header_bytes);
+            let mut body_state = BodyState::for_head(&head, config.limits.max_header_bytes);
+            let body = ConnBody {
+                io: self.io,
+                state: &mut body_state,
+            };
 
             let states = shared.router.states();
-            let mut req = Request::on_connection(&head, params, self.io, self.peer, states);
+            let mut req = Request::on_connection(&head, params, body, self.peer, states);
             let answer = catch_unwind(AssertUnwindSafe(|| self.shared.router.handle(&mut req)));
             params = std::mem::take(&mut req.params);
             drop(req);
@@ -281,12 +285,16 @@ impl Conn<'_> {
             };
             // A connection that closes anyway does not drain the body, and
             // a refusal does not wait for it (see `body::finish_refused`).
+            let mut body = ConnBody {
+                io: self.io,
+                state: &mut body_state,
+            };
             let end = if close {
-                body::abandon(self.io)
+                body::abandon(&mut body)
             } else if response.status.is_client_error() || response.status.is_server_error() {
-                body::finish_refused(self.io)
+                body::finish_refused(&mut body)
             } else {
-                body::finish(self.io)
+                body::finish(&mut body)
             };
             match end {
                 Finish::Complete => {}
@@ -334,14 +342,14 @@ impl Conn<'_> {
         // Buffered bytes already known not to end a head.
         let mut checked = 0;
         loop {
-            let input = self.io.input.filled();
+            let input = self.io.buffered();
             // The first look parses at once: a whole request usually
             // arrives in one read.
             if !input.is_empty() && (checked == 0 || worth_parsing(input, checked, &config.limits))
             {
                 match parse_head(input, &config.limits, head) {
                     Ok(Some(len)) => return Next::Head(len),
-                    Ok(None) => checked = self.io.input.len(),
+                    Ok(None) => checked = self.io.buffered().len(),
                     Err(e) => {
                         self.refuse(e);
                         return Next::Stop;
@@ -351,10 +359,10 @@ impl Conn<'_> {
             if self.io.flush().is_err() {
                 return Next::Stop;
             }
-            let idle = self.io.input.is_empty() && head_deadline.is_none();
+            let idle = self.io.buffered().is_empty() && head_deadline.is_none();
             // No byte of a request yet (between requests, or before the
             // first): the shutdown may close the connection.
-            let waiting = self.io.input.is_empty();
+            let waiting = self.io.buffered().is_empty();
             if waiting && !self.entry.enter_idle(&self.shared.conns) {
                 // Shutting down: no waiting for a request, but one the
                 // client has already sent is answered (with `Connection:
@@ -403,7 +411,7 @@ impl Conn<'_> {
                 Ok(0) => {
                     // End of stream (or a head past the size limit, which
                     // the parser reports on its next look).
-                    if self.io.input.len() >= config.limits.max_header_bytes {
+                    if self.io.buffered().len() >= config.limits.max_header_bytes {
                         continue;
                     }
                     return Next::Stop;
@@ -443,7 +451,7 @@ impl Conn<'_> {
     /// Whether the connection's stream can start a coroutine when it turns
     /// readable: only a plain socket can.
     fn can_wait_elsewhere(&self) -> bool {
-        matches!(self.io.stream, Link::Tcp(_))
+        matches!(self.io.link(), Link::Tcp(_))
     }
 
     /// Answers a request that cannot be served with its error, and closes.
@@ -462,7 +470,7 @@ impl Conn<'_> {
         if self.io.flush().is_err() {
             return;
         }
-        let stream = &mut self.io.stream;
+        let stream = self.io.link_mut();
         if stream.shutdown_write().is_err() {
             return;
         }

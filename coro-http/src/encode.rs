@@ -78,7 +78,7 @@ pub(crate) fn write_response(
         own_date |= *name == DATE;
     }
 
-    let out = &mut io.out;
+    let (out, config) = io.output_and_config();
     // Room for the whole head at once, so the pieces below are copied
     // without growing the buffer between them.
     out.reserve(
@@ -90,7 +90,7 @@ pub(crate) fn write_response(
     );
     status_line(out, status);
     if !own_server {
-        out.extend_from_slice(&io.config.server_line);
+        out.extend_from_slice(&config.server_line);
     }
     if !own_date {
         append_date_line(out);
@@ -128,7 +128,7 @@ pub(crate) fn write_response(
         BodyKind::Empty => {}
         BodyKind::Bytes(bytes) => {
             if bytes.len() <= COPY_BODY_MAX {
-                io.out.extend_from_slice(&bytes);
+                io.output().extend_from_slice(&bytes);
             } else {
                 io.flush_with(&bytes)?;
             }
@@ -151,7 +151,7 @@ pub(crate) fn write_response(
             w.finish()?;
         }
     }
-    if io.out.len() >= FLUSH_AT {
+    if io.output().len() >= FLUSH_AT {
         io.flush()?;
     }
     Ok(after)
@@ -225,8 +225,9 @@ impl Write for BodyWriter<'_> {
             return Ok(0);
         }
         if self.chunked {
-            let out = &mut self.io.out;
-            out.extend_from_slice(format!("{:x}\r\n", buf.len()).as_bytes());
+            let out = self.io.output();
+            // Formatted straight into the buffer: no allocation per chunk.
+            write!(out, "{:x}\r\n", buf.len())?;
             if buf.len() <= COPY_BODY_MAX {
                 out.extend_from_slice(buf);
                 out.extend_from_slice(b"\r\n");

@@ -6,12 +6,16 @@
 //! buffer collects the responses to every request already buffered, and is
 //! sent with one write when the connection would otherwise wait for input
 //! (or when it grows past [`FLUSH_AT`]).
+//!
+//! [`ConnIo`] keeps its fields to itself: the connection loop, the body
+//! reader and the response writer go through its methods. The body being
+//! read is the connection loop's, per request (`body::ConnBody` pairs it
+//! with the buffers for the handler's reads).
 
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::body::BodyState;
 use crate::config::Config;
 use crate::transport::Link;
 
@@ -27,7 +31,7 @@ pub(crate) const FLUSH_AT: usize = 64 * 1024;
 
 /// The bytes of a connection not yet parsed.
 #[derive(Debug)]
-pub(crate) struct Input {
+struct Input {
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -43,20 +47,20 @@ impl Input {
     }
 
     /// The unparsed bytes.
-    pub(crate) fn filled(&self) -> &[u8] {
+    fn filled(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.end - self.start
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.start == self.end
     }
 
     /// Marks `n` bytes as parsed.
-    pub(crate) fn consume(&mut self, n: usize) {
+    fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.len());
         self.start += n;
         if self.start == self.end {
@@ -95,14 +99,13 @@ impl Input {
     }
 }
 
-/// A connection's stream, buffers and per-request body state.
+/// A connection's stream and buffers.
 #[derive(Debug)]
 pub(crate) struct ConnIo {
-    pub(crate) stream: Link,
-    pub(crate) input: Input,
-    pub(crate) out: Vec<u8>,
-    pub(crate) body: BodyState,
-    pub(crate) config: Arc<Config>,
+    stream: Link,
+    input: Input,
+    out: Vec<u8>,
+    config: Arc<Config>,
 }
 
 impl ConnIo {
@@ -111,9 +114,45 @@ impl ConnIo {
             stream,
             input: Input::new(),
             out: Vec::with_capacity(OUTPUT_START),
-            body: BodyState::none(),
             config,
         }
+    }
+
+    /// The server's settings.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The stream.
+    pub(crate) fn link(&self) -> &Link {
+        &self.stream
+    }
+
+    /// The stream, for a close.
+    pub(crate) fn link_mut(&mut self) -> &mut Link {
+        &mut self.stream
+    }
+
+    /// The bytes read and not yet parsed or handed out.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        self.input.filled()
+    }
+
+    /// Marks the first `n` buffered bytes as used.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.input.consume(n);
+    }
+
+    /// The output buffer, to write a response into; it is sent by the
+    /// next [`flush`](Self::flush) or [`flush_with`](Self::flush_with).
+    pub(crate) fn output(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// The output buffer and the settings, together (a response's head
+    /// takes the `Server` line from the settings).
+    pub(crate) fn output_and_config(&mut self) -> (&mut Vec<u8>, &Config) {
+        (&mut self.out, &self.config)
     }
 
     /// Frees the memory of both buffers, which must be empty: a connection

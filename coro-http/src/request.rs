@@ -33,9 +33,9 @@ use bytes::Bytes;
 use http::{Method, Version};
 
 use crate::body;
+use crate::body::ConnBody;
 use crate::config::Limits;
 use crate::error::Error;
-use crate::io::ConnIo;
 use crate::params::Params;
 use crate::parse::{parse_head, Head};
 use crate::state::{StateMap, StateRef};
@@ -54,7 +54,7 @@ pub struct Request<'c> {
 
 #[derive(Debug)]
 enum Source<'c> {
-    Conn(&'c mut ConnIo),
+    Conn(ConnBody<'c>),
     Bytes(io::Cursor<Bytes>),
 }
 
@@ -62,15 +62,15 @@ impl<'c> Request<'c> {
     pub(crate) fn on_connection(
         head: &'c Head,
         params: Params,
-        io: &'c mut ConnIo,
+        body: ConnBody<'c>,
         remote_addr: Option<SocketAddr>,
         states: &'c StateMap,
     ) -> Request<'c> {
-        let max_body_bytes = io.config.limits.max_body_bytes;
+        let max_body_bytes = body.io.config().limits.max_body_bytes;
         Request {
             head: Cow::Borrowed(head),
             params,
-            source: Source::Conn(io),
+            source: Source::Conn(body),
             remote_addr,
             max_body_bytes,
             states: StateRef::Borrowed(states),
@@ -285,7 +285,7 @@ impl<'c> Request<'c> {
     /// connection's I/O error.
     pub fn body_bytes(&mut self) -> Result<Vec<u8>, Error> {
         match &mut self.source {
-            Source::Conn(io) => body::read_to_vec(io),
+            Source::Conn(conn) => body::read_to_vec(conn),
             Source::Bytes(cursor) => {
                 let mut out = Vec::new();
                 cursor.read_to_end(&mut out)?;
@@ -398,7 +398,7 @@ pub struct BodyReader<'a, 'c> {
 impl Read for BodyReader<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.source {
-            Source::Conn(io) => body::read(io, buf),
+            Source::Conn(conn) => body::read(conn, buf),
             Source::Bytes(cursor) => cursor.read(buf),
         }
     }
