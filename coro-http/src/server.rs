@@ -363,7 +363,8 @@ impl Server {
     /// # Errors
     /// If the signal handler cannot be installed; otherwise as `run`.
     pub fn run_until_signal(self) -> io::Result<()> {
-        let _watch = crate::signal::watch(self.shutdown_handle())?;
+        let handle = self.shutdown_handle();
+        let _watch = crate::signal::watch(Box::new(move || handle.shutdown()))?;
         self.run()
     }
 

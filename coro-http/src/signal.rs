@@ -55,15 +55,13 @@ use parking_lot::Mutex;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::server::ShutdownHandle;
 
 /// The signals that stop the servers.
 const SIGNALS: [libc::c_int; 2] = [SIGINT, SIGTERM];
 
 /// The servers that run until a signal, with the id each was given.
-#[derive(Debug)]
 struct Watched {
-    servers: Mutex<Vec<(u64, ShutdownHandle)>>,
+    servers: Mutex<Vec<(u64, Shutdown)>>,
     next_id: AtomicU64,
 }
 
@@ -77,6 +75,9 @@ static WATCHED: Watched = Watched {
 /// error says why not.
 static WATCHER: OnceLock<Result<(), String>> = OnceLock::new();
 
+/// What starts one server's graceful shutdown.
+pub(crate) type Shutdown = Box<dyn Fn() + Send>;
+
 /// A server on the watch list, taken off when dropped.
 #[derive(Debug)]
 pub(crate) struct Watch {
@@ -88,7 +89,7 @@ pub(crate) struct Watch {
 ///
 /// # Errors
 /// If the signal handler or the watcher thread cannot be set up.
-pub(crate) fn watch(server: ShutdownHandle) -> io::Result<Watch> {
+pub(crate) fn watch(server: Shutdown) -> io::Result<Watch> {
     WATCHER
         .get_or_init(start_watcher)
         .as_ref()
@@ -133,8 +134,8 @@ fn on_signal(signal: libc::c_int) {
         }
         return;
     }
-    for (_, server) in &servers {
-        server.shutdown();
+    for (_, shutdown) in &servers {
+        shutdown();
     }
     // After the shutdown has started, so that whoever reads the line knows
     // the servers are draining.
