@@ -74,6 +74,11 @@ pub(crate) struct Head {
     pub(crate) version: Version,
     /// The request target as sent.
     pub(crate) target: Range<usize>,
+    /// `bytes[target]`, as the text `httparse` checked it to be: the
+    /// target's parts are handed out as `&str` many times per request
+    /// (routing, `Request::path`), and slicing checked text costs nothing
+    /// where validating the bytes again would.
+    target_text: String,
     /// The path: the target without its query, and without the scheme and
     /// authority of an absolute-form target.
     pub(crate) path: Range<usize>,
@@ -96,6 +101,7 @@ impl Default for Head {
             method: Method::GET,
             version: Version::HTTP_11,
             target: 0..0,
+            target_text: String::new(),
             path: 0..0,
             query: None,
             fields: Vec::new(),
@@ -110,6 +116,13 @@ impl Head {
     /// `bytes[range]` as text. Every range a `Head` holds was checked by
     /// `httparse` to be visible ASCII (or a field value, see `field_str`).
     pub(crate) fn str(&self, range: &Range<usize>) -> &str {
+        let at = self.target.start;
+        if range.start >= at && range.end <= self.target.end {
+            return self
+                .target_text
+                .get(range.start - at..range.end - at)
+                .unwrap_or("");
+        }
         std::str::from_utf8(&self.bytes[range.clone()]).unwrap_or("")
     }
 
@@ -308,6 +321,8 @@ fn parse_into<'b>(
     head.method = method;
     head.version = version;
     head.target = target_range;
+    head.target_text.clear();
+    head.target_text.push_str(target);
     head.path = path;
     head.query = query;
     head.framing = framing;
@@ -353,7 +368,9 @@ fn split_target(
         return Err(Error::BadRequest("invalid request target"));
     };
     let start = at + path_start;
-    Ok(match rest.find('?') {
+    // A plain scan: paths are short, and memchr's vector setup costs more
+    // than it saves on them.
+    Ok(match rest.bytes().position(|b| b == b'?') {
         Some(q) => (start..start + q, Some(start + q + 1..start + rest.len())),
         None => (start..start + rest.len(), None),
     })
@@ -631,6 +648,23 @@ mod tests {
         assert_eq!(head.field("x-a"), Some(&b"b"[..]));
         assert_eq!(head.framing, Framing::Length(0));
         assert!(head.keep_alive);
+    }
+
+    #[test]
+    fn a_reused_head_hands_out_the_parts_of_its_latest_target() {
+        let mut head = Head::default();
+        let limits = Limits::default();
+        let first = b"GET /a/longer/path?q=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+        parse_head(first, &limits, &mut head).unwrap().unwrap();
+        let second = b"POST /b?r HTTP/1.1\r\nHost: example.com:80\r\nContent-Length: 0\r\n\r\n";
+        parse_head(second, &limits, &mut head).unwrap().unwrap();
+        assert_eq!(head.str(&head.target), "/b?r");
+        assert_eq!(head.str(&head.path), "/b");
+        assert_eq!(head.str(head.query.as_ref().unwrap()), "r");
+        // Ranges outside the target still read the head's bytes.
+        let (name, value) = head.fields[0].clone();
+        assert_eq!(head.str(&name), "Host");
+        assert_eq!(head.str(&value), "example.com:80");
     }
 
     #[test]

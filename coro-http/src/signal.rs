@@ -55,7 +55,6 @@ use parking_lot::Mutex;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-
 /// The signals that stop the servers.
 const SIGNALS: [libc::c_int; 2] = [SIGINT, SIGTERM];
 
