@@ -79,6 +79,10 @@ pub(crate) struct Head {
     /// (routing, `Request::path`), and slicing checked text costs nothing
     /// where validating the bytes again would.
     target_text: String,
+    /// The last `Host` value that passed the authority check: a
+    /// connection's requests almost always repeat it, and an equal value
+    /// needs no second check.
+    checked_host: Vec<u8>,
     /// The path: the target without its query, and without the scheme and
     /// authority of an absolute-form target.
     pub(crate) path: Range<usize>,
@@ -102,6 +106,7 @@ impl Default for Head {
             version: Version::HTTP_11,
             target: 0..0,
             target_text: String::new(),
+            checked_host: Vec::new(),
             path: 0..0,
             query: None,
             fields: Vec::new(),
@@ -302,7 +307,7 @@ fn parse_into<'b>(
     let mut facts = Facts::default();
     head.fields.clear();
     for field in req.headers.iter() {
-        facts.observe(field.name, field.value)?;
+        facts.observe(field.name, field.value, &mut head.checked_host)?;
         head.fields
             .push((range_of(field.name.as_bytes()), range_of(field.value)));
     }
@@ -483,14 +488,27 @@ struct Codings {
 }
 
 impl Facts {
-    fn observe(&mut self, name: &str, value: &[u8]) -> Result<(), Error> {
+    /// Notes one field; `checked_host` is the last `Host` value known
+    /// valid (see [`Head`]), updated when a new one passes.
+    fn observe(
+        &mut self,
+        name: &str,
+        value: &[u8],
+        checked_host: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let name = name.as_bytes();
         if name.eq_ignore_ascii_case(b"host") {
             self.hosts += 1;
             if self.hosts > 1 {
                 return Err(Error::BadRequest("more than one Host header"));
             }
-            authority::check(value.trim_ascii(), Port::Optional)?;
+            let host = value.trim_ascii();
+            // Empty until a host passed (and an empty host never does).
+            if checked_host.is_empty() || host != checked_host.as_slice() {
+                authority::check(host, Port::Optional)?;
+                checked_host.clear();
+                checked_host.extend_from_slice(host);
+            }
         } else if name.eq_ignore_ascii_case(b"content-length") {
             let n = parse_content_length(value)?;
             if self.content_length.is_some_and(|m| m != n) {
@@ -665,6 +683,24 @@ mod tests {
         let (name, value) = head.fields[0].clone();
         assert_eq!(head.str(&name), "Host");
         assert_eq!(head.str(&value), "example.com:80");
+    }
+
+    #[test]
+    fn a_host_is_checked_again_whenever_it_differs_from_the_last_valid_one() {
+        let mut head = Head::default();
+        let limits = Limits::default();
+        let request = |host: &str| format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        let mut parse = |host: &str| parse_head(request(host).as_bytes(), &limits, &mut head);
+        assert!(parse("example.com").unwrap().is_some());
+        assert!(
+            parse("example.com").unwrap().is_some(),
+            "the same host again"
+        );
+        assert!(parse("a@example.com").is_err(), "a new, invalid host");
+        assert!(parse("example.com:99999").is_err(), "a new, invalid port");
+        assert!(parse("example.com").unwrap().is_some());
+        assert!(parse("other.example").unwrap().is_some());
+        assert!(parse("bad host").is_err(), "still checked after a change");
     }
 
     #[test]
