@@ -187,6 +187,17 @@
 //! any stack overflow does, with a message that names the coroutine, its
 //! stack size and [`Builder::stack_size`].
 //!
+//! # Serving connections you accepted
+//!
+//! [`Server::connection_handle`] serves any byte stream that implements
+//! [`Transport`] (coro-net's TCP and Unix sockets do) with the server's
+//! router, limits and timeouts, as hyper's `serve_connection` does: from
+//! your own listener, a Unix socket, an in-process pipe.
+//! [`ConnectionHandle::serve`] runs the connection in the calling
+//! coroutine (or thread) until it closes; the shutdown ends it as any of
+//! the server's, through the transport's [`Closer`], and
+//! [`Server::run`] waits for it. Handlers see the peer address you pass.
+//!
 //! # Signals
 //!
 //! [`Server::run_until_signal`] serves until the first `SIGINT` (Ctrl-C)
@@ -247,8 +258,10 @@
 //! # Module map (of the source)
 //!
 //! `server` (listeners, shutdown), `accept` (acceptors, the connection
-//! cap, accept errors), `signal` (SIGINT and SIGTERM), `conn` (the per-connection
-//! loop), `parse` (strict head parsing), `chunked` (the chunked decoder),
+//! cap, accept errors), `signal` (SIGINT and SIGTERM), `registry` (the
+//! open connections, as the shutdown sees them), `transport` (what a
+//! connection is served over), `conn` (the per-connection loop), `io`
+//! (a connection's buffers), `parse` (strict head parsing), `chunked` (the chunked decoder),
 //! `pattern` (route patterns checked), `state` (the router's shared state),
 //! `error_hook` (the responses made from errors),
 //! `body` (request bodies), `request`, `params` (percent-decoded path
