@@ -12,12 +12,12 @@
 use std::io::{self, Read, Write};
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
-use http::{Method, StatusCode, Version};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::date::append_date_line;
 use crate::io::{ConnIo, FLUSH_AT};
 use crate::parse::Head;
-use crate::response::{BodyKind, Response};
+use crate::response::{BodyKind, Response, StreamFn};
 
 /// Bodies up to this size are copied into the output buffer.
 const COPY_BODY_MAX: usize = 16 * 1024;
@@ -48,7 +48,7 @@ pub(crate) fn write_response(
     io: &mut ConnIo,
     head: &Head,
     response: Response,
-    mut close: bool,
+    close: bool,
 ) -> io::Result<After> {
     let Response {
         status,
@@ -57,27 +57,102 @@ pub(crate) fn write_response(
         body,
         ..
     } = response;
-    let bodiless = status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    // 205 tells the client to reset its view: no content, whatever the
-    // handler gave, and a length of 0 to say so.
-    let reset = status == StatusCode::RESET_CONTENT;
-    let length = if reset { Some(0) } else { body.len() };
-    let chunked = !bodiless && length.is_none() && head.version == Version::HTTP_11;
-    if !bodiless && length.is_none() && !chunked {
-        close = true;
+    let frame = Frame::of(status, body.len(), &headers, head.version, close);
+    write_head(
+        io,
+        head.version,
+        status,
+        content_type.as_ref(),
+        &headers,
+        &frame,
+    );
+    let after = if frame.close {
+        After::Close
+    } else {
+        After::KeepOpen
+    };
+    if frame.bodiless || head.method == Method::HEAD {
+        return Ok(after);
     }
-    let mut own_server = false;
-    let mut own_date = false;
-    for (name, value) in &headers {
-        if *name == CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close") {
+    match body.kind {
+        BodyKind::Empty => {}
+        BodyKind::Bytes(bytes) => send_bytes(io, &bytes)?,
+        BodyKind::Reader { reader, len } => send_reader(io, reader, len, frame.chunked)?,
+        BodyKind::Stream(write) => send_stream(io, write, frame.chunked)?,
+    }
+    if io.output().len() >= FLUSH_AT {
+        io.flush()?;
+    }
+    Ok(after)
+}
+
+/// How a response is delimited, decided before its head is written.
+#[derive(Debug)]
+struct Frame {
+    /// No body goes out: 1xx, 204, 304, and 205 (which says so with a
+    /// length of 0).
+    bodiless: bool,
+    /// The `Content-Length` to send.
+    length: Option<u64>,
+    /// `Transfer-Encoding: chunked` (a body of unknown length on 1.1).
+    chunked: bool,
+    /// The connection closes after this response.
+    close: bool,
+}
+
+impl Frame {
+    fn of(
+        status: StatusCode,
+        body_len: Option<u64>,
+        headers: &[(HeaderName, HeaderValue)],
+        version: Version,
+        mut close: bool,
+    ) -> Frame {
+        let no_content = status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        // 205 tells the client to reset its view: no content, whatever the
+        // handler gave, and a length of 0 to say so.
+        let reset = status == StatusCode::RESET_CONTENT;
+        let length = if no_content {
+            None
+        } else if reset {
+            Some(0)
+        } else {
+            body_len
+        };
+        let chunked = !no_content && length.is_none() && version == Version::HTTP_11;
+        // A body of unknown length to a 1.0 client ends with the close.
+        if !no_content && length.is_none() && !chunked {
             close = true;
         }
-        own_server |= *name == SERVER;
-        own_date |= *name == DATE;
+        if headers.iter().any(|(name, value)| {
+            *name == CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close")
+        }) {
+            close = true;
+        }
+        Frame {
+            bodiless: no_content || reset,
+            length,
+            chunked,
+            close,
+        }
     }
+}
 
+/// The status line and fields, into the output buffer: the server's
+/// `Server` and `Date` unless the handler set its own, and the framing
+/// fields from `frame`, never the handler's.
+fn write_head(
+    io: &mut ConnIo,
+    version: Version,
+    status: StatusCode,
+    content_type: Option<&HeaderValue>,
+    headers: &[(HeaderName, HeaderValue)],
+    frame: &Frame,
+) {
+    let own_server = headers.iter().any(|(name, _)| *name == SERVER);
+    let own_date = headers.iter().any(|(name, _)| *name == DATE);
     let (out, config) = io.output_and_config();
     // Room for the whole head at once, so the pieces below are copied
     // without growing the buffer between them.
@@ -95,66 +170,68 @@ pub(crate) fn write_response(
     if !own_date {
         append_date_line(out);
     }
-    if let Some(ct) = &content_type {
+    if let Some(ct) = content_type {
         field(out, b"Content-Type", ct.as_bytes());
     }
-    for (name, value) in &headers {
+    for (name, value) in headers {
         if *name == CONTENT_LENGTH || *name == TRANSFER_ENCODING || *name == CONNECTION {
             continue;
         }
         field(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    if !bodiless {
-        if let Some(n) = length {
-            out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-            out.extend_from_slice(b"\r\n");
-        } else if chunked {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-        }
+    if let Some(n) = frame.length {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    } else if frame.chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
-    if close {
+    if frame.close {
         out.extend_from_slice(b"Connection: close\r\n");
-    } else if head.version == Version::HTTP_10 {
+    } else if version == Version::HTTP_10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
 
-    let after = if close { After::Close } else { After::KeepOpen };
-    if bodiless || reset || head.method == Method::HEAD {
-        return Ok(after);
+/// A body in memory: copied behind the head when small, so pipelined
+/// responses share a write; else sent after the buffered output in one
+/// vectored write.
+fn send_bytes(io: &mut ConnIo, bytes: &[u8]) -> io::Result<()> {
+    if bytes.len() <= COPY_BODY_MAX {
+        io.output().extend_from_slice(bytes);
+        Ok(())
+    } else {
+        io.flush_with(bytes)
     }
-    match body.kind {
-        BodyKind::Empty => {}
-        BodyKind::Bytes(bytes) => {
-            if bytes.len() <= COPY_BODY_MAX {
-                io.output().extend_from_slice(&bytes);
-            } else {
-                io.flush_with(&bytes)?;
-            }
-        }
-        BodyKind::Reader { mut reader, len } => {
-            io.flush()?;
-            match len {
-                Some(n) => send_exactly(io, &mut reader, n)?,
-                None => {
-                    let mut w = BodyWriter { io, chunked };
-                    io::copy(&mut reader, &mut w)?;
-                    w.finish()?;
-                }
-            }
-        }
-        BodyKind::Stream(write) => {
-            io.flush()?;
+}
+
+/// A body from a reader: exactly its length when known, else chunked (or
+/// to the close, for 1.0).
+fn send_reader(
+    io: &mut ConnIo,
+    mut reader: Box<dyn Read + Send>,
+    len: Option<u64>,
+    chunked: bool,
+) -> io::Result<()> {
+    io.flush()?;
+    match len {
+        Some(n) => send_exactly(io, &mut reader, n),
+        None => {
             let mut w = BodyWriter { io, chunked };
-            write(&mut w)?;
-            w.finish()?;
+            io::copy(&mut reader, &mut w)?;
+            w.finish()
         }
     }
-    if io.output().len() >= FLUSH_AT {
-        io.flush()?;
-    }
-    Ok(after)
+}
+
+/// A body the handler's closure writes: each write a chunk (or as is, for
+/// 1.0).
+fn send_stream(io: &mut ConnIo, write: StreamFn, chunked: bool) -> io::Result<()> {
+    io.flush()?;
+    let mut w = BodyWriter { io, chunked };
+    write(&mut w)?;
+    w.finish()
 }
 
 /// `HTTP/1.1 <code> <reason>` and its CRLF; 200, nearly every response,
