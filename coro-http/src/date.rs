@@ -1,50 +1,82 @@
 //! The `Date` header, formatted at most once a second per worker.
 //!
-//! Each worker thread keeps the last formatted value and the second it was
-//! made for; a response compares the clock's second with it and formats
-//! anew only when the second has changed. The cache is a thread-local, and
+//! Each worker thread keeps the last formatted value and the start of the
+//! next second; a response compares the clock with that (a comparison,
+//! where taking the second out of the clock's reading is a division) and
+//! formats anew only once the second has passed. The cache is a thread-local, and
 //! no borrow of it is held across a suspension point (see the coro crate's
 //! rules for thread-locals).
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `Date: ` + an IMF-fixdate (29 bytes) + CRLF.
 const LINE_LEN: usize = 6 + 29 + 2;
 
 struct Cached {
-    second: u64,
+    /// The second the line is for: from this instant (included) to
+    /// `until` (excluded); both `UNIX_EPOCH` before the first line.
+    from: SystemTime,
+    until: SystemTime,
     line: [u8; LINE_LEN],
 }
 
 thread_local! {
     static CACHE: RefCell<Cached> = const {
-        RefCell::new(Cached { second: u64::MAX, line: [0; LINE_LEN] })
+        RefCell::new(Cached { from: UNIX_EPOCH, until: UNIX_EPOCH, line: [0; LINE_LEN] })
     };
 }
 
 /// Appends the `Date` header line, CRLF included, to `out`.
 pub(crate) fn append_date_line(out: &mut Vec<u8>) {
     let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.second != second {
-            let date = httpdate::fmt_http_date(now);
-            let mut line = [0; LINE_LEN];
-            line[..6].copy_from_slice(b"Date: ");
-            line[6..6 + 29].copy_from_slice(&date.as_bytes()[..29]);
-            line[35..].copy_from_slice(b"\r\n");
-            cache.line = line;
-            cache.second = second;
-        }
+        cache.refresh(now);
         out.extend_from_slice(&cache.line);
     });
+}
+
+impl Cached {
+    /// Makes the line for `now` unless it is in the cached second. Outside
+    /// it either way: a clock set back gets its own date at once too.
+    fn refresh(&mut self, now: SystemTime) {
+        if self.from <= now && now < self.until {
+            return;
+        }
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let date = httpdate::fmt_http_date(now);
+        self.line[..6].copy_from_slice(b"Date: ");
+        self.line[6..6 + 29].copy_from_slice(&date.as_bytes()[..29]);
+        self.line[35..].copy_from_slice(b"\r\n");
+        self.from = UNIX_EPOCH + Duration::from_secs(second);
+        self.until = self.from + Duration::from_secs(1);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_line_changes_with_the_second_forward_and_back() {
+        let at = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_millis(s * 1000 + ms);
+        let mut cache = Cached {
+            from: UNIX_EPOCH,
+            until: UNIX_EPOCH,
+            line: [0; LINE_LEN],
+        };
+        let date = |c: &Cached| String::from_utf8(c.line.to_vec()).unwrap();
+        cache.refresh(at(1_000_000_000, 0));
+        assert_eq!(date(&cache), "Date: Sun, 09 Sep 2001 01:46:40 GMT\r\n");
+        cache.refresh(at(1_000_000_000, 999));
+        assert_eq!(date(&cache), "Date: Sun, 09 Sep 2001 01:46:40 GMT\r\n");
+        cache.refresh(at(1_000_000_001, 0));
+        assert_eq!(date(&cache), "Date: Sun, 09 Sep 2001 01:46:41 GMT\r\n");
+        // The clock set back an hour: its own date, not the cached one.
+        cache.refresh(at(1_000_000_001 - 3600, 500));
+        assert_eq!(date(&cache), "Date: Sun, 09 Sep 2001 00:46:41 GMT\r\n");
+    }
 
     #[test]
     fn the_date_line_is_an_imf_fixdate_of_now() {
