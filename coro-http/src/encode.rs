@@ -113,7 +113,10 @@ pub(crate) fn write_response(
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         }
     }
-    if close {
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        // Only `upgrade::switch_protocols` sends one.
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+    } else if close {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if head.version == Version::HTTP_10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");

@@ -283,6 +283,10 @@ mod signal;
 mod state;
 mod transport;
 mod trim;
+mod upgrade;
+#[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
+pub mod ws;
 
 pub use config::{IdleWait, Limits, Timeouts};
 pub use error::Error;
@@ -292,6 +296,7 @@ pub use response::{Body, IntoResponse, Response};
 pub use router::{Handler, Middleware, Next, Router};
 pub use server::{Builder, ConnectionHandle, Server, ShutdownHandle};
 pub use transport::{Closer, Transport};
+pub use upgrade::{Interrupter, Upgraded};
 
 #[doc = include_str!("../docs/from-axum.md")]
 pub mod from_axum {}
