@@ -280,7 +280,9 @@ fn a_request_body_is_read_before_the_switch() {
 #[test]
 fn a_client_that_vanishes_mid_frame_ends_only_its_connection() {
     let seen = Arc::new(Seen::default());
-    let server = serve(router(&seen));
+    // A grace period past the bound on `run`'s return: the server stops in
+    // time only if the registry forgot every closed connection.
+    let server = serve_with(router(&seen), long_grace);
     let mut stream = raw_stream(server.addr());
     stream.write_all(handshake("/ws").as_bytes()).unwrap();
     let (head, _) = read_head(&mut stream);
@@ -307,6 +309,20 @@ fn a_client_that_vanishes_mid_frame_ends_only_its_connection() {
         server.connect().request(util::get("/hello")).text(),
         "hello"
     );
+    drop(ws);
+    wait_until("the second closure returned", || {
+        seen.ended.load(Ordering::SeqCst) == 2
+    });
+    server.stop();
+}
+
+/// A grace period far longer than [`util::STOP_LIMIT`], for a test whose
+/// server must stop without waiting for it.
+fn long_grace(builder: coro_http::Builder) -> coro_http::Builder {
+    builder.timeouts(coro_http::Timeouts {
+        grace: Duration::from_secs(60),
+        ..util::test_timeouts()
+    })
 }
 
 /// Raises the soft limit on open files to at least `want` (up to the hard
@@ -340,7 +356,7 @@ fn a_thousand_websockets_at_once_each_echo() {
     // Both ends of each, plus the runtime's and the harness's own.
     raise_fd_limit(2 * SOCKETS as u64 + 256);
     let seen = Arc::new(Seen::default());
-    let server = serve(router(&seen));
+    let server = serve_with(router(&seen), long_grace);
     let mut clients: Vec<_> = (0..SOCKETS).map(|_| ws_client(server.addr())).collect();
     wait_until("every closure runs at once", || {
         seen.running.load(Ordering::SeqCst) == SOCKETS
@@ -355,20 +371,17 @@ fn a_thousand_websockets_at_once_each_echo() {
     wait_until("every closure returned", || {
         seen.ended.load(Ordering::SeqCst) == SOCKETS
     });
+    // In time only if the registry forgot every one of them.
+    server.stop();
 }
 
 #[test]
 fn the_shutdown_closes_each_websocket_with_going_away_and_run_returns() {
     const SOCKETS: usize = 20;
     let seen = Arc::new(Seen::default());
-    // A grace period far longer than the test's bounds: the sockets must
-    // close through their close frames, not at its end.
-    let mut server = serve_with(router(&seen), |b| {
-        b.timeouts(coro_http::Timeouts {
-            grace: Duration::from_secs(60),
-            ..util::test_timeouts()
-        })
-    });
+    // The sockets must close through their close frames, not at the end
+    // of the grace period.
+    let mut server = serve_with(router(&seen), long_grace);
     let mut clients: Vec<_> = (0..SOCKETS).map(|_| ws_client(server.addr())).collect();
     for ws in &mut clients {
         ws.send(Message::text("before")).unwrap();
