@@ -178,12 +178,12 @@
 //!
 //! ```
 //! # #[cfg(feature = "ws")] {
-//! use coro_http::ws::WebSocketUpgrade;
+//! use coro_http::ws::{Rejection, WebSocketUpgrade};
 //! use coro_http::{Request, Response, Router};
 //!
 //! let mut router = Router::new();
 //! router.get("/", |_req: &mut Request<'_>| "a plain page");
-//! router.get("/echo", |req: &mut Request<'_>| -> Result<Response, Response> {
+//! router.get("/echo", |req: &mut Request<'_>| -> Result<Response, Rejection> {
 //!     Ok(WebSocketUpgrade::from_request(req)?.on_upgrade(|mut ws| {
 //!         while let Ok(msg) = ws.read() {
 //!             if (msg.is_text() || msg.is_binary()) && ws.send(msg).is_err() {

@@ -2,7 +2,8 @@
 //! (feature `ws`): axum's `WebSocketUpgrade`, in blocking style.
 //!
 //! A handler checks the opening handshake with
-//! [`WebSocketUpgrade::from_request`] and answers
+//! [`WebSocketUpgrade::from_request`] (a [`Rejection`] answers a bad one)
+//! and answers
 //! [`WebSocketUpgrade::on_upgrade`]: the 101 goes out (see `upgrade`),
 //! and the closure runs in the connection's coroutine with a
 //! [`WebSocket`], tungstenite's protocol on the [`Upgraded`] stream
@@ -50,7 +51,7 @@ pub use tungstenite::{self, Error as WsError, Message};
 
 use crate::error::Error;
 use crate::request::Request;
-use crate::response::Response;
+use crate::response::{IntoResponse, Response};
 use crate::upgrade::{Interrupter, Upgraded};
 
 /// The WebSocket version this server speaks (RFC 6455 §4.1).
@@ -67,11 +68,11 @@ const WEBSOCKET: HeaderValue = HeaderValue::from_static("websocket");
 /// with [`on_upgrade`](Self::on_upgrade).
 ///
 /// ```
-/// use coro_http::ws::{Message, WebSocketUpgrade};
+/// use coro_http::ws::{Rejection, WebSocketUpgrade};
 /// use coro_http::{Request, Response, Router};
 ///
 /// let mut router = Router::new();
-/// router.get("/echo", |req: &mut Request<'_>| -> Result<Response, Response> {
+/// router.get("/echo", |req: &mut Request<'_>| -> Result<Response, Rejection> {
 ///     Ok(WebSocketUpgrade::from_request(req)?.on_upgrade(|mut ws| {
 ///         while let Ok(msg) = ws.read() {
 ///             if (msg.is_text() || msg.is_binary()) && ws.send(msg).is_err() {
@@ -91,10 +92,10 @@ impl WebSocketUpgrade {
     /// Checks the request's opening handshake (see the module docs).
     ///
     /// # Errors
-    /// The response that refuses it: 400 or 426, with a text that says
-    /// what was wrong.
-    pub fn from_request(req: &Request<'_>) -> Result<WebSocketUpgrade, Response> {
-        check(req).map_err(refusal)
+    /// What refuses it: a 400 or a 426, with a text that says what was
+    /// wrong (see [`Rejection`]).
+    pub fn from_request(req: &Request<'_>) -> Result<WebSocketUpgrade, Rejection> {
+        check(req).map_err(Rejection)
     }
 
     /// Sets tungstenite's limits (message and frame sizes, buffers) for
@@ -174,18 +175,32 @@ fn is_key(key: &[u8]) -> bool {
         && &key[22..] == b"=="
 }
 
-/// The response for a refused handshake: the error's status and text,
-/// and for a 426 the fields that say what to send (RFC 9110 §15.5.22,
-/// RFC 6455 §4.4).
-fn refusal(error: Error) -> Response {
-    let upgrade_required = matches!(error, Error::UpgradeRequired(_));
-    let response = Response::for_error(error);
-    if upgrade_required {
-        response
-            .header(UPGRADE, WEBSOCKET)
-            .header(SEC_WEBSOCKET_VERSION, HeaderValue::from_static(VERSION))
-    } else {
-        response
+/// A refused WebSocket handshake (axum's `WebSocketUpgradeRejection`):
+/// as a response, the error's status and text, and for a 426 the fields
+/// that say what to send (`Upgrade: websocket`, RFC 9110 §15.5.22, and
+/// `Sec-WebSocket-Version: 13`, RFC 6455 §4.4).
+#[derive(Debug)]
+pub struct Rejection(Error);
+
+impl Rejection {
+    /// Why the handshake was refused: [`Error::WebSocketHandshake`] (400)
+    /// or [`Error::UpgradeRequired`] (426).
+    pub fn error(&self) -> &Error {
+        &self.0
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let upgrade_required = matches!(self.0, Error::UpgradeRequired(_));
+        let response = Response::for_error(self.0);
+        if upgrade_required {
+            response
+                .header(UPGRADE, WEBSOCKET)
+                .header(SEC_WEBSOCKET_VERSION, HeaderValue::from_static(VERSION))
+        } else {
+            response
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use coro_http::ws::{Message, WebSocketUpgrade, WsError};
+use coro_http::ws::{Message, Rejection, WebSocketUpgrade, WsError};
 use coro_http::{HeaderValue, Request, Response, Router, StatusCode};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::Role;
@@ -44,7 +44,7 @@ fn router(seen: &Arc<Seen>) -> Router {
     let s = Arc::clone(seen);
     router.get(
         "/ws",
-        move |req: &mut Request| -> Result<Response, Response> {
+        move |req: &mut Request| -> Result<Response, Rejection> {
             let s = Arc::clone(&s);
             Ok(
                 WebSocketUpgrade::from_request(req)?.on_upgrade(move |mut ws| {
@@ -333,10 +333,8 @@ fn raise_fd_limit(want: u64) {
         rlim_max: 0,
     };
     // SAFETY: `limit` is a valid rlimit for getrlimit to fill.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(got, 0, "getrlimit: {}", std::io::Error::last_os_error());
     if limit.rlim_cur >= want {
         return;
     }
@@ -347,7 +345,8 @@ fn raise_fd_limit(want: u64) {
     );
     limit.rlim_cur = want;
     // SAFETY: a valid rlimit, within the hard limit.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    assert_eq!(set, 0, "setrlimit: {}", std::io::Error::last_os_error());
 }
 
 #[test]

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use coro::chan::{self, Receiver, Sender};
 use coro::sync::Mutex;
-use coro_http::ws::{Message, WebSocket, WebSocketUpgrade, WsError};
+use coro_http::ws::{Message, Rejection, WebSocket, WebSocketUpgrade, WsError};
 use coro_http::{Interrupter, Request, Response, Router};
 
 /// Messages a member's outbox holds before the room skips it.
@@ -120,7 +120,7 @@ fn routes(room: &Arc<Room>) -> Router {
     });
     router.get(
         "/ws",
-        |req: &mut Request<'_>| -> Result<Response, Response> {
+        |req: &mut Request<'_>| -> Result<Response, Rejection> {
             let room = Arc::clone(req.state::<Arc<Room>>());
             Ok(WebSocketUpgrade::from_request(req)?.on_upgrade(move |ws| chat(ws, &room)))
         },
