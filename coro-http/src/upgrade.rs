@@ -61,9 +61,10 @@
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use coro_net::TcpStream;
 use http::header::{HeaderValue, UPGRADE};
 use http::{StatusCode, Version};
 
@@ -75,7 +76,7 @@ use crate::parse::Head;
 use crate::registry::ConnEntry;
 use crate::response::Response;
 use crate::server::Shared;
-use crate::transport::Shutter;
+use crate::transport::Link;
 
 /// What a 101 response runs once it is sent: see [`Response::upgrade`].
 pub(crate) struct OnUpgrade(Box<dyn FnOnce(Upgraded) + Send>);
@@ -238,7 +239,6 @@ pub(crate) fn run_upgraded(
         log::debug!("an upgraded connection could not lift its read timeout: {e}");
     }
     let upgraded = Upgraded {
-        shutter: io.stream.shutter(),
         io,
         shared: Arc::clone(shared),
     };
@@ -266,7 +266,6 @@ pub(crate) fn run_upgraded(
 /// connection.
 pub struct Upgraded {
     io: ConnIo,
-    shutter: Shutter,
     shared: Arc<Shared>,
 }
 
@@ -293,7 +292,10 @@ impl Upgraded {
     /// that cannot be interrupted (one the program handed to
     /// [`ConnectionHandle::serve`](crate::ConnectionHandle::serve)).
     pub fn interrupter(&self) -> Option<Interrupter> {
-        matches!(self.shutter, Shutter::Tcp(_)).then(|| Interrupter(self.shutter.clone()))
+        match &self.io.stream {
+            Link::Tcp(stream) => Some(Interrupter(Arc::downgrade(stream))),
+            _ => None,
+        }
     }
 
     /// The bytes that arrived behind the request and are not read yet.
@@ -346,14 +348,17 @@ impl Write for Upgraded {
 /// `WouldBlock` once, consuming nothing, so that the connection's
 /// coroutine can do what it was woken for (send a message that another
 /// coroutine handed it over a channel) and read again. Several interrupts
-/// before a read takes one count as one.
+/// before a read takes one count as one. It does not keep the connection
+/// open: once the connection has closed, it does nothing.
 #[derive(Clone, Debug)]
-pub struct Interrupter(Shutter);
+pub struct Interrupter(Weak<TcpStream>);
 
 impl Interrupter {
-    /// Interrupts the connection's read.
+    /// Interrupts the connection's read, if the connection is still open.
     pub fn interrupt(&self) {
-        self.0.interrupt_read();
+        if let Some(stream) = self.0.upgrade() {
+            stream.interrupt_read();
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use coro_http::ws::{Message, Rejection, WebSocketUpgrade, WsError};
-use coro_http::{HeaderValue, Request, Response, Router, StatusCode};
+use coro_http::{HeaderValue, Interrupter, Request, Response, Router, StatusCode};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::Role;
 
@@ -37,6 +37,8 @@ struct Seen {
     ended: AtomicUsize,
     /// Closures of upgrades that must not have happened.
     wrongly_run: AtomicUsize,
+    /// What reaches the `/pushed` WebSockets from outside.
+    pushers: Mutex<Vec<(coro::chan::Sender<String>, Interrupter)>>,
 }
 
 fn router(seen: &Arc<Seen>) -> Router {
@@ -90,6 +92,35 @@ fn router(seen: &Arc<Seen>) -> Router {
         })
     });
     router.get("/hello", |_req: &mut Request| "hello");
+    // A WebSocket that sends what comes over its channel, woken by its
+    // interrupter; the test gets both through `pushers`.
+    let s = Arc::clone(seen);
+    router.get(
+        "/pushed",
+        move |req: &mut Request| -> Result<Response, Rejection> {
+            let s = Arc::clone(&s);
+            Ok(
+                WebSocketUpgrade::from_request(req)?.on_upgrade(move |mut ws| {
+                    let (tx, rx) = coro::chan::bounded::<String>(16);
+                    let wake = ws
+                        .interrupter()
+                        .expect("a TCP connection can be interrupted");
+                    s.pushers.lock().unwrap().push((tx, wake));
+                    loop {
+                        match ws.read() {
+                            Err(WsError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                while let Ok(line) = rx.try_recv() {
+                                    ws.send(Message::text(line)).unwrap();
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }),
+            )
+        },
+    );
     router
 }
 
@@ -323,6 +354,30 @@ fn long_grace(builder: coro_http::Builder) -> coro_http::Builder {
         grace: Duration::from_secs(60),
         ..util::test_timeouts()
     })
+}
+
+#[test]
+fn an_interrupter_wakes_a_blocked_websocket_to_send_from_elsewhere() {
+    let seen = Arc::new(Seen::default());
+    let server = serve(router(&seen));
+    let addr = server.addr();
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/pushed"), stream).unwrap();
+    wait_until("the WebSocket registered its interrupter", || {
+        seen.pushers.lock().unwrap().len() == 1
+    });
+    for i in 0..3 {
+        // From this plain thread: the connection's coroutine is blocked in
+        // its read, and only the interrupt gets it to send.
+        {
+            let pushers = seen.pushers.lock().unwrap();
+            let (tx, wake) = &pushers[0];
+            tx.try_send(format!("pushed {i}")).unwrap();
+            wake.interrupt();
+        }
+        assert_eq!(ws.read().unwrap(), Message::text(format!("pushed {i}")));
+    }
 }
 
 /// Raises the soft limit on open files to at least `want` (up to the hard
