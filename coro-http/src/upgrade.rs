@@ -33,7 +33,11 @@
 //! behind the request (a client may send its first frames with the
 //! upgrade request), then the socket. When the closure returns, the
 //! connection closes and leaves the registry. A panic in it is logged and
-//! ends only that connection.
+//! ends only that connection. Until then the connection keeps its place
+//! under the connection cap ([`Builder::max_connections`]), as any open
+//! connection does.
+//!
+//! [`Builder::max_connections`]: crate::Builder::max_connections
 //!
 //! # Shutdown
 //!

@@ -39,7 +39,7 @@
 //! the message over a `coro::chan` and wake it with its
 //! [`Interrupter`]: its `read` returns `Error::Io` with `WouldBlock`
 //! (tungstenite keeps its state across it), it sends what its channel
-//! holds, and reads again. See `examples/src/bin/chat.rs`.
+//! holds, and reads again. See `examples/examples/chat.rs`.
 
 use std::io;
 
