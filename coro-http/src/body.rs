@@ -252,6 +252,8 @@ pub(crate) fn clone_error(e: &Error) -> Error {
         Error::InvalidBody(s) => Error::InvalidBody(s.clone()),
         Error::InvalidQuery(s) => Error::InvalidQuery(s.clone()),
         Error::UnsupportedMediaType(s) => Error::UnsupportedMediaType(s),
+        Error::WebSocketHandshake(s) => Error::WebSocketHandshake(s),
+        Error::UpgradeRequired(s) => Error::UpgradeRequired(s),
         Error::NotFound => Error::NotFound,
         Error::MethodNotAllowed => Error::MethodNotAllowed,
         Error::HandlerFailed(s) => Error::HandlerFailed(s),

@@ -14,7 +14,9 @@
 //!    broken body with its error instead of the handler's response.
 //! 4. Write the response into the output buffer and go to 1: with
 //!    pipelining, every request already buffered is answered before one
-//!    write sends all the answers.
+//!    write sends all the answers. A `101 Switching Protocols` leaves the
+//!    loop instead: the connection is the handler's closure's from then
+//!    on (see `upgrade`).
 //!
 //! # Waiting for the next request without a coroutine
 //!
@@ -72,6 +74,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coro_net::TcpStream;
+use http::StatusCode;
 
 use crate::body::{self, BodyState, ConnBody, Finish};
 use crate::config::IdleWait;
@@ -84,6 +87,7 @@ use crate::registry::ConnEntry;
 use crate::request::Request;
 use crate::server::Shared;
 use crate::transport::Link;
+use crate::upgrade::{run_upgraded, switch_protocols, OnUpgrade};
 
 /// How long a keep-alive connection waits for its next request in its
 /// coroutine before it lets the coroutine go and waits without one, with
@@ -152,6 +156,10 @@ fn resume(mut conn: Parked, shared: Arc<Shared>) {
     let exit = c.run(&mut conn.params, conn.first);
     match exit {
         Exit::Closed => shared.conns.remove(&conn.entry),
+        Exit::Upgraded(on_upgrade) => {
+            run_upgraded(conn.io, &conn.entry, &shared, on_upgrade);
+            shared.conns.remove(&conn.entry);
+        }
         Exit::WaitElsewhere { idle_left, release } => {
             conn.first = false;
             wait_elsewhere(conn, shared, idle_left, release);
@@ -188,6 +196,9 @@ fn wait_elsewhere(mut conn: Parked, shared: Arc<Shared>, idle_left: Duration, re
 enum Exit {
     /// The connection is closed, or as good as: nothing more to do.
     Closed,
+    /// It sent a 101 and now serves another protocol, by this closure
+    /// (see `upgrade`).
+    Upgraded(OnUpgrade),
     /// It waits for its next request without this coroutine, for at most
     /// its idle time left, with its buffers released if `release`.
     WaitElsewhere { idle_left: Duration, release: bool },
@@ -248,6 +259,19 @@ impl Conn<'_> {
             params = std::mem::take(&mut req.params);
             drop(req);
             let (mut response, mut close) = match answer {
+                Ok(r) if r.status == StatusCode::SWITCHING_PROTOCOLS => {
+                    // The connection switches protocols and leaves this
+                    // loop (see `upgrade`), or is refused and closes.
+                    let mut body = ConnBody {
+                        io: self.io,
+                        state: &mut body_state,
+                    };
+                    match switch_protocols(&mut body, &head, r) {
+                        Ok(on_upgrade) => return Exit::Upgraded(on_upgrade),
+                        Err(Error::Io(_)) => return Exit::Closed,
+                        Err(e) => (shared.router.refusal(e, Some(&head), self.peer), true),
+                    }
+                }
                 Ok(r) if r.status.is_informational() => {
                     // A 1xx is never a final answer; sent as one, the
                     // client would take the next response for this one.

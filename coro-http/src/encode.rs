@@ -186,7 +186,10 @@ fn write_head(
     } else if frame.chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
-    if frame.close {
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        // Only `upgrade::switch_protocols` sends one.
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+    } else if frame.close {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if version == Version::HTTP_10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");

@@ -75,6 +75,15 @@ pub enum Error {
     /// text names the type expected. 415.
     #[error("unsupported media type: expected {0}")]
     UnsupportedMediaType(&'static str),
+    /// A WebSocket opening handshake that is not valid (see the `ws`
+    /// module, feature `ws`); the text says what was wrong. 400.
+    #[error("bad WebSocket handshake: {0}")]
+    WebSocketHandshake(&'static str),
+    /// The resource needs the client to switch protocols (a WebSocket
+    /// endpoint asked without `Upgrade: websocket`); the text says what to
+    /// send. 426.
+    #[error("upgrade required: {0}")]
+    UpgradeRequired(&'static str),
     /// No route matches the path. 404.
     #[error("not found")]
     NotFound,
@@ -82,8 +91,9 @@ pub enum Error {
     #[error("method not allowed")]
     MethodNotAllowed,
     /// A handler panicked, or answered with a status that cannot be a
-    /// final answer (1xx); the text says which. The client sees only the
-    /// status. 500.
+    /// final answer (1xx), or a 101 that cannot switch protocols (see
+    /// [`Response::upgrade`](crate::Response::upgrade)); the text says
+    /// which. The client sees only the status. 500.
     #[error("the handler failed: {0}")]
     HandlerFailed(&'static str),
     /// An I/O error. From the connection (reading the body, writing the
@@ -108,6 +118,8 @@ impl Error {
             Error::Timeout => StatusCode::REQUEST_TIMEOUT,
             Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::WebSocketHandshake(_) => StatusCode::BAD_REQUEST,
+            Error::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::HandlerFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,

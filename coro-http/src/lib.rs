@@ -165,6 +165,43 @@
 //! and how slowly. A handler that panics answers 500 and closes only its
 //! connection.
 //!
+//! # Switching protocols: WebSocket and others
+//!
+//! A handler that answers [`Response::upgrade`] takes its connection
+//! over once the `101 Switching Protocols` is sent: the closure runs in
+//! the connection's coroutine with an [`Upgraded`] stream (`Read` +
+//! `Write`), which reads first what the client sent behind the request.
+//! With the `ws` feature, `ws::WebSocketUpgrade` checks a WebSocket
+//! handshake (400 or 426 with what to send, if it is wrong) and hands the
+//! closure a tungstenite WebSocket (axum's `WebSocketUpgrade`). WebSocket
+//! endpoints and plain routes share a port:
+//!
+//! ```
+//! # #[cfg(feature = "ws")] {
+//! use coro_http::ws::{Rejection, WebSocketUpgrade};
+//! use coro_http::{Request, Response, Router};
+//!
+//! let mut router = Router::new();
+//! router.get("/", |_req: &mut Request<'_>| "a plain page");
+//! router.get("/echo", |req: &mut Request<'_>| -> Result<Response, Rejection> {
+//!     Ok(WebSocketUpgrade::from_request(req)?.on_upgrade(|mut ws| {
+//!         while let Ok(msg) = ws.read() {
+//!             if (msg.is_text() || msg.is_binary()) && ws.send(msg).is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     }))
+//! });
+//! # }
+//! ```
+//!
+//! A `Response::new(StatusCode::SWITCHING_PROTOCOLS)` with no closure,
+//! or an upgrade to a request that did not ask for it, answers 500 and
+//! logs why. At a graceful shutdown, an upgraded connection's read is
+//! interrupted once (a WebSocket then sends a close frame with code 1001
+//! and waits for the peer's), and the server waits for it within the
+//! grace period. `examples/examples/chat.rs` is a chat room on these.
+//!
 //! # Running in production
 //!
 //! ```no_run
@@ -227,8 +264,9 @@
 //! bridge). What it logs:
 //!
 //! * `error`: a handler that panicked (answered 500), a handler's 1xx
-//!   answer, a response body that panicked, a connection coroutine that
-//!   could not start;
+//!   answer, a 101 that cannot switch protocols (with how to upgrade), a
+//!   response body that panicked, an upgraded connection's closure that
+//!   panicked, a connection coroutine that could not start;
 //! * `warn`: accept failures such as `EMFILE` (rate-limited: the first at
 //!   once, then one line a second with a count, and one when accepts work
 //!   again; the acceptor backs off from 5 ms to 1 s meanwhile), the signal
@@ -245,7 +283,9 @@
 //!
 //! * `json`: `Request::json` and `Response::json`, through serde_json;
 //! * `form`: `Request::query_as` and
-//!   `Request::form`, through serde_urlencoded.
+//!   `Request::form`, through serde_urlencoded;
+//! * `ws`: the `ws` module, WebSocket handshakes and sockets through
+//!   tungstenite.
 //!
 //! docs.rs builds these docs with every feature, and marks each item with
 //! the feature it needs.
@@ -265,7 +305,8 @@
 //! `pattern` (route patterns checked), `state` (the router's shared state),
 //! `error_hook` (the responses made from errors),
 //! `body` (request bodies), `request`, `params` (percent-decoded path
-//! parameters), `response`, `encode` (writing responses), `router`,
+//! parameters), `response`, `encode` (writing responses), `upgrade`
+//! (switching protocols), `ws` (WebSocket), `router`,
 //! `date`, `config`, `error`; `fuzzing` (hidden: what the fuzz targets in
 //! `coro-http/fuzz` and the corpus replay test call).
 
@@ -296,6 +337,10 @@ mod signal;
 mod state;
 mod transport;
 mod trim;
+mod upgrade;
+#[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
+pub mod ws;
 
 pub use config::{IdleWait, Limits, Timeouts};
 pub use error::Error;
@@ -305,6 +350,7 @@ pub use response::{Body, IntoResponse, Response};
 pub use router::{Handler, Middleware, Next, Router};
 pub use server::{Builder, ConnectionHandle, Server, ShutdownHandle};
 pub use transport::{Closer, Transport};
+pub use upgrade::{Interrupter, Upgraded};
 
 #[doc = include_str!("../docs/from-axum.md")]
 pub mod from_axum {}

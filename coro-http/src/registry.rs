@@ -1,8 +1,12 @@
 //! The open connections, as the shutdown and the idle sweep see them.
 //!
-//! Each connection is an entry with a state word (busy, idle, closing)
-//! and a way to shut it from outside its coroutine
-//! ([`Shutter`](crate::transport::Shutter)). The registry also holds the
+//! Each connection is an entry with a state word (busy, idle, closing,
+//! upgraded) and a way to shut it from outside its coroutine
+//! ([`Shutter`](crate::transport::Shutter)). An upgraded connection (one
+//! that switched protocols, see `upgrade`) is neither busy nor idle: the
+//! shutdown does not close it as idle, but tells it once
+//! ([`ConnEntry::notify_upgraded`]) and waits for it within the grace
+//! period. The registry also holds the
 //! shutting-down flag that connections check as they go idle (see
 //! `server`'s module docs, "Shutdown", for the protocol), and the
 //! connection cap's permits.
@@ -21,6 +25,8 @@ use crate::transport::Shutter;
 const BUSY: u8 = 0;
 const IDLE: u8 = 1;
 const CLOSING: u8 = 2;
+/// It switched protocols; it stays so until it closes.
+const UPGRADED: u8 = 3;
 
 /// One open connection, as the shutdown sees it.
 #[derive(Debug)]
@@ -35,9 +41,32 @@ pub(crate) struct ConnEntry {
     /// coroutine: when its idle timeout ends, in nanoseconds from the
     /// registry's epoch (0 otherwise).
     idle_deadline: AtomicU64,
+    /// The shutdown has told this upgraded connection (once).
+    notified: AtomicBool,
 }
 
 impl ConnEntry {
+    /// Marks the connection upgraded: from now on it serves another
+    /// protocol until it closes. Only from busy (it served the request
+    /// that upgraded it).
+    pub(crate) fn enter_upgraded(&self) {
+        let _ = self
+            .state
+            .compare_exchange(BUSY, UPGRADED, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// During the shutdown, tells an upgraded connection, once, by
+    /// interrupting its read (see `upgrade`'s module docs). A connection
+    /// that upgrades after the shutdown's first look is told at a later
+    /// one: the shutdown looks until every connection is gone.
+    pub(crate) fn notify_upgraded(&self) {
+        if self.state.load(Ordering::SeqCst) == UPGRADED
+            && !self.notified.swap(true, Ordering::SeqCst)
+        {
+            self.shutter.interrupt_read();
+        }
+    }
+
     /// Marks the connection idle before it waits for a request. False if
     /// the server is shutting down: the connection should close instead.
     pub(crate) fn enter_idle(&self, registry: &Registry) -> bool {
@@ -165,6 +194,7 @@ impl Registry {
             holds_slot,
             state: AtomicU8::new(BUSY),
             idle_deadline: AtomicU64::new(0),
+            notified: AtomicBool::new(false),
         });
         self.open.lock().insert(entry.id, Arc::clone(&entry));
         entry
@@ -174,6 +204,15 @@ impl Registry {
         if self.open.lock().remove(&entry.id).is_some() && entry.holds_slot {
             self.give_back_slot();
         }
+    }
+
+    /// How many connections are upgraded (for tests and the logs).
+    pub(crate) fn upgraded(&self) -> usize {
+        self.open
+            .lock()
+            .values()
+            .filter(|e| e.state.load(Ordering::SeqCst) == UPGRADED)
+            .count()
     }
 
     pub(crate) fn len(&self) -> usize {

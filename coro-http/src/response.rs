@@ -44,6 +44,8 @@ pub struct Response {
     pub(crate) body: Body,
     /// The error this response answers, if it was made from one.
     pub(crate) cause: Option<Box<Cause>>,
+    /// What a 101 runs once it is sent ([`Response::upgrade`]).
+    pub(crate) upgrade: Option<crate::upgrade::OnUpgrade>,
 }
 
 /// The error behind a response, and whether the error hook has shaped the
@@ -69,6 +71,7 @@ impl Response {
             headers: Vec::new(),
             body: Body::empty(),
             cause: None,
+            upgrade: None,
         }
     }
 

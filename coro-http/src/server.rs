@@ -36,6 +36,10 @@
 //!    connections; clients retry such requests.)
 //! 3. lets busy connections finish their request: their response says
 //!    `Connection: close`, and they stop instead of waiting for another;
+//!    tells each upgraded connection (one that switched protocols, see
+//!    `upgrade`) once, by interrupting its read, and lets it close on its
+//!    own (a WebSocket sends its close frame, code 1001, and waits for the
+//!    peer's);
 //! 4. after the grace period, shuts down every connection still open, so
 //!    blocked reads and writes fail and their coroutines end, waits
 //!    [`FORCED_CLOSE_WAIT`] for them, stops the runtime
@@ -67,7 +71,7 @@ use coro_net::{ListenOptions, TcpListener};
 
 use crate::accept::{start_acceptor, AcceptErrors};
 use crate::config::{Config, IdleWait, Limits, Timeouts};
-use crate::registry::{ConnEntry, Registry};
+use crate::registry::Registry;
 use crate::router::Router;
 use crate::transport::Transport;
 
@@ -430,15 +434,19 @@ fn sweep_idle(shared: &Shared) {
 fn drain(shared: &Shared) {
     let grace_end = Instant::now() + shared.config.timeouts.grace;
     while shared.conns.len() > 0 && Instant::now() < grace_end {
-        shared.conns.each(ConnEntry::close_if_idle);
+        shared.conns.each(|e| {
+            e.close_if_idle();
+            e.notify_upgraded();
+        });
         coro::sleep(SHUTDOWN_POLL);
     }
     if shared.conns.len() == 0 {
         return;
     }
     log::warn!(
-        "{} connections still open after the grace period; closing them",
-        shared.conns.len()
+        "{} connections still open after the grace period ({} of them upgraded); closing them",
+        shared.conns.len(),
+        shared.conns.upgraded()
     );
     shared.conns.shut_all();
     let forced_end = Instant::now() + FORCED_CLOSE_WAIT;

@@ -165,6 +165,14 @@ impl Link {
         }
     }
 
+    /// Reads wait as long as it takes (an upgraded connection's default).
+    pub(crate) fn clear_read_timeout(&mut self) -> io::Result<()> {
+        match self {
+            Link::Tcp(s) => s.set_read_timeout(None),
+            Link::Boxed(s) => s.set_read_timeout(None),
+        }
+    }
+
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Link::Tcp(s) => s.shutdown(Shutdown::Write),
@@ -240,8 +248,9 @@ impl Write for Link {
     }
 }
 
-/// How the registry shuts a connection from outside its coroutine.
-#[derive(Debug)]
+/// How the registry shuts a connection from outside its coroutine, and
+/// tells an upgraded one of the shutdown (`interrupt_read`).
+#[derive(Debug, Clone)]
 pub(crate) enum Shutter {
     Tcp(Arc<TcpStream>),
     Closer(Closer),
@@ -257,6 +266,19 @@ impl Shutter {
             }
             Shutter::Closer(c) => c.shut(how),
             Shutter::None => {}
+        }
+    }
+
+    /// Makes the connection's blocked read (or its next) return
+    /// `WouldBlock` once, consuming nothing; false if this kind of stream
+    /// cannot be interrupted (only the server's own TCP sockets can).
+    pub(crate) fn interrupt_read(&self) -> bool {
+        match self {
+            Shutter::Tcp(s) => {
+                s.interrupt_read();
+                true
+            }
+            Shutter::Closer(_) | Shutter::None => false,
         }
     }
 }

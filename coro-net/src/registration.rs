@@ -14,6 +14,9 @@
 //!   or `EPOLLERR` (the peer's FIN, or a dead socket). Sticky: nothing
 //!   clears it. It sets READ too.
 //! * CLOSED: [`Registration`]'s drop, which wakes every waiter.
+//! * INTERRUPTED: [`Registration::interrupt_read`], from any thread, which
+//!   then wakes the readers; cleared by the read operation that takes it
+//!   (see "Interrupting a read" below).
 //!
 //! An operation ([`Registration::io`]):
 //!
@@ -108,6 +111,23 @@
 //! has just said there is nothing to read (a stream after its FIN never
 //! says that; a UDP socket whose error was reported does, and must park).
 //!
+//! ## Interrupting a read
+//!
+//! A protocol served over a stream for a long time (a WebSocket) waits in
+//! a read with no deadline, and sometimes must be told something while it
+//! waits: the server shuts down, a message for the peer came from another
+//! coroutine. [`Registration::interrupt_read`] sets INTERRUPTED, then
+//! wakes the readers, as the reactor sets a bit then wakes (so the
+//! interrupt is not lost between a reader's last look and its park: that
+//! look checks INTERRUPTED too). The next read operation to look at the
+//! word, one parked now or the next one to start, clears the bit and
+//! returns `WouldBlock` without a system call, so no byte is consumed:
+//! the caller does what it was woken for and reads again. Several
+//! interrupts before a read takes one are one interrupt. Nothing else
+//! ever sets the bit, so a stream that is never interrupted never sees
+//! `WouldBlock`, and the bit costs nothing but its test in a load every
+//! operation makes anyway.
+//!
 //! On a plain thread (not a coroutine) there may be no worker waiting on the
 //! reactor, so an operation there waits with `poll(2)` on its own fd
 //! instead: the call blocks that thread, as `std::net` would.
@@ -130,8 +150,10 @@ const WRITE: usize = 1 << 1;
 const CLOSED: usize = 1 << 2;
 /// Sticky: the peer's FIN (or an error) was seen; a short read keeps READ.
 const READ_CLOSED: usize = 1 << 3;
+/// The next read returns `WouldBlock` once (see "Interrupting a read").
+const INTERRUPTED: usize = 1 << 4;
 /// One event's increment of the tick counter above the bits.
-const TICK: usize = 1 << 4;
+const TICK: usize = 1 << 5;
 
 /// Which readiness an operation waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +167,14 @@ impl Direction {
         match self {
             Direction::Read => READ,
             Direction::Write => WRITE,
+        }
+    }
+
+    /// The interrupt bit this direction heeds: reads only.
+    fn interrupt(self) -> usize {
+        match self {
+            Direction::Read => INTERRUPTED,
+            Direction::Write => 0,
         }
     }
 
@@ -382,6 +412,12 @@ impl Registration {
             if seen & CLOSED != 0 {
                 return Err(closed());
             }
+            if dir == Direction::Read && seen & INTERRUPTED != 0 {
+                if self.take_interrupt() {
+                    return Err(interrupted());
+                }
+                continue;
+            }
             if seen & bit != 0 || !in_coroutine {
                 match op() {
                     Ok((r, drained)) => {
@@ -424,7 +460,8 @@ impl Registration {
             }
             self.ensure_on_current_reactor()?;
             self.state.waiter(dir).lock().add(coro::current_unparker());
-            if self.state.readiness.load(Ordering::Acquire) & (bit | CLOSED) != 0 {
+            if self.state.readiness.load(Ordering::Acquire) & (bit | CLOSED | dir.interrupt()) != 0
+            {
                 continue;
             }
             match until {
@@ -457,6 +494,23 @@ impl Registration {
         if ready(&self.state) {
             self.state.start_on_readable();
         }
+    }
+
+    /// Makes the read that waits now, or else the next read, return
+    /// `WouldBlock` once (see "Interrupting a read"). From any thread.
+    pub(crate) fn interrupt_read(&self) {
+        self.state.readiness.fetch_or(INTERRUPTED, Ordering::AcqRel);
+        wake_all(&self.state.readers);
+    }
+
+    /// Clears INTERRUPTED; true if this call cleared it (another reader of
+    /// the same stream may have taken it first).
+    fn take_interrupt(&self) -> bool {
+        self.state
+            .readiness
+            .fetch_and(!INTERRUPTED, Ordering::AcqRel)
+            & INTERRUPTED
+            != 0
     }
 
     /// Clears `bit` if the readiness word is still `seen` (no event since).
@@ -513,6 +567,10 @@ impl Drop for Registration {
 /// `n == 0`, is not a drain: the next read must return 0 again at once.)
 pub(crate) fn drained_by(n: usize, len: usize) -> bool {
     0 < n && n < len
+}
+
+fn interrupted() -> io::Error {
+    io::Error::new(io::ErrorKind::WouldBlock, "the read was interrupted")
 }
 
 fn closed() -> io::Error {

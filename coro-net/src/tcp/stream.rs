@@ -157,6 +157,20 @@ impl TcpStream {
         self.reg.start_when_readable(task);
     }
 
+    /// Makes the read that is waiting on this stream now (in any
+    /// coroutine), or else the next read, return
+    /// [`io::ErrorKind::WouldBlock`] once, without consuming a byte: a way
+    /// to tell a coroutine blocked in a read with no deadline that
+    /// something else needs it (a message to send, a shutdown). Callable
+    /// from any thread. A stream never interrupted never returns
+    /// `WouldBlock`; a reader that is interrupted should do what it was
+    /// woken for and read again. Several interrupts before a read takes
+    /// one count as one. A read on a plain thread (not a coroutine) takes
+    /// the interrupt only when it next looks, after its `poll(2)` wait.
+    pub fn interrupt_read(&self) {
+        self.reg.interrupt_read();
+    }
+
     /// A second handle to the same connection (a duplicated fd, registered
     /// on its own), for reading in one coroutine and writing in another.
     /// Timeouts are not shared.
