@@ -109,12 +109,23 @@ pub(crate) fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: Arc<Sha
 /// without this coroutine; `holds_slot`: the caller took its place under
 /// the connection cap.
 pub(crate) fn serve_link(
-    mut link: Link,
+    link: Link,
     peer: Option<SocketAddr>,
     shared: Arc<Shared>,
     holds_slot: bool,
 ) {
     let entry = shared.conns.insert(link.shutter(), holds_slot);
+    serve_registered(link, entry, peer, shared);
+}
+
+/// Serves `link`, already in the registry as `entry`, as `serve_link`
+/// does.
+pub(crate) fn serve_registered(
+    mut link: Link,
+    entry: Arc<ConnEntry>,
+    peer: Option<SocketAddr>,
+    shared: Arc<Shared>,
+) {
     let _ = link.set_write_timeout(shared.config.timeouts.write);
     let io = ConnIo::new(link, Arc::clone(&shared.config));
     resume(
@@ -441,7 +452,8 @@ impl Conn<'_> {
     }
 
     /// Whether the connection's stream can start a coroutine when it turns
-    /// readable: only a plain socket can.
+    /// readable: only a plain socket can (rustls may hold decrypted bytes
+    /// that the socket's readiness does not show).
     fn can_wait_elsewhere(&self) -> bool {
         matches!(self.io.stream, Link::Tcp(_))
     }
