@@ -162,7 +162,10 @@ fn resume(mut conn: Parked, shared: Arc<Shared>) {
     };
     let exit = c.run(&mut conn.params, conn.first);
     match exit {
-        Exit::Closed => shared.conns.remove(&conn.entry),
+        Exit::Closed => {
+            conn.io.stream.close();
+            shared.conns.remove(&conn.entry);
+        }
         Exit::WaitElsewhere { idle_left, release } => {
             conn.first = false;
             wait_elsewhere(conn, shared, idle_left, release);

@@ -25,7 +25,9 @@
 //!    The header, idle, body and write timeouts are the socket's own, set
 //!    by the loop as for a plain connection; rustls buffers what it
 //!    encrypts, and the loop flushes after each batch of responses.
-//!    Handlers see the client's address, from the accept.
+//!    Handlers see the client's address, from the accept. However the
+//!    connection ends, it sends `close_notify` first if it can at once, so
+//!    that the client tells the end from a truncation.
 //!
 //! Between requests a TLS connection waits in its coroutine (never without
 //! one, see `conn`'s module docs): rustls may hold decrypted bytes that
@@ -218,6 +220,23 @@ impl fmt::Debug for TlsStream {
 impl TlsStream {
     pub(crate) fn socket(&self) -> &Arc<TcpStream> {
         &self.0.sock.0
+    }
+
+    /// Sends `close_notify` (unless it was), without waiting for room in
+    /// the socket: a connection that closes otherwise than through
+    /// [`shutdown_write`](Self::shutdown_write) (idle, shut by the
+    /// shutdown, its client gone) still ends its session cleanly for a
+    /// client that can hear it.
+    pub(crate) fn close(&mut self) {
+        self.0.conn.send_close_notify();
+        if self.0.conn.wants_write()
+            && self
+                .socket()
+                .set_write_timeout(Some(nonzero(Duration::ZERO)))
+                .is_ok()
+        {
+            let _ = self.0.conn.write_tls(&mut self.0.sock);
+        }
     }
 
     /// Sends `close_notify`, then shuts the socket's write side.

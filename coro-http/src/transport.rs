@@ -184,6 +184,15 @@ impl Link {
         }
     }
 
+    /// Ends the stream before it is dropped, without waiting: a TLS
+    /// session sends `close_notify` if the socket has room (see `tls`).
+    pub(crate) fn close(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Link::Tls(s) = self {
+            s.close();
+        }
+    }
+
     /// Reads what has arrived, without waiting: 0 if nothing has (or at
     /// the end of the stream).
     pub(crate) fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {

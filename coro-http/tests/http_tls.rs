@@ -317,6 +317,42 @@ fn the_handshake_timeout_closes_a_staller_while_others_are_served() {
     client.assert_serves();
 }
 
+/// Fails the test unless the server ended the session cleanly:
+/// `close_notify`, then the end of the stream.
+fn assert_closed_cleanly(tls: &mut StreamOwned<ClientConnection, TcpStream>) {
+    let mut buf = [0u8; 64];
+    match tls.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("more bytes after the last response: {:?}", &buf[..n]),
+        Err(e) => panic!("the session did not end with close_notify: {e}"),
+    }
+}
+
+#[test]
+fn idle_tls_connections_end_with_close_notify_at_the_idle_timeout_and_the_shutdown() {
+    let identity = identity();
+    let timeouts = Timeouts {
+        idle: Duration::from_millis(300),
+        ..util::test_timeouts()
+    };
+    let (mut server, addr) = serve_tls(&identity, |b| b.timeouts(timeouts));
+    let config = client_config(&identity.cert, &[b"http/1.1"]);
+    let mut timed_out = try_connect(addr, Arc::clone(&config)).unwrap();
+    timed_out.write_all(get("/").as_bytes()).unwrap();
+    let mut answer = [0u8; 12];
+    timed_out.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    let mut rest = vec![0u8; 512];
+    // The rest of the (small) response, then the idle timeout's end.
+    let n = timed_out.read(&mut rest).unwrap();
+    assert!(n > 0 && rest[..n].ends_with(b"hello"), "{:?}", &rest[..n]);
+    assert_closed_cleanly(&mut timed_out);
+    let mut shut = try_connect(addr, config).unwrap();
+    server.shutdown_handle().shutdown();
+    server.wait_stopped();
+    assert_closed_cleanly(&mut shut);
+}
+
 #[test]
 fn the_shutdown_closes_a_connection_mid_handshake_and_run_returns() {
     let identity = identity();
