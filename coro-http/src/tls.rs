@@ -177,6 +177,13 @@ impl Write for UntilDeadline<'_> {
         self.socket.write(buf)
     }
 
+    /// rustls hands its queued records (the server's whole flight) over
+    /// at once: one system call, not one per record.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.socket.set_write_timeout(Some(self.left()?))?;
+        self.socket.write_vectored(bufs)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
