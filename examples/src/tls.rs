@@ -124,7 +124,10 @@ mod tests {
         let e = swapped.server_config().unwrap_err();
         assert!(e.contains("--tls-cert") && e.contains("key.pem"), "{e}");
         let missing = parse(&["--tls-cert", "/no/such.pem", "--tls-key", k]).unwrap();
-        assert!(missing.server_config().unwrap_err().contains("/no/such.pem"));
+        assert!(missing
+            .server_config()
+            .unwrap_err()
+            .contains("/no/such.pem"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
