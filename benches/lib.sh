@@ -86,8 +86,9 @@ stop_server() {
 
 # build_http_servers SERVER...: builds the named HTTP hello servers and
 # sets server_bin[NAME] to each binary. coro is examples/examples/hello.rs;
-# hyper, may, bare and bare-uring are benches/examples/hello_hyper.rs,
-# hello_may.rs, hello_bare.rs and hello_bare_uring.rs.
+# hyper, hyper-tls, may, bare and bare-uring are
+# benches/examples/hello_hyper.rs, hello_hyper_tls.rs, hello_may.rs,
+# hello_bare.rs and hello_bare_uring.rs.
 #
 # They are built with every function aligned to 64 bytes, in a target
 # directory of their own (target/http-bench): where the linker happens to
@@ -112,11 +113,12 @@ build_http_servers() {
             continue
             ;;
         hyper) example=hello_hyper ;;
+        hyper-tls) example=hello_hyper_tls ;;
         may) example=hello_may ;;
         bare) example=hello_bare ;;
         bare-uring) example=hello_bare_uring ;;
         *)
-            echo "unknown server $server; SERVERS takes coro, hyper, may, bare and bare-uring" >&2
+            echo "unknown server $server; SERVERS takes coro, hyper, hyper-tls, may, bare and bare-uring" >&2
             exit 2
             ;;
         esac

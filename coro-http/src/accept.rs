@@ -16,7 +16,9 @@
 //!    see the server's module docs).
 //! 3. **Its coroutine.** Spawned with the connection settings
 //!    ([`Builder::stack_size`], and the overflow report's hint), it runs
-//!    next on the acceptor's worker.
+//!    next on the acceptor's worker: it serves HTTP at once, or, for a TLS
+//!    listener, runs the handshake first (see `tls`), so a slow handshake
+//!    never holds up the acceptor.
 //!
 //! # Accept errors
 //!
@@ -57,20 +59,38 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How often, at most, a run of accept failures is logged.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
+/// What a listener serves.
+#[derive(Debug, Clone)]
+pub(crate) enum Protocol {
+    /// HTTP/1.1 in the clear.
+    Http,
+    /// HTTP/1.1 over TLS, with the listener's config (ALPN set, see
+    /// `tls::for_http`).
+    #[cfg(feature = "tls")]
+    Https(Arc<rustls::ServerConfig>),
+}
+
+/// A listening socket and what it serves.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub(crate) socket: Arc<TcpListener>,
+    pub(crate) protocol: Protocol,
+}
+
 /// Starts the acceptor of `listener` on `worker` of `runtime`, with a
 /// descriptor of its own (the first worker's uses the listener itself). A
 /// worker whose acceptor cannot start (out of descriptors) still serves
 /// connections that others accept.
 pub(crate) fn start_acceptor(
     runtime: &coro::Runtime,
-    listener: &Arc<TcpListener>,
+    listener: &Listener,
     worker: usize,
     shared: &Arc<Shared>,
 ) -> Option<coro::JoinHandle<()>> {
     let own = if worker == 0 {
-        Arc::clone(listener)
+        Arc::clone(&listener.socket)
     } else {
-        match listener.try_clone() {
+        match listener.socket.try_clone() {
             Ok(l) => Arc::new(l),
             Err(e) => {
                 log::warn!("no acceptor on worker {worker}: {e}");
@@ -79,15 +99,16 @@ pub(crate) fn start_acceptor(
         }
     };
     let shared = Arc::clone(shared);
+    let protocol = listener.protocol.clone();
     coro::Builder::new()
         .worker(worker)
-        .spawn_on(runtime, move || accept_loop(&own, &shared))
+        .spawn_on(runtime, move || accept_loop(&own, &protocol, &shared))
         .map_err(|e| log::warn!("no acceptor on worker {worker}: {e}"))
         .ok()
 }
 
 /// Accepts connections until the shutdown (steps 1–3 of the module docs).
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+fn accept_loop(listener: &TcpListener, protocol: &Protocol, shared: &Arc<Shared>) {
     let mut backoff = BACKOFF_MIN;
     loop {
         shared.conns.take_slot();
@@ -97,10 +118,17 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let conn_shared = Arc::clone(shared);
-        let spawned = shared
-            .config
-            .connection_coroutine()
-            .spawn(move || crate::conn::serve(stream, Some(peer), conn_shared));
+        let builder = shared.config.connection_coroutine();
+        let spawned = match protocol {
+            Protocol::Http => {
+                builder.spawn(move || crate::conn::serve(stream, Some(peer), conn_shared))
+            }
+            #[cfg(feature = "tls")]
+            Protocol::Https(config) => {
+                let config = Arc::clone(config);
+                builder.spawn(move || crate::tls::serve(stream, peer, conn_shared, config))
+            }
+        };
         if let Err(e) = spawned {
             log::error!("cannot start a connection's coroutine: {e}");
             shared.conns.give_back_slot();

@@ -42,6 +42,11 @@ pub struct Timeouts {
     /// the accept, for a connection's first request). Past it: 408 and the
     /// connection closes (slowloris). Default 10 s.
     pub header: Duration,
+    /// Time a TLS connection has for its handshake, from the accept; past
+    /// it the connection closes (a client that stalls mid-handshake costs
+    /// a timer, not a worker). Used by TLS listeners only
+    /// (`Builder::bind_tls`, the `tls` feature). Default 10 s.
+    pub handshake: Duration,
     /// Time a keep-alive connection may wait idle for its next request
     /// before it is closed. Default 60 s.
     pub idle: Duration,
@@ -61,6 +66,7 @@ impl Default for Timeouts {
     fn default() -> Timeouts {
         Timeouts {
             header: Duration::from_secs(10),
+            handshake: Duration::from_secs(10),
             idle: Duration::from_secs(60),
             body: Duration::from_secs(30),
             write: Duration::from_secs(30),

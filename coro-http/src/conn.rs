@@ -113,12 +113,23 @@ pub(crate) fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: Arc<Sha
 /// without this coroutine; `holds_slot`: the caller took its place under
 /// the connection cap.
 pub(crate) fn serve_link(
-    mut link: Link,
+    link: Link,
     peer: Option<SocketAddr>,
     shared: Arc<Shared>,
     holds_slot: bool,
 ) {
     let entry = shared.conns.insert(link.shutter(), holds_slot);
+    serve_registered(link, entry, peer, shared);
+}
+
+/// Serves `link`, already in the registry as `entry`, as `serve_link`
+/// does.
+pub(crate) fn serve_registered(
+    mut link: Link,
+    entry: Arc<ConnEntry>,
+    peer: Option<SocketAddr>,
+    shared: Arc<Shared>,
+) {
     let _ = link.set_write_timeout(shared.config.timeouts.write);
     let io = ConnIo::new(link, Arc::clone(&shared.config));
     resume(
@@ -155,7 +166,10 @@ fn resume(mut conn: Parked, shared: Arc<Shared>) {
     };
     let exit = c.run(&mut conn.params, conn.first);
     match exit {
-        Exit::Closed => shared.conns.remove(&conn.entry),
+        Exit::Closed => {
+            conn.io.link_mut().close();
+            shared.conns.remove(&conn.entry);
+        }
         Exit::Upgraded(on_upgrade) => {
             run_upgraded(conn.io, &conn.entry, &shared, on_upgrade);
             shared.conns.remove(&conn.entry);
@@ -473,7 +487,8 @@ impl Conn<'_> {
     }
 
     /// Whether the connection's stream can start a coroutine when it turns
-    /// readable: only a plain socket can.
+    /// readable: only a plain socket can (rustls may hold decrypted bytes
+    /// that the socket's readiness does not show).
     fn can_wait_elsewhere(&self) -> bool {
         matches!(self.io.link(), Link::Tcp(_))
     }

@@ -256,6 +256,7 @@ fn start_fuzz_server() -> SocketAddr {
         })
         .timeouts(Timeouts {
             header: Duration::from_secs(5),
+            handshake: Duration::from_secs(5),
             idle: Duration::from_secs(5),
             body: Duration::from_secs(5),
             write: Duration::from_secs(5),

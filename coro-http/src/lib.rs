@@ -273,7 +273,9 @@
 //!   that starts a shutdown, connections still open after the grace
 //!   period, and each handler cut off then (`a handler still running at
 //!   the end of the grace period was cut off: GET /long`);
-//! * `debug`: accept errors that concern only the connection accepted, and
+//! * `debug`: accept errors that concern only the connection accepted, TLS
+//!   handshakes that failed or timed out (`TLS handshake with
+//!   127.0.0.1:50312 failed: ...`), and
 //!   every request the server refuses by itself (malformed, too large, too
 //!   slow), with its status.
 //!
@@ -285,7 +287,10 @@
 //! * `form`: `Request::query_as` and
 //!   `Request::form`, through serde_urlencoded;
 //! * `ws`: the `ws` module, WebSocket handshakes and sockets through
-//!   tungstenite.
+//!   tungstenite;
+//! * `tls`: HTTPS through rustls (its `ring` provider), `Builder::bind_tls`
+//!   with a `rustls::ServerConfig` per listener, beside plain listeners in
+//!   one server; see `Timeouts::handshake`.
 //!
 //! docs.rs builds these docs with every feature, and marks each item with
 //! the feature it needs.
@@ -301,7 +306,7 @@
 //! cap, accept errors), `signal` (SIGINT and SIGTERM), `registry` (the
 //! open connections, as the shutdown sees them), `transport` (what a
 //! connection is served over), `conn` (the per-connection loop), `io`
-//! (a connection's buffers), `parse` (strict head parsing), `chunked` (the chunked decoder),
+//! (a connection's buffers), `tls` (handshakes, the `tls` feature), `parse` (strict head parsing), `chunked` (the chunked decoder),
 //! `pattern` (route patterns checked), `state` (the router's shared state),
 //! `error_hook` (the responses made from errors),
 //! `body` (request bodies), `request`, `params` (percent-decoded path
@@ -335,6 +340,8 @@ mod router;
 mod server;
 mod signal;
 mod state;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod trim;
 mod upgrade;

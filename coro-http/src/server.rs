@@ -69,7 +69,7 @@ use std::time::{Duration, Instant};
 use coro::chan::{self, Receiver, Sender};
 use coro_net::{ListenOptions, TcpListener};
 
-use crate::accept::{start_acceptor, AcceptErrors};
+use crate::accept::{start_acceptor, AcceptErrors, Listener, Protocol};
 use crate::config::{Config, IdleWait, Limits, Timeouts};
 use crate::registry::Registry;
 use crate::router::Router;
@@ -92,7 +92,7 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) router: Router,
     pub(crate) conns: Registry,
-    listeners: Vec<Arc<TcpListener>>,
+    listeners: Vec<Listener>,
     pub(crate) accept_errors: AcceptErrors,
     wake_run: Sender<()>,
     /// Worker threads of the runtime: acceptors per listener.
@@ -108,7 +108,8 @@ impl Shared {
 /// Configures and binds a [`Server`].
 #[derive(Debug)]
 pub struct Builder {
-    addrs: Vec<io::Result<Vec<SocketAddr>>>,
+    /// What to listen on, in the order bound.
+    addrs: Vec<(io::Result<Vec<SocketAddr>>, Protocol)>,
     workers: Option<usize>,
     limits: Limits,
     timeouts: Timeouts,
@@ -139,7 +140,38 @@ impl Builder {
     /// Adds an address to listen on (call it again for more). Port 0
     /// picks a free port; [`Server::local_addrs`] says which.
     pub fn bind(mut self, addr: impl ToSocketAddrs) -> Builder {
-        self.addrs.push(addr.to_socket_addrs().map(|a| a.collect()));
+        let addrs = addr.to_socket_addrs().map(|a| a.collect());
+        self.addrs.push((addrs, Protocol::Http));
+        self
+    }
+
+    /// Adds an address to serve HTTPS on, with `config` (call it again for
+    /// more, each with its own config; plain [`bind`](Self::bind)s may
+    /// sit beside them in one server). Each connection's handshake runs
+    /// in its own coroutine, within [`Timeouts::handshake`].
+    ///
+    /// ALPN: a config with an empty `alpn_protocols` list advertises
+    /// `http/1.1`; [`build`](Self::build) refuses a list that lacks
+    /// `http/1.1` or names a protocol this server does not speak (`h2`).
+    ///
+    /// ```no_run
+    /// # fn config() -> rustls::ServerConfig { unimplemented!() }
+    /// # let router = coro_http::Router::new();
+    /// let server = coro_http::Server::builder()
+    ///     .bind("0.0.0.0:80")
+    ///     .bind_tls("0.0.0.0:443", config()) // a rustls::ServerConfig
+    ///     .build(router)?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn bind_tls(
+        mut self,
+        addr: impl ToSocketAddrs,
+        config: impl Into<Arc<rustls::ServerConfig>>,
+    ) -> Builder {
+        let addrs = addr.to_socket_addrs().map(|a| a.collect());
+        self.addrs.push((addrs, Protocol::Https(config.into())));
         self
     }
 
@@ -217,7 +249,8 @@ impl Builder {
     ///
     /// # Errors
     /// No address, an address that cannot be resolved or bound (the error
-    /// names it), an invalid server name, `workers(0)`,
+    /// names it), a TLS config whose ALPN list the server cannot honour
+    /// (see [`bind_tls`](Self::bind_tls)), an invalid server name, `workers(0)`,
     /// `max_connections(0)`, a stack size past [`coro::MAX_STACK_SIZE`], or
     /// a runtime that cannot start.
     pub fn build(self, router: Router) -> io::Result<Server> {
@@ -252,11 +285,19 @@ impl Builder {
             ));
         }
         let mut listeners = Vec::new();
-        for addrs in self.addrs {
+        for (addrs, protocol) in self.addrs {
             let addrs = addrs?;
-            let listener = TcpListener::bind_with(&addrs[..], self.listen)
+            let protocol = match protocol {
+                Protocol::Http => Protocol::Http,
+                #[cfg(feature = "tls")]
+                Protocol::Https(config) => Protocol::Https(crate::tls::for_http(config)?),
+            };
+            let socket = TcpListener::bind_with(&addrs[..], self.listen)
                 .map_err(|e| bind_error(&addrs, e))?;
-            listeners.push(Arc::new(listener));
+            listeners.push(Listener {
+                socket: Arc::new(socket),
+                protocol,
+            });
         }
         let mut runtime = coro::runtime::Builder::new().thread_name("coro-http");
         if let Some(n) = self.workers {
@@ -324,12 +365,13 @@ impl Server {
         Builder::default()
     }
 
-    /// The addresses the server listens on.
+    /// The addresses the server listens on, in the order they were bound
+    /// ([`Builder::bind`] and `Builder::bind_tls` alike).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.shared
             .listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|l| l.socket.local_addr().ok())
             .collect()
     }
 
@@ -479,7 +521,7 @@ impl ShutdownHandle {
         }
         for l in &self.shared.listeners {
             // Shutting a listening socket's read side wakes its acceptor.
-            let _ = socket2::SockRef::from(&**l).shutdown(Shutdown::Read);
+            let _ = socket2::SockRef::from(&*l.socket).shutdown(Shutdown::Read);
         }
         // And a place under the connection cap, each acceptor parked there.
         self.shared

@@ -4,15 +4,16 @@
 //! as such ([`Link::Tcp`]): reads and writes go straight to the socket,
 //! and only a plain socket can wait for its next request without a
 //! coroutine (`conn`'s module docs) or send a file with `sendfile(2)`.
-//! Any other stream (TLS, a Unix socket, a user's own) implements
-//! [`Transport`] and is served boxed ([`Link::Boxed`]), by the same
-//! connection loop: one dynamic call per read or write, next to a system
-//! call each.
+//! The server's own TLS listeners (the `tls` feature) give it a rustls
+//! stream over such a socket ([`Link::Tls`], see `tls`). Any other stream
+//! (a Unix socket, the user's own TLS, anything) implements [`Transport`]
+//! and is served boxed ([`Link::Boxed`]), by the same connection loop: one
+//! dynamic call per read or write, next to a system call each.
 //!
 //! The shutdown and the idle sweep close connections from outside their
 //! coroutine, so the registry keeps a way to shut each one
-//! ([`Shutter`]): the socket itself for TCP, the transport's [`Closer`]
-//! otherwise.
+//! ([`Shutter`]): the socket itself for TCP and the server's TLS, the
+//! transport's [`Closer`] otherwise.
 
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
@@ -135,6 +136,9 @@ pub(crate) fn nonzero(d: Duration) -> Duration {
 pub(crate) enum Link {
     /// A socket of the server's own listeners.
     Tcp(Arc<TcpStream>),
+    /// A TLS session of the server's own TLS listeners.
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsStream>),
     /// Anything else.
     Boxed(Box<dyn Transport>),
 }
@@ -143,6 +147,8 @@ impl fmt::Debug for Link {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Link::Tcp(s) => f.debug_tuple("Link::Tcp").field(s).finish(),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => f.debug_tuple("Link::Tls").field(s).finish(),
             Link::Boxed(_) => f.write_str("Link::Boxed"),
         }
     }
@@ -153,6 +159,8 @@ impl Link {
         let timeout = Some(nonzero(timeout));
         match self {
             Link::Tcp(s) => s.set_read_timeout(timeout),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => s.socket().set_read_timeout(timeout),
             Link::Boxed(s) => s.set_read_timeout(timeout),
         }
     }
@@ -161,6 +169,8 @@ impl Link {
         let timeout = Some(nonzero(timeout));
         match self {
             Link::Tcp(s) => s.set_write_timeout(timeout),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => s.socket().set_write_timeout(timeout),
             Link::Boxed(s) => s.set_write_timeout(timeout),
         }
     }
@@ -169,6 +179,8 @@ impl Link {
     pub(crate) fn clear_read_timeout(&mut self) -> io::Result<()> {
         match self {
             Link::Tcp(s) => s.set_read_timeout(None),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => s.socket().set_read_timeout(None),
             Link::Boxed(s) => s.set_read_timeout(None),
         }
     }
@@ -176,7 +188,18 @@ impl Link {
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Link::Tcp(s) => s.shutdown(Shutdown::Write),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => s.shutdown_write(),
             Link::Boxed(s) => s.shutdown_write(),
+        }
+    }
+
+    /// Ends the stream before it is dropped, without waiting: a TLS
+    /// session sends `close_notify` if the socket has room (see `tls`).
+    pub(crate) fn close(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Link::Tls(s) = self {
+            s.close();
         }
     }
 
@@ -189,6 +212,13 @@ impl Link {
             // readable. A readiness bit it leaves set only costs the next
             // read one try.
             Link::Tcp(s) => (&*socket2::SockRef::from(&**s)).read(buf),
+            // What rustls holds decrypted comes first; then the socket,
+            // with (next to) no wait.
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => {
+                s.socket().set_read_timeout(Some(nonzero(Duration::ZERO)))?;
+                s.read(buf)
+            }
             Link::Boxed(s) => {
                 s.set_read_timeout(Some(nonzero(Duration::ZERO)))?;
                 s.read(buf)
@@ -211,6 +241,8 @@ impl Link {
     pub(crate) fn shutter(&self) -> Shutter {
         match self {
             Link::Tcp(s) => Shutter::Tcp(Arc::clone(s)),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => Shutter::Tcp(Arc::clone(s.socket())),
             Link::Boxed(s) => s.closer().map_or(Shutter::None, Shutter::Closer),
         }
     }
@@ -220,6 +252,8 @@ impl Read for Link {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Link::Tcp(s) => (&**s).read(buf),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => s.read(buf),
             Link::Boxed(s) => s.read(buf),
         }
     }
@@ -229,6 +263,8 @@ impl Write for Link {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Link::Tcp(s) => (&**s).write(buf),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => s.write(buf),
             Link::Boxed(s) => s.write(buf),
         }
     }
@@ -236,6 +272,8 @@ impl Write for Link {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Link::Tcp(s) => (&**s).write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => s.write_vectored(bufs),
             Link::Boxed(s) => s.write_vectored(bufs),
         }
     }
@@ -243,6 +281,8 @@ impl Write for Link {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Link::Tcp(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => s.flush(),
             Link::Boxed(s) => s.flush(),
         }
     }

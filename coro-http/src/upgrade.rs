@@ -298,7 +298,11 @@ impl Upgraded {
     pub fn interrupter(&self) -> Option<Interrupter> {
         match self.io.link() {
             Link::Tcp(stream) => Some(Interrupter(Arc::downgrade(stream))),
-            _ => None,
+            // An interrupted socket read comes out of rustls as the same
+            // `WouldBlock`, with the session's state kept.
+            #[cfg(feature = "tls")]
+            Link::Tls(tls) => Some(Interrupter(Arc::downgrade(tls.socket()))),
+            Link::Boxed(_) => None,
         }
     }
 

@@ -8,8 +8,12 @@
 //! * `GET /fib/{n}`: the naive recursive Fibonacci of `n` (at most 92), a
 //!   CPU-bound page.
 //!
-//! Prints `listening on 127.0.0.1:PORT` once it accepts connections; stops
-//! gracefully on SIGINT or SIGTERM.
+//! HTTPS instead of HTTP on the port with `--tls-cert cert.pem --tls-key
+//! key.pem`, or `--self-signed` (a certificate for localhost made at
+//! start); see `examples::TlsArgs`.
+//!
+//! Prints `listening on 127.0.0.1:PORT` once it accepts connections (with
+//! ` (TLS)` after it for HTTPS); stops gracefully on SIGINT or SIGTERM.
 
 use coro_http::{Request, Response, Router, StatusCode};
 
@@ -34,11 +38,20 @@ fn fib(n: u64) -> u64 {
 struct Args {
     #[command(flatten)]
     server: examples::ServerArgs,
+    #[command(flatten)]
+    tls: examples::TlsArgs,
 }
 
 fn main() -> std::process::ExitCode {
     let args: Args = examples::parse_args(8080);
     examples::init_logger();
+    let tls = match args.tls.server_config() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
 
     let mut router = Router::new();
     router
@@ -58,5 +71,5 @@ fn main() -> std::process::ExitCode {
             }
         });
 
-    examples::serve(router, &args.server)
+    examples::serve_maybe_tls(router, &args.server, tls)
 }

@@ -1,5 +1,9 @@
 //! Shared helpers for the example programs in `examples/`.
 
+mod tls;
+
+pub use tls::TlsArgs;
+
 /// The process's peak resident set size in KiB (`VmHWM`), or 0 if unknown.
 pub fn peak_rss_kib() -> u64 {
     proc_status_kib("VmHWM:")
@@ -127,15 +131,28 @@ pub fn init_logger() {
 /// Exits with status 1 and the error on stderr if the server cannot bind
 /// or start.
 pub fn serve(router: coro_http::Router, args: &ServerArgs) -> std::process::ExitCode {
-    let served = coro_http::Server::builder()
-        .bind((args.host.as_str(), args.port))
+    serve_maybe_tls(router, args, None)
+}
+
+/// As [`serve`], but HTTPS with `tls` on the port if given (printing
+/// `listening on ADDRESS (TLS)`).
+pub fn serve_maybe_tls(
+    router: coro_http::Router,
+    args: &ServerArgs,
+    tls: Option<rustls::ServerConfig>,
+) -> std::process::ExitCode {
+    let builder = coro_http::Server::builder()
         .workers(args.workers)
-        .reuse_port(args.reuse_port)
-        .build(router)
-        .and_then(|server| {
-            println!("listening on {}", server.local_addrs()[0]);
-            server.run_until_signal()
-        });
+        .reuse_port(args.reuse_port);
+    let addr = (args.host.as_str(), args.port);
+    let (builder, suffix) = match tls {
+        Some(config) => (builder.bind_tls(addr, config), " (TLS)"),
+        None => (builder.bind(addr), ""),
+    };
+    let served = builder.build(router).and_then(|server| {
+        println!("listening on {}{suffix}", server.local_addrs()[0]);
+        server.run_until_signal()
+    });
     match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -8,7 +8,8 @@
 //!   writes exact bytes and reads exact responses (status line, fields, a
 //!   body framed by `Content-Length`, chunked, or the close), strictly, so
 //!   a framing mistake of the server fails the test. Every read has a
-//!   timeout, so a test never hangs on a silent server.
+//!   timeout, so a test never hangs on a silent server. [`Client::over`]
+//!   speaks through another stream on the socket (a TLS client's).
 //! * [`Client::assert_closed`] and [`Client::assert_serves`] say whether
 //!   the server closed the connection or keeps serving it. Neither guesses
 //!   from silence: closed means the read returned end-of-stream or a
@@ -50,6 +51,7 @@ pub fn test_timeouts() -> Timeouts {
 #[derive(Debug)]
 pub struct TestServer {
     addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     handle: ShutdownHandle,
     connections: ConnectionHandle,
     done: Option<mpsc::Receiver<io::Result<()>>>,
@@ -68,7 +70,8 @@ pub fn serve_with(router: Router, configure: impl FnOnce(Builder) -> Builder) ->
         .workers(2)
         .timeouts(test_timeouts());
     let server = configure(builder).build(router).expect("build the server");
-    let addr = server.local_addrs()[0];
+    let addrs = server.local_addrs();
+    let addr = addrs[0];
     let handle = server.shutdown_handle();
     let connections = server.connection_handle();
     let (tx, done) = mpsc::channel();
@@ -80,6 +83,7 @@ pub fn serve_with(router: Router, configure: impl FnOnce(Builder) -> Builder) ->
         .expect("spawn the server thread");
     TestServer {
         addr,
+        addrs,
         handle,
         connections,
         done: Some(done),
@@ -90,6 +94,12 @@ impl TestServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every address the server listens on, in the order bound (the
+    /// first is [`addr`](Self::addr)).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// A handle that shuts the server down.
@@ -204,10 +214,17 @@ impl Response {
     }
 }
 
+/// A stream a [`Client`] may speak through (a TLS client's, over the
+/// socket).
+pub trait Wire: Read + Write + Send + std::fmt::Debug {}
+impl<T: Read + Write + Send + std::fmt::Debug> Wire for T {}
+
 /// A raw client on one connection.
 #[derive(Debug)]
 pub struct Client {
     stream: TcpStream,
+    /// What the client reads and writes through, if not the socket.
+    wire: Option<Box<dyn Wire>>,
     /// Bytes received and not yet parsed.
     buf: Vec<u8>,
     /// The server closed its side.
@@ -232,8 +249,28 @@ impl Client {
         stream.set_nodelay(true).unwrap();
         Client {
             stream,
+            wire: None,
             buf: Vec::new(),
             eof: false,
+        }
+    }
+
+    /// A client that reads and writes through `wire`, a stream over
+    /// `stream` (which it still shuts, for [`shutdown_write`](Self::shutdown_write)).
+    pub fn over(stream: TcpStream, wire: impl Wire + 'static) -> Client {
+        Client {
+            stream,
+            wire: Some(Box::new(wire)),
+            buf: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// The client's stream: the wire if it has one, else the socket.
+    fn io(&mut self) -> &mut dyn Wire {
+        match &mut self.wire {
+            Some(wire) => &mut **wire,
+            None => &mut self.stream,
         }
     }
 
@@ -244,14 +281,14 @@ impl Client {
 
     /// Writes exactly `bytes`.
     pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
-        self.stream
+        self.io()
             .write_all(bytes.as_ref())
             .expect("write to the server");
     }
 
     /// Writes `bytes`, returning the error if the server already closed.
     pub fn try_send(&mut self, bytes: impl AsRef<[u8]>) -> io::Result<()> {
-        self.stream.write_all(bytes.as_ref())
+        self.io().write_all(bytes.as_ref())
     }
 
     /// Sends `request` and reads its response.
@@ -381,7 +418,7 @@ impl Client {
             return;
         }
         let mut scratch = [0u8; 1024];
-        match self.stream.read(&mut scratch) {
+        match self.io().read(&mut scratch) {
             Ok(0) => self.eof = true,
             Ok(n) => panic!(
                 "expected the connection to be closed, got more bytes: {:?}",
@@ -421,7 +458,7 @@ impl Client {
             return false;
         }
         let mut chunk = [0u8; 16 * 1024];
-        match self.stream.read(&mut chunk) {
+        match self.io().read(&mut chunk) {
             Ok(0) => {
                 self.eof = true;
                 false
@@ -497,6 +534,7 @@ pub fn accepts_requests(addr: SocketAddr) -> bool {
     stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
     let mut client = Client {
         stream,
+        wire: None,
         buf: Vec::new(),
         eof: false,
     };
@@ -520,6 +558,8 @@ fn is_reset(e: &io::Error) -> bool {
         io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
+            // A TLS wire's: the socket closed without a `close_notify`.
+            | io::ErrorKind::UnexpectedEof
     )
 }
 
