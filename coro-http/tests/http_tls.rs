@@ -375,3 +375,70 @@ fn the_shutdown_closes_a_connection_mid_handshake_and_run_returns() {
     assert_closed_raw(&mut stalled);
     client.assert_closed();
 }
+
+/// A WebSocket echo on `/ws`, as `tests/http_upgrade.rs` has on plain
+/// TCP: each closure counts itself out when it ends.
+fn ws_router(ended: &Arc<std::sync::atomic::AtomicUsize>) -> Router {
+    use coro_http::ws::{Message, Rejection, WebSocketUpgrade};
+    let mut router = Router::new();
+    let ended = Arc::clone(ended);
+    router.get(
+        "/ws",
+        move |req: &mut Request| -> Result<Response, Rejection> {
+            let ended = Arc::clone(&ended);
+            Ok(
+                WebSocketUpgrade::from_request(req)?.on_upgrade(move |mut ws| {
+                    while let Ok(msg) = ws.read() {
+                        if matches!(msg, Message::Text(_) | Message::Binary(_))
+                            && ws.send(msg).is_err()
+                        {
+                            break;
+                        }
+                    }
+                    ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }),
+            )
+        },
+    );
+    router
+}
+
+#[test]
+fn a_websocket_over_tls_echoes_and_hears_the_shutdown_as_going_away() {
+    use tungstenite::protocol::frame::coding::CloseCode;
+    use tungstenite::Message;
+    let identity = identity();
+    let ended = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let config = identity.server.clone();
+    // A grace period far past the test's bound: the socket must end
+    // through its close frame, not be cut at the end of the grace.
+    let timeouts = Timeouts {
+        grace: Duration::from_secs(600),
+        ..util::test_timeouts()
+    };
+    let mut server = serve_with(ws_router(&ended), |b| {
+        b.bind_tls("127.0.0.1:0", config).timeouts(timeouts)
+    });
+    let tls = try_connect(
+        server.addrs()[1],
+        client_config(&identity.cert, &[b"http/1.1"]),
+    )
+    .expect("the TLS handshake");
+    let (mut ws, answer) =
+        tungstenite::client("wss://localhost/ws", tls).expect("the WebSocket handshake");
+    assert_eq!(answer.status(), 101);
+    ws.send(Message::text("over tls")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("over tls"));
+    let big = Message::binary(vec![7u8; 200_000]);
+    ws.send(big.clone()).unwrap();
+    assert_eq!(ws.read().unwrap(), big);
+
+    server.shutdown_handle().shutdown();
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected a close frame with 1001, got {other:?}"),
+    }
+    let _ = ws.flush();
+    server.wait_stopped();
+    assert_eq!(ended.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
