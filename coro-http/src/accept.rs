@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use coro_net::{TcpListener, TcpStream};
 use parking_lot::Mutex;
 
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// The first pause after an accept error that may pass.
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -86,6 +86,7 @@ pub(crate) fn start_acceptor(
     listener: &Listener,
     worker: usize,
     shared: &Arc<Shared>,
+    errors: &Arc<AcceptErrors>,
 ) -> Option<coro::JoinHandle<()>> {
     let own = if worker == 0 {
         Arc::clone(&listener.socket)
@@ -99,20 +100,28 @@ pub(crate) fn start_acceptor(
         }
     };
     let shared = Arc::clone(shared);
+    let errors = Arc::clone(errors);
     let protocol = listener.protocol.clone();
     coro::Builder::new()
         .worker(worker)
-        .spawn_on(runtime, move || accept_loop(&own, &protocol, &shared))
+        .spawn_on(runtime, move || {
+            accept_loop(&own, &protocol, &shared, &errors)
+        })
         .map_err(|e| log::warn!("no acceptor on worker {worker}: {e}"))
         .ok()
 }
 
 /// Accepts connections until the shutdown (steps 1–3 of the module docs).
-fn accept_loop(listener: &TcpListener, protocol: &Protocol, shared: &Arc<Shared>) {
+fn accept_loop(
+    listener: &TcpListener,
+    protocol: &Protocol,
+    shared: &Arc<Shared>,
+    errors: &AcceptErrors,
+) {
     let mut backoff = BACKOFF_MIN;
     loop {
         shared.conns.take_slot();
-        let Some((stream, peer)) = accept_one(listener, shared, &mut backoff) else {
+        let Some((stream, peer)) = accept_one(listener, shared, errors, &mut backoff) else {
             shared.conns.give_back_slot();
             return;
         };
@@ -141,6 +150,7 @@ fn accept_loop(listener: &TcpListener, protocol: &Protocol, shared: &Arc<Shared>
 fn accept_one(
     listener: &TcpListener,
     shared: &Shared,
+    errors: &AcceptErrors,
     backoff: &mut Duration,
 ) -> Option<(TcpStream, SocketAddr)> {
     loop {
@@ -150,7 +160,7 @@ fn accept_one(
         match listener.accept() {
             Ok(accepted) => {
                 *backoff = BACKOFF_MIN;
-                shared.accept_errors.succeeded();
+                errors.succeeded();
                 return (!shared.is_shutting_down()).then_some(accepted);
             }
             Err(_) if shared.is_shutting_down() => return None,
@@ -158,7 +168,7 @@ fn accept_one(
                 log::debug!("accept: a connection failed while queued: {e}");
             }
             Err(e) => {
-                shared.accept_errors.failed(&e);
+                errors.failed(&e);
                 coro::sleep(*backoff);
                 *backoff = (*backoff * 2).min(BACKOFF_MAX);
             }

@@ -81,13 +81,14 @@ use crate::config::IdleWait;
 use crate::encode::{write_response, After};
 use crate::error::Error;
 use crate::io::ConnIo;
+use crate::link::Link;
 use crate::params::Params;
 use crate::parse::{parse_head, worth_parsing, Head};
 use crate::registry::ConnEntry;
 use crate::request::Request;
-use crate::server::Shared;
-use crate::transport::Link;
-use crate::upgrade::{run_upgraded, switch_protocols, OnUpgrade};
+use crate::shared::Shared;
+use crate::upgrade::{run_upgraded, switch_protocols};
+use crate::upgraded::OnUpgrade;
 
 /// How long a keep-alive connection waits for its next request in its
 /// coroutine before it lets the coroutine go and waits without one, with

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::transport::Link;
+use crate::link::Link;
 
 /// Size of the first input buffer; it grows (up to the header limit) only
 /// for a head that does not fit.

@@ -330,6 +330,7 @@ mod error_hook;
 #[doc(hidden)]
 pub mod fuzzing;
 mod io;
+mod link;
 mod params;
 mod parse;
 mod pattern;
@@ -338,13 +339,17 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod shared;
 mod signal;
 mod state;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls_stream;
 mod transport;
 mod trim;
 mod upgrade;
+mod upgraded;
 #[cfg(feature = "ws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod ws;
@@ -357,7 +362,7 @@ pub use response::{Body, IntoResponse, Response};
 pub use router::{Handler, Middleware, Next, Router};
 pub use server::{Builder, ConnectionHandle, Server, ShutdownHandle};
 pub use transport::{Closer, Transport};
-pub use upgrade::{Interrupter, Upgraded};
+pub use upgraded::{Interrupter, Upgraded};
 
 #[doc = include_str!("../docs/from-axum.md")]
 pub mod from_axum {}

@@ -2,7 +2,7 @@
 //!
 //! Each connection is an entry with a state word (busy, idle, closing,
 //! upgraded) and a way to shut it from outside its coroutine
-//! ([`Shutter`](crate::transport::Shutter)). An upgraded connection (one
+//! ([`Shutter`](crate::link::Shutter)). An upgraded connection (one
 //! that switched protocols, see `upgrade`) is neither busy nor idle: the
 //! shutdown does not close it as idle, but tells it once
 //! ([`ConnEntry::notify_upgraded`]) and waits for it within the grace
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use coro::sync::Semaphore;
 use parking_lot::Mutex;
 
-use crate::transport::Shutter;
+use crate::link::Shutter;
 
 const BUSY: u8 = 0;
 const IDLE: u8 = 1;
@@ -123,11 +123,21 @@ impl ConnEntry {
     }
 }
 
+/// The shutting-down flag: set once, by the shutdown.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Closing(Arc<AtomicBool>);
+
+impl Closing {
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// The open connections.
 pub(crate) struct Registry {
     next_id: AtomicU64,
     /// The server is shutting down: no connection may go idle.
-    closing: AtomicBool,
+    closing: Closing,
     open: Mutex<HashMap<u64, Arc<ConnEntry>>>,
     /// Connections that wait for a request without a coroutine.
     pub(crate) waiting_elsewhere: AtomicUsize,
@@ -144,7 +154,7 @@ impl Registry {
     pub(crate) fn new(max_connections: Option<usize>) -> Registry {
         Registry {
             next_id: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
+            closing: Closing::default(),
             open: Mutex::default(),
             waiting_elsewhere: AtomicUsize::new(0),
             epoch: Instant::now(),
@@ -173,11 +183,17 @@ impl Registry {
     /// Starts the shutdown: from now on no connection goes idle (see
     /// [`ConnEntry::enter_idle`]). False if it had started already.
     pub(crate) fn start_closing(&self) -> bool {
-        !self.closing.swap(true, Ordering::SeqCst)
+        !self.closing.0.swap(true, Ordering::SeqCst)
     }
 
     pub(crate) fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::SeqCst)
+        self.closing.is_set()
+    }
+
+    /// The shutting-down flag, for what outlives a request (an upgraded
+    /// connection).
+    pub(crate) fn closing(&self) -> Closing {
+        self.closing.clone()
     }
 
     pub(crate) fn release_acceptors(&self, acceptors: usize) {

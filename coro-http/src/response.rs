@@ -33,6 +33,7 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
 
 use crate::error::Error;
+use crate::upgraded::{OnUpgrade, Upgraded};
 
 /// An HTTP response.
 #[derive(Debug)]
@@ -45,7 +46,7 @@ pub struct Response {
     /// The error this response answers, if it was made from one.
     pub(crate) cause: Option<Box<Cause>>,
     /// What a 101 runs once it is sent ([`Response::upgrade`]).
-    pub(crate) upgrade: Option<crate::upgrade::OnUpgrade>,
+    pub(crate) upgrade: Option<OnUpgrade>,
 }
 
 /// The error behind a response, and whether the error hook has shaped the
@@ -468,6 +469,52 @@ impl IntoResponse for Box<dyn std::error::Error> {
 impl<B: Into<Body>> IntoResponse for http::Response<B> {
     fn into_response(self) -> Response {
         self.into()
+    }
+}
+
+impl Response {
+    /// `101 Switching Protocols` to `protocol` (the response's `Upgrade`
+    /// field, e.g. `websocket`): once the 101 is sent, `on_upgrade` runs in
+    /// the connection's coroutine with the connection, as an [`Upgraded`]
+    /// stream, and the connection closes when it returns. Add the new
+    /// protocol's own fields with [`header`](Self::header).
+    ///
+    /// The request must have asked for it (HTTP/1.1, `Connection:
+    /// upgrade`, and `protocol` among its `Upgrade` field's protocols);
+    /// otherwise the client gets a 500 and the log says why. The rest of
+    /// the request's body, if any, is read first (the new protocol starts
+    /// after it). If the response goes out with another status (a
+    /// middleware changed it), `on_upgrade` is dropped unrun.
+    ///
+    /// A plain `Response::new(StatusCode::SWITCHING_PROTOCOLS)` is not
+    /// enough: with nothing to hand the connection to, it is answered
+    /// with a 500. For WebSocket, see the `ws` module (feature `ws`).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use coro_http::{HeaderValue, Request, Response, Router};
+    ///
+    /// let mut router = Router::new();
+    /// // A line echo protocol, after `Upgrade: echo`.
+    /// router.get("/echo", |_req: &mut Request<'_>| {
+    ///     Response::upgrade(HeaderValue::from_static("echo"), |mut up| {
+    ///         let mut buf = [0u8; 1024];
+    ///         while let Ok(n @ 1..) = up.read(&mut buf) {
+    ///             if up.write_all(&buf[..n]).is_err() {
+    ///                 break;
+    ///             }
+    ///         }
+    ///     })
+    /// });
+    /// ```
+    pub fn upgrade<F>(protocol: HeaderValue, on_upgrade: F) -> Response
+    where
+        F: FnOnce(Upgraded) + Send + 'static,
+    {
+        let mut response =
+            Response::new(StatusCode::SWITCHING_PROTOCOLS).header(http::header::UPGRADE, protocol);
+        response.upgrade = Some(OnUpgrade(Box::new(on_upgrade)));
+        response
     }
 }
 

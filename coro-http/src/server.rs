@@ -73,6 +73,7 @@ use crate::accept::{start_acceptor, AcceptErrors, Listener, Protocol};
 use crate::config::{Config, IdleWait, Limits, Timeouts};
 use crate::registry::Registry;
 use crate::router::Router;
+use crate::shared::Shared;
 use crate::transport::Transport;
 
 /// How often the shutdown looks again at the connections still open.
@@ -87,22 +88,14 @@ const FORCED_CLOSE_WAIT: Duration = Duration::from_secs(1);
 const SWEEP_MIN: Duration = Duration::from_millis(10);
 const SWEEP_MAX: Duration = Duration::from_millis(250);
 
-/// What the acceptors, the connections and the shutdown handle share.
-pub(crate) struct Shared {
-    pub(crate) config: Arc<Config>,
-    pub(crate) router: Router,
-    pub(crate) conns: Registry,
+/// What the server and its handles hold beyond what its connections share.
+struct Listening {
+    shared: Arc<Shared>,
     listeners: Vec<Listener>,
-    pub(crate) accept_errors: AcceptErrors,
+    accept_errors: Arc<AcceptErrors>,
     wake_run: Sender<()>,
     /// Worker threads of the runtime: acceptors per listener.
     workers: usize,
-}
-
-impl Shared {
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.conns.is_closing()
-    }
 }
 
 /// Configures and binds a [`Server`].
@@ -316,14 +309,17 @@ impl Builder {
             }),
             router,
             conns: Registry::new(self.max_connections),
+        });
+        let listening = Arc::new(Listening {
+            shared,
             listeners,
-            accept_errors: AcceptErrors::default(),
+            accept_errors: Arc::default(),
             wake_run,
             workers,
         });
         Ok(Server {
             runtime,
-            shared,
+            listening,
             run_woken,
         })
     }
@@ -346,7 +342,7 @@ fn bind_error(addrs: &[SocketAddr], e: io::Error) -> io::Error {
 /// An HTTP/1.1 server; see the crate docs.
 pub struct Server {
     runtime: coro::Runtime,
-    shared: Arc<Shared>,
+    listening: Arc<Listening>,
     run_woken: Receiver<()>,
 }
 
@@ -368,7 +364,7 @@ impl Server {
     /// The addresses the server listens on, in the order they were bound
     /// ([`Builder::bind`] and `Builder::bind_tls` alike).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.shared
+        self.listening
             .listeners
             .iter()
             .filter_map(|l| l.socket.local_addr().ok())
@@ -379,14 +375,14 @@ impl Server {
     /// any [`Transport`].
     pub fn connection_handle(&self) -> ConnectionHandle {
         ConnectionHandle {
-            shared: Arc::clone(&self.shared),
+            shared: Arc::clone(&self.listening.shared),
         }
     }
 
     /// A handle that stops the server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
-            shared: Arc::clone(&self.shared),
+            listening: Arc::clone(&self.listening),
         }
     }
 
@@ -427,22 +423,24 @@ impl Server {
     pub fn run(self) -> io::Result<()> {
         let Server {
             runtime,
-            shared,
+            listening,
             run_woken,
         } = self;
-        for listener in &shared.listeners {
+        let shared = &listening.shared;
+        for listener in &listening.listeners {
             for worker in 0..runtime.workers() {
-                drop(start_acceptor(&runtime, listener, worker, &shared));
+                let errors = &listening.accept_errors;
+                drop(start_acceptor(&runtime, listener, worker, shared, errors));
             }
         }
         {
-            let shared = Arc::clone(&shared);
+            let shared = Arc::clone(shared);
             drop(runtime.spawn(move || sweep_idle(&shared)));
         }
         // Here, not in a coroutine: see the module docs. The acceptors
         // and the sweeper end on their own once they see the flag.
         let _ = run_woken.recv();
-        drain(&shared);
+        drain(shared);
         if !runtime.shutdown_timeout(FORCED_CLOSE_WAIT) {
             log::warn!("a handler is still running after the grace period; leaving it");
         }
@@ -500,13 +498,13 @@ fn drain(shared: &Shared) {
 /// Stops a running server: see [`Server::run`].
 #[derive(Clone)]
 pub struct ShutdownHandle {
-    shared: Arc<Shared>,
+    listening: Arc<Listening>,
 }
 
 impl std::fmt::Debug for ShutdownHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShutdownHandle")
-            .field("shutting_down", &self.shared.is_shutting_down())
+            .field("shutting_down", &self.is_shutting_down())
             .finish()
     }
 }
@@ -516,23 +514,25 @@ impl ShutdownHandle {
     /// ones closed after their request, all closed after the grace period.
     /// Returns at once; [`Server::run`] returns when it is done.
     pub fn shutdown(&self) {
-        if !self.shared.conns.start_closing() {
+        let listening = &*self.listening;
+        if !listening.shared.conns.start_closing() {
             return;
         }
-        for l in &self.shared.listeners {
+        for l in &listening.listeners {
             // Shutting a listening socket's read side wakes its acceptor.
             let _ = socket2::SockRef::from(&*l.socket).shutdown(Shutdown::Read);
         }
         // And a place under the connection cap, each acceptor parked there.
-        self.shared
+        listening
+            .shared
             .conns
-            .release_acceptors(self.shared.listeners.len() * self.shared.workers);
-        let _ = self.shared.wake_run.try_send(());
+            .release_acceptors(listening.listeners.len() * listening.workers);
+        let _ = listening.wake_run.try_send(());
     }
 
     /// Whether shutdown has started.
     pub fn is_shutting_down(&self) -> bool {
-        self.shared.is_shutting_down()
+        self.listening.shared.is_shutting_down()
     }
 }
 
@@ -585,7 +585,7 @@ impl ConnectionHandle {
         if self.shared.is_shutting_down() {
             return;
         }
-        let link = crate::transport::Link::Boxed(Box::new(stream));
+        let link = crate::link::Link::Boxed(Box::new(stream));
         crate::conn::serve_link(link, peer, Arc::clone(&self.shared), false);
     }
 }

@@ -20,7 +20,7 @@
 //!    closes that connection only, logged at debug level: it is the
 //!    client's failure, and a port open to the Internet sees many.
 //! 3. **Serves the connection** with the one connection loop (`conn`),
-//!    over [`Link::Tls`](crate::transport::Link): a `rustls::StreamOwned`
+//!    over [`Link::Tls`](crate::link::Link): a `rustls::StreamOwned`
 //!    over the socket, whose reads and writes block as the socket's do.
 //!    The header, idle, body and write timeouts are the socket's own, set
 //!    by the loop as for a plain connection; rustls buffers what it
@@ -43,17 +43,18 @@
 //! without `http/1.1` fails the handshake (rustls's rule, RFC 7301 §3.2);
 //! one that offers none is served.
 
-use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coro_net::TcpStream;
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls::{ServerConfig, ServerConnection};
 
-use crate::server::Shared;
-use crate::transport::{nonzero, Link, Shutter};
+use crate::link::{Link, Shutter};
+use crate::shared::Shared;
+use crate::tls_stream::TlsStream;
+use crate::transport::nonzero;
 
 /// The ALPN name of HTTP/1.1 (RFC 7301 §6).
 const HTTP_1_1: &[u8] = b"http/1.1";
@@ -116,7 +117,7 @@ pub(crate) fn serve(
     entry.leave_idle();
     match handshaken {
         Ok(conn) => {
-            let stream = TlsStream(StreamOwned::new(conn, SocketIo(socket)));
+            let stream = TlsStream::new(conn, socket);
             crate::conn::serve_registered(Link::Tls(Box::new(stream)), entry, Some(peer), shared);
         }
         Err(e) => {
@@ -186,90 +187,5 @@ impl Write for UntilDeadline<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// The socket under an established TLS session, shared with the
-/// registry's shutter.
-#[derive(Debug)]
-struct SocketIo(Arc<TcpStream>);
-
-impl Read for SocketIo {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
-    }
-}
-
-impl Write for SocketIo {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self.0).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// An established TLS connection: plaintext in and out, records on the
-/// socket.
-pub(crate) struct TlsStream(StreamOwned<ServerConnection, SocketIo>);
-
-impl fmt::Debug for TlsStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("TlsStream").field(&self.0.sock.0).finish()
-    }
-}
-
-impl TlsStream {
-    pub(crate) fn socket(&self) -> &Arc<TcpStream> {
-        &self.0.sock.0
-    }
-
-    /// Sends `close_notify` (unless it was), without waiting for room in
-    /// the socket: a connection that closes otherwise than through
-    /// [`shutdown_write`](Self::shutdown_write) (idle, shut by the
-    /// shutdown, its client gone) still ends its session cleanly for a
-    /// client that can hear it.
-    pub(crate) fn close(&mut self) {
-        self.0.conn.send_close_notify();
-        if self.0.conn.wants_write()
-            && self
-                .socket()
-                .set_write_timeout(Some(nonzero(Duration::ZERO)))
-                .is_ok()
-        {
-            let _ = self.0.conn.write_tls(&mut self.0.sock);
-        }
-    }
-
-    /// Sends `close_notify`, then shuts the socket's write side.
-    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
-        self.0.conn.send_close_notify();
-        self.0.flush()?;
-        self.socket().shutdown(Shutdown::Write)
-    }
-}
-
-impl Read for TlsStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl Write for TlsStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
     }
 }

@@ -62,15 +62,11 @@
 //! ([`Upgraded::interrupter`]): a chat room's broadcaster wakes a client's
 //! coroutine blocked in its read, to send it a message.
 
-use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Arc;
 
-use coro_net::TcpStream;
-use http::header::{HeaderValue, UPGRADE};
-use http::{StatusCode, Version};
+use http::header::UPGRADE;
+use http::Version;
 
 use crate::body::{self, ConnBody};
 use crate::encode::write_response;
@@ -79,62 +75,8 @@ use crate::io::ConnIo;
 use crate::parse::Head;
 use crate::registry::ConnEntry;
 use crate::response::Response;
-use crate::server::Shared;
-use crate::transport::Link;
-
-/// What a 101 response runs once it is sent: see [`Response::upgrade`].
-pub(crate) struct OnUpgrade(Box<dyn FnOnce(Upgraded) + Send>);
-
-impl fmt::Debug for OnUpgrade {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OnUpgrade")
-    }
-}
-
-impl Response {
-    /// `101 Switching Protocols` to `protocol` (the response's `Upgrade`
-    /// field, e.g. `websocket`): once the 101 is sent, `on_upgrade` runs in
-    /// the connection's coroutine with the connection, as an [`Upgraded`]
-    /// stream, and the connection closes when it returns. Add the new
-    /// protocol's own fields with [`header`](Self::header).
-    ///
-    /// The request must have asked for it (HTTP/1.1, `Connection:
-    /// upgrade`, and `protocol` among its `Upgrade` field's protocols);
-    /// otherwise the client gets a 500 and the log says why. The rest of
-    /// the request's body, if any, is read first (the new protocol starts
-    /// after it). If the response goes out with another status (a
-    /// middleware changed it), `on_upgrade` is dropped unrun.
-    ///
-    /// A plain `Response::new(StatusCode::SWITCHING_PROTOCOLS)` is not
-    /// enough: with nothing to hand the connection to, it is answered
-    /// with a 500. For WebSocket, see the `ws` module (feature `ws`).
-    ///
-    /// ```
-    /// use std::io::{Read, Write};
-    /// use coro_http::{HeaderValue, Request, Response, Router};
-    ///
-    /// let mut router = Router::new();
-    /// // A line echo protocol, after `Upgrade: echo`.
-    /// router.get("/echo", |_req: &mut Request<'_>| {
-    ///     Response::upgrade(HeaderValue::from_static("echo"), |mut up| {
-    ///         let mut buf = [0u8; 1024];
-    ///         while let Ok(n @ 1..) = up.read(&mut buf) {
-    ///             if up.write_all(&buf[..n]).is_err() {
-    ///                 break;
-    ///             }
-    ///         }
-    ///     })
-    /// });
-    /// ```
-    pub fn upgrade<F>(protocol: HeaderValue, on_upgrade: F) -> Response
-    where
-        F: FnOnce(Upgraded) + Send + 'static,
-    {
-        let mut response = Response::new(StatusCode::SWITCHING_PROTOCOLS).header(UPGRADE, protocol);
-        response.upgrade = Some(OnUpgrade(Box::new(on_upgrade)));
-        response
-    }
-}
+use crate::shared::Shared;
+use crate::upgraded::{OnUpgrade, Upgraded};
 
 /// Steps 1 to 4 of the module docs for a handler's 101: the closure to run
 /// once the 101 is sent, or the error to answer instead (the connection
@@ -242,10 +184,7 @@ pub(crate) fn run_upgraded(
     if let Err(e) = io.link_mut().clear_read_timeout() {
         log::debug!("an upgraded connection could not lift its read timeout: {e}");
     }
-    let upgraded = Upgraded {
-        io,
-        shared: Arc::clone(shared),
-    };
+    let upgraded = Upgraded::new(io, shared.conns.closing());
     let ran = catch_unwind(AssertUnwindSafe(move || (on_upgrade.0)(upgraded)));
     if let Err(unwind) = ran {
         if coro::is_cancelling() {
@@ -254,119 +193,6 @@ pub(crate) fn run_upgraded(
             std::panic::resume_unwind(unwind);
         }
         log::error!("an upgraded connection's closure panicked; closing the connection");
-    }
-}
-
-/// A connection that switched protocols, as the closure of
-/// [`Response::upgrade`] gets it: `Read` gives first the bytes that
-/// arrived behind the request (nothing sent after the upgrade request is
-/// lost), then the stream's; `Write` writes to the stream.
-///
-/// Reads wait as long as it takes (set a bound with
-/// [`set_read_timeout`](Self::set_read_timeout)); writes keep the server's
-/// write timeout. A read returns `WouldBlock` only when interrupted: by
-/// the server's shutdown ([`is_shutting_down`](Self::is_shutting_down)
-/// then says so), or by an [`Interrupter`]. Dropping it closes the
-/// connection.
-pub struct Upgraded {
-    io: ConnIo,
-    shared: Arc<Shared>,
-}
-
-impl fmt::Debug for Upgraded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upgraded")
-            .field("buffered", &self.io.buffered().len())
-            .field("stream", self.io.link())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Upgraded {
-    /// Whether the server is shutting down: the protocol should say
-    /// goodbye and end (a WebSocket: a close frame, code 1001). The
-    /// shutdown interrupts a blocked read once to say so (see the
-    /// [`Upgraded`] docs).
-    pub fn is_shutting_down(&self) -> bool {
-        self.shared.is_shutting_down()
-    }
-
-    /// A handle that interrupts this connection's reads from any
-    /// coroutine or thread (see [`Interrupter`]); `None` for a stream
-    /// that cannot be interrupted (one the program handed to
-    /// [`ConnectionHandle::serve`](crate::ConnectionHandle::serve)).
-    pub fn interrupter(&self) -> Option<Interrupter> {
-        match self.io.link() {
-            Link::Tcp(stream) => Some(Interrupter(Arc::downgrade(stream))),
-            // An interrupted socket read comes out of rustls as the same
-            // `WouldBlock`, with the session's state kept.
-            #[cfg(feature = "tls")]
-            Link::Tls(tls) => Some(Interrupter(Arc::downgrade(tls.socket()))),
-            Link::Boxed(_) => None,
-        }
-    }
-
-    /// The bytes that arrived behind the request and are not read yet.
-    pub fn buffered(&self) -> &[u8] {
-        self.io.buffered()
-    }
-
-    /// Bounds the reads that follow (`None`, the default: no bound); one
-    /// that waits longer fails with `TimedOut`.
-    ///
-    /// # Errors
-    /// If the stream cannot set it.
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        match timeout {
-            Some(t) => self.io.link_mut().set_read_timeout(t),
-            None => self.io.link_mut().clear_read_timeout(),
-        }
-    }
-}
-
-impl Read for Upgraded {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let buffered = self.io.buffered();
-        if !buffered.is_empty() {
-            let n = buffered.len().min(buf.len());
-            buf[..n].copy_from_slice(&buffered[..n]);
-            self.io.consume(n);
-            return Ok(n);
-        }
-        self.io.link_mut().read(buf)
-    }
-}
-
-impl Write for Upgraded {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.io.link_mut().write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.io.link_mut().write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.io.link_mut().flush()
-    }
-}
-
-/// Interrupts an [`Upgraded`] connection's read from another coroutine or
-/// thread: the read blocked now (or else the next one) returns
-/// `WouldBlock` once, consuming nothing, so that the connection's
-/// coroutine can do what it was woken for (send a message that another
-/// coroutine handed it over a channel) and read again. Several interrupts
-/// before a read takes one count as one. It does not keep the connection
-/// open: once the connection has closed, it does nothing.
-#[derive(Clone, Debug)]
-pub struct Interrupter(Weak<TcpStream>);
-
-impl Interrupter {
-    /// Interrupts the connection's read, if the connection is still open.
-    pub fn interrupt(&self) {
-        if let Some(stream) = self.0.upgrade() {
-            stream.interrupt_read();
-        }
     }
 }
 

@@ -52,7 +52,7 @@ pub use tungstenite::{self, Error as WsError, Message};
 use crate::error::Error;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
-use crate::upgrade::{Interrupter, Upgraded};
+use crate::upgraded::{Interrupter, Upgraded};
 
 /// The WebSocket version this server speaks (RFC 6455 §4.1).
 const VERSION: &str = "13";
