@@ -302,18 +302,30 @@
 //!
 //! # Module map (of the source)
 //!
-//! `server` (listeners, shutdown), `accept` (acceptors, the connection
-//! cap, accept errors), `signal` (SIGINT and SIGTERM), `registry` (the
-//! open connections, as the shutdown sees them), `transport` (what a
-//! connection is served over), `conn` (the per-connection loop), `io`
-//! (a connection's buffers), `tls` (handshakes, the `tls` feature), `parse` (strict head parsing), `chunked` (the chunked decoder),
-//! `pattern` (route patterns checked), `state` (the router's shared state),
-//! `error_hook` (the responses made from errors),
-//! `body` (request bodies), `request`, `params` (percent-decoded path
-//! parameters), `response`, `encode` (writing responses), `upgrade`
-//! (switching protocols), `ws` (WebSocket), `router`,
-//! `date`, `config`, `error`; `fuzzing` (hidden: what the fuzz targets in
-//! `coro-http/fuzz` and the corpus replay test call).
+//! Imports point one way: each module uses only those in the layers
+//! below it (`.ci/module_cycles.py` checks it in CI). From the top:
+//!
+//! * the server: `server` (listeners, shutdown), `accept` (acceptors,
+//!   the connection cap, accept errors), `tls` (handshakes, the `tls`
+//!   feature), `signal` (SIGINT and SIGTERM), `trim` (the heap given
+//!   back);
+//! * a connection: `conn` (the per-connection loop), `upgrade`
+//!   (switching protocols), `shared` (what every connection shares),
+//!   `registry` (the open connections, as the shutdown sees them);
+//! * the handler's side: `router`, `ws` (WebSocket), `error_hook` (the
+//!   responses made from errors), `request`, `response`, `upgraded` (the
+//!   stream a 101 hands over), `encode` (writing responses), `body`
+//!   (request bodies), `params` (percent-decoded path parameters),
+//!   `state` (the router's shared state), `pattern` (route patterns
+//!   checked);
+//! * bytes: `io` (a connection's buffers), `link` (its stream: TCP, TLS
+//!   or boxed), `tls_stream` (a TLS session), `transport` (streams the
+//!   program accepted), `parse` (strict head parsing), `chunked` (the
+//!   chunked decoder), `authority` (the `Host` grammar), `date`,
+//!   `config`, `error`.
+//!
+//! `fuzzing` (hidden) is what the fuzz targets in `coro-http/fuzz` and
+//! the corpus replay test call.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -13,7 +13,7 @@ use crate::io::ConnIo;
 use crate::link::Link;
 use crate::registry::Closing;
 
-/// What a 101 response runs once it is sent: see [`Response::upgrade`].
+/// What a 101 response runs once it is sent: see [`Response::upgrade`](crate::Response::upgrade).
 pub(crate) struct OnUpgrade(pub(crate) Box<dyn FnOnce(Upgraded) + Send>);
 
 impl fmt::Debug for OnUpgrade {
@@ -23,7 +23,7 @@ impl fmt::Debug for OnUpgrade {
 }
 
 /// A connection that switched protocols, as the closure of
-/// [`Response::upgrade`] gets it: `Read` gives first the bytes that
+/// [`Response::upgrade`](crate::Response::upgrade) gets it: `Read` gives first the bytes that
 /// arrived behind the request (nothing sent after the upgrade request is
 /// lost), then the stream's; `Write` writes to the stream.
 ///
