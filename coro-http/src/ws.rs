@@ -23,6 +23,12 @@
 //! Each refusal's text says what was wrong. The 101 carries
 //! `Sec-WebSocket-Accept`, from tungstenite's `derive_accept_key`.
 //!
+//! Subprotocols (`Sec-WebSocket-Protocol`, §4.2.2): the handler names
+//! those it speaks, in its order of preference
+//! ([`WebSocketUpgrade::protocols`]), and the 101 names the first of them
+//! the client offered; none if the client offered none of them, which the
+//! client may then refuse.
+//!
 //! # Shutdown
 //!
 //! When the server shuts down, it interrupts the connection's read (see
@@ -61,6 +67,7 @@ const VERSION: &str = "13";
 const KEY_LEN: usize = 24;
 
 const SEC_WEBSOCKET_ACCEPT: HeaderName = HeaderName::from_static("sec-websocket-accept");
+const SEC_WEBSOCKET_PROTOCOL: HeaderName = HeaderName::from_static("sec-websocket-protocol");
 const SEC_WEBSOCKET_VERSION: HeaderName = HeaderName::from_static("sec-websocket-version");
 const WEBSOCKET: HeaderValue = HeaderValue::from_static("websocket");
 
@@ -86,6 +93,10 @@ const WEBSOCKET: HeaderValue = HeaderValue::from_static("websocket");
 pub struct WebSocketUpgrade {
     accept: HeaderValue,
     config: Option<WebSocketConfig>,
+    /// The subprotocols the client offered, in its order.
+    offered: Vec<String>,
+    /// The one the 101 names.
+    selected: Option<HeaderValue>,
 }
 
 impl WebSocketUpgrade {
@@ -105,6 +116,33 @@ impl WebSocketUpgrade {
         self
     }
 
+    /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in
+    /// its order.
+    pub fn offered_protocols(&self) -> impl Iterator<Item = &str> {
+        self.offered.iter().map(String::as_str)
+    }
+
+    /// The subprotocols this endpoint speaks, in its order of preference:
+    /// the 101 names the first the client offered (compared exactly, as
+    /// RFC 6455 has them), or none if it offered none of them.
+    pub fn protocols<I, S>(mut self, supported: I) -> WebSocketUpgrade
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.selected = supported
+            .into_iter()
+            .find(|s| self.offered.iter().any(|o| o == s.as_ref()))
+            .and_then(|s| HeaderValue::from_str(s.as_ref()).ok());
+        self
+    }
+
+    /// The subprotocol the 101 will name, if any (see
+    /// [`protocols`](Self::protocols)).
+    pub fn selected_protocol(&self) -> Option<&str> {
+        self.selected.as_ref().and_then(|v| v.to_str().ok())
+    }
+
     /// The 101 that accepts the handshake; once it is sent, `on_socket`
     /// runs in the connection's coroutine with the WebSocket, and the
     /// connection closes when it returns.
@@ -113,13 +151,17 @@ impl WebSocketUpgrade {
         F: FnOnce(WebSocket) + Send + 'static,
     {
         let config = self.config;
-        Response::upgrade(WEBSOCKET, move |upgraded| {
+        let response = Response::upgrade(WEBSOCKET, move |upgraded| {
             on_socket(WebSocket {
                 inner: tungstenite::WebSocket::from_raw_socket(upgraded, Role::Server, config),
                 said_going_away: false,
             });
         })
-        .header(SEC_WEBSOCKET_ACCEPT, self.accept)
+        .header(SEC_WEBSOCKET_ACCEPT, self.accept);
+        match self.selected {
+            Some(protocol) => response.header(SEC_WEBSOCKET_PROTOCOL, protocol),
+            None => response,
+        }
     }
 }
 
@@ -151,9 +193,19 @@ fn check(req: &Request<'_>) -> Result<WebSocketUpgrade, Error> {
         ));
     }
     let accept = tungstenite::handshake::derive_accept_key(key);
+    let offered = req
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
+        .flat_map(|(_, v)| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+        .collect();
     Ok(WebSocketUpgrade {
         accept: HeaderValue::from_str(&accept).expect("base64 is a valid field value"),
         config: None,
+        offered,
+        selected: None,
     })
 }
 

@@ -593,3 +593,44 @@ fn bad_websocket_handshakes_get_400_or_426_with_what_to_send() {
     }
     assert_eq!(seen.running.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn the_101_names_the_first_subprotocol_of_the_servers_that_the_client_offered() {
+    let mut router = Router::new();
+    router.get(
+        "/chat",
+        |req: &mut Request| -> Result<Response, Rejection> {
+            let upgrade = WebSocketUpgrade::from_request(req)?.protocols(["v2.chat", "v1.chat"]);
+            Ok(upgrade.on_upgrade(|_ws| {}))
+        },
+    );
+    let server = serve(router);
+    let answer = |offered: Option<&str>| {
+        let mut client = Client::connect(server.addr());
+        let field = offered.map_or(String::new(), |o| {
+            format!("Sec-WebSocket-Protocol: {o}\r\n")
+        });
+        let request = handshake("/chat").replace("\r\n\r\n", &format!("\r\n{field}\r\n"));
+        client.send(&request);
+        let response = client.head_response();
+        assert_eq!(response.status, 101, "{offered:?}");
+        response
+            .header("sec-websocket-protocol")
+            .map(str::to_string)
+    };
+    // The server's preference wins, whatever the client's order.
+    assert_eq!(answer(Some("v1.chat, v2.chat")).as_deref(), Some("v2.chat"));
+    assert_eq!(answer(Some("x, v1.chat")).as_deref(), Some("v1.chat"));
+    // Offered over two fields, as RFC 9110 lets a list be split.
+    let mut client = Client::connect(server.addr());
+    let request = handshake("/chat").replace(
+        "\r\n\r\n",
+        "\r\nSec-WebSocket-Protocol: x\r\nSec-WebSocket-Protocol: v1.chat\r\n\r\n",
+    );
+    client.send(&request);
+    let response = client.head_response();
+    assert_eq!(response.header("sec-websocket-protocol"), Some("v1.chat"));
+    // Nothing in common, or nothing offered: none named.
+    assert_eq!(answer(Some("V2.CHAT, other")), None, "compared exactly");
+    assert_eq!(answer(None), None);
+}
