@@ -144,6 +144,10 @@ pub(crate) fn write_response(
                 }
             }
         }
+        BodyKind::File { file, offset, len } => {
+            io.flush()?;
+            io.send_file(&file, offset, len)?;
+        }
         BodyKind::Stream(write) => {
             io.flush()?;
             let mut w = BodyWriter { io, chunked };

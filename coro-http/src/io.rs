@@ -7,6 +7,7 @@
 //! sent with one write when the connection would otherwise wait for input
 //! (or when it grows past [`FLUSH_AT`]).
 
+use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,6 +198,23 @@ impl ConnIo {
         let result = write_all_vectored(&self.stream, &self.out, tail);
         self.out.clear();
         result
+    }
+
+    /// Sends `len` bytes of `file` from `offset`, after the output buffer
+    /// (which must be flushed first). A file that ends before `len` is an
+    /// error: the `Content-Length` already sent promised more, so the
+    /// connection must close rather than let the next response be taken
+    /// for the rest of this one.
+    pub(crate) fn send_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        debug_assert!(self.out.is_empty());
+        let sent = self.stream.send_file(file, offset, len)?;
+        if sent < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file ended before the length sent for it (truncated meanwhile?)",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -268,6 +268,7 @@ mod date;
 mod encode;
 mod error;
 mod error_hook;
+pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
 mod io;
