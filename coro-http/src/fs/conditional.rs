@@ -28,12 +28,16 @@
 //! A date that does not parse is ignored, as §13.1.3 and §13.1.4 say; a
 //! tag list that does not parse matches nothing.
 
+use std::fmt::Write;
 use std::fs::Metadata;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::Method;
 
 use crate::request::Request;
+
+/// Room for an entity tag: quotes, 16 + 8 + 16 hex digits, `.` and `-`.
+const ETAG_CAPACITY: usize = 44;
 
 /// A file's validators.
 #[derive(Debug)]
@@ -51,8 +55,11 @@ impl Validators {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
         let (secs, nanos) = since_epoch.map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()));
+        let mut etag = String::with_capacity(ETAG_CAPACITY);
+        // Writing to a String cannot fail.
+        let _ = write!(etag, "\"{secs:x}.{nanos:x}-{:x}\"", meta.len());
         Validators {
-            etag: format!("\"{secs:x}.{nanos:x}-{:x}\"", meta.len()),
+            etag,
             modified: since_epoch.map(|d| UNIX_EPOCH + Duration::from_secs(d.as_secs())),
         }
     }
