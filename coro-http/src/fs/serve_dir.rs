@@ -17,6 +17,7 @@
 //!    device) is 404 too;
 //! 5. the file is answered by [`respond`](super::respond).
 
+use std::fs::{File, Metadata};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -88,6 +89,13 @@ impl ServeDir {
     pub fn root(&self) -> &Path {
         self.root.path()
     }
+
+    /// Opens `relative` beneath the root, with its metadata.
+    fn open(&self, relative: &str) -> std::io::Result<(File, Metadata)> {
+        let file = self.root.open(relative, self.follow_links_out)?;
+        let meta = file.metadata()?;
+        Ok((file, meta))
+    }
 }
 
 impl Handler for ServeDir {
@@ -99,11 +107,7 @@ impl Handler for ServeDir {
             Ok(relative) => relative.0,
             Err(why) => return Error::BadRequest(why).into_response(),
         };
-        let follow = self.follow_links_out;
-        let (file, meta) = match self.root.open(&relative, follow).and_then(|f| {
-            let meta = f.metadata()?;
-            Ok((f, meta))
-        }) {
+        let (file, meta) = match self.open(&relative) {
             Ok(opened) => opened,
             Err(e) => return open_error(e),
         };
@@ -117,10 +121,7 @@ impl Handler for ServeDir {
             } else {
                 format!("{relative}/{INDEX}")
             };
-            match self.root.open(&index, follow).and_then(|f| {
-                let meta = f.metadata()?;
-                Ok((f, meta))
-            }) {
+            match self.open(&index) {
                 Ok((file, meta)) => (file, meta, index),
                 Err(e) => return open_error(e),
             }
