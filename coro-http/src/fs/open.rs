@@ -91,6 +91,12 @@ impl Root {
                 other => return other,
             }
         }
+        self.open_by_realpath(relative)
+    }
+
+    /// The fallback without `openat2`: canonicalize, check the prefix,
+    /// open the canonical path (racy, see the module docs).
+    fn open_by_realpath(&self, relative: &str) -> io::Result<File> {
         let canonical = self.path.join(relative).canonicalize()?;
         if !canonical.starts_with(&self.path) {
             return Err(outside());
@@ -149,4 +155,55 @@ fn open_path(path: &Path) -> io::Result<File> {
 
 fn outside() -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, "the path leads out of the root")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    /// `<tmp>/root/{a.txt, sub/in.txt -> ../a.txt, out.txt -> ../secret.txt}`
+    /// and `<tmp>/secret.txt`, opened both ways.
+    #[test]
+    fn both_ways_refuse_links_out_and_follow_links_in() {
+        let base = std::env::temp_dir().join(format!("coro-http-open-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("a.txt"), "in").unwrap();
+        std::fs::write(base.join("secret.txt"), "out").unwrap();
+        symlink("../a.txt", root.join("sub/in.txt")).unwrap();
+        symlink("../secret.txt", root.join("out.txt")).unwrap();
+        let r = Root::new(&root).unwrap();
+        let read = |f: io::Result<File>| {
+            let mut s = String::new();
+            f.unwrap().read_to_string(&mut s).unwrap();
+            s
+        };
+        for (way, open) in [
+            (
+                "openat2",
+                &(|p: &str| r.open_beneath(p)) as &dyn Fn(&str) -> io::Result<File>,
+            ),
+            ("realpath", &|p: &str| r.open_by_realpath(p)),
+        ] {
+            assert_eq!(read(open("a.txt")), "in", "{way}");
+            assert_eq!(read(open("sub/in.txt")), "in", "{way}");
+            let refused = open("out.txt").map(drop).unwrap_err();
+            assert!(
+                matches!(refused.raw_os_error(), Some(libc::EXDEV))
+                    || refused.kind() == io::ErrorKind::NotFound,
+                "{way}: {refused}"
+            );
+            assert!(open("").is_ok(), "{way}: the root itself");
+        }
+        assert_eq!(
+            r.open("out.txt", false).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(read(r.open("out.txt", true)), "out");
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
