@@ -9,7 +9,9 @@
 //! of pipelined responses goes out in one write; large ones follow the
 //! buffered output in one vectored write.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
@@ -78,6 +80,7 @@ pub(crate) fn write_response(
         BodyKind::Empty => {}
         BodyKind::Bytes(bytes) => send_bytes(io, &bytes)?,
         BodyKind::Reader { reader, len } => send_reader(io, reader, len, frame.chunked)?,
+        BodyKind::File { file, offset, len } => send_file(io, &file, offset, len)?,
         BodyKind::Stream(write) => send_stream(io, write, frame.chunked)?,
     }
     if io.output().len() >= FLUSH_AT {
@@ -207,6 +210,49 @@ fn send_bytes(io: &mut ConnIo, bytes: &[u8]) -> io::Result<()> {
     } else {
         io.flush_with(bytes)
     }
+}
+
+/// A file's bytes: a small file read behind the head, so that it goes out
+/// with it in one write (one segment); a larger one after the buffered
+/// output, by `sendfile(2)` on a plain socket (`ConnIo::send_file`).
+fn send_file(io: &mut ConnIo, file: &File, offset: u64, len: u64) -> io::Result<()> {
+    if len <= COPY_BODY_MAX as u64 {
+        return copy_small_file(io, file, offset, len);
+    }
+    io.flush()?;
+    io.send_file(file, offset, len)
+}
+
+/// Reads `len` bytes of `file` from `offset` into the output buffer. A
+/// file that ends early is an error, after what it had is sent: the
+/// connection closes short of the length promised, so the client knows
+/// the body is incomplete.
+fn copy_small_file(io: &mut ConnIo, file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let out = io.output();
+    let start = out.len();
+    // At most COPY_BODY_MAX, so it fits.
+    let len = len as usize;
+    out.resize(start + len, 0);
+    let mut got = 0;
+    let failure = loop {
+        if got == len {
+            return Ok(());
+        }
+        match file.read_at(&mut out[start + got..], offset + got as u64) {
+            Ok(0) => {
+                break io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file ended before the length sent for it (truncated meanwhile?)",
+                )
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break e,
+        }
+    };
+    out.truncate(start + got);
+    io.flush()?;
+    Err(failure)
 }
 
 /// A body from a reader: exactly its length when known, else chunked (or

@@ -12,7 +12,9 @@
 //! read is the connection loop's, per request (`body::ConnBody` pairs it
 //! with the buffers for the handler's reads).
 
+use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,11 @@ const INPUT_START: usize = 4 * 1024;
 
 /// Capacity of the first output buffer; it grows with what is written.
 const OUTPUT_START: usize = 1024;
+
+/// Read size of a file copied through a buffer (over TLS): a multiple of
+/// the 16 KiB of plaintext a TLS record holds, so rustls makes whole
+/// records of each piece.
+const FILE_CHUNK: usize = 64 * 1024;
 
 /// Output past this size is sent before the next request is served.
 pub(crate) const FLUSH_AT: usize = 64 * 1024;
@@ -227,6 +234,50 @@ impl ConnIo {
         self.out.clear();
         result?;
         self.stream.flush()
+    }
+
+    /// Sends `len` bytes of `file` from `offset`, after the output buffer
+    /// (which must be flushed first): by `sendfile(2)` on a plain socket,
+    /// the kernel copying from the page cache; through a buffer over TLS
+    /// or another transport, which must see the bytes. A file that ends
+    /// before `len` is an error: the `Content-Length` already sent
+    /// promised more, so the connection must close rather than let the
+    /// next response be taken for the rest of this one.
+    pub(crate) fn send_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        debug_assert!(self.out.is_empty());
+        let sent = match &self.stream {
+            Link::Tcp(socket) => socket.send_file(file, offset, len)?,
+            _ => self.copy_file(file, offset, len)?,
+        };
+        if sent < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file ended before the length sent for it (truncated meanwhile?)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The buffered copy of [`send_file`](Self::send_file): what it sent
+    /// (less than `len` if the file ended first).
+    fn copy_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        let mut chunk = vec![0; FILE_CHUNK];
+        let mut sent = 0;
+        while sent < len {
+            let want = chunk
+                .len()
+                .min(usize::try_from(len - sent).unwrap_or(usize::MAX));
+            let n = match file.read_at(&mut chunk[..want], offset + sent) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.stream.write_all(&chunk[..n])?;
+            sent += n as u64;
+        }
+        self.stream.flush()?;
+        Ok(sent)
     }
 }
 

@@ -134,9 +134,10 @@
 //! What may block in this stack: `coro-net` sockets park, never block;
 //! host names given to `coro_net` calls resolve on the blocking pool;
 //! [`Builder::bind`] resolves with `std` when called, before the server
-//! runs; [`Response::file`] reads its file on the connection's worker (fast
-//! from the page cache, slow from a cold or remote disk: read such files
-//! with `spawn_blocking`). A coroutine that runs longer than 10 ms without
+//! runs; [`Response::file`] and [`fs::ServeDir`] open their files on the
+//! connection's worker, and the kernel sends them from the page cache with
+//! `sendfile` (fast from the page cache, slow from a cold or remote disk:
+//! open and read such files with `spawn_blocking`). A coroutine that runs longer than 10 ms without
 //! suspending is reported with `log::warn!` (see
 //! `coro::runtime::Builder::hog_threshold`).
 //!
@@ -339,6 +340,7 @@ mod date;
 mod encode;
 mod error;
 mod error_hook;
+pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
 mod io;

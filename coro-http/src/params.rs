@@ -39,8 +39,12 @@ pub(crate) struct Params {
 enum Value {
     /// In the head's bytes, as sent (it has no `%`).
     Sent(Range<usize>),
-    /// In [`Params::decoded`].
-    Decoded(Range<usize>),
+    /// In [`Params::decoded`]; `sent` is where the value as sent lies in
+    /// the head's bytes.
+    Decoded {
+        decoded: Range<usize>,
+        sent: Range<usize>,
+    },
 }
 
 impl Params {
@@ -61,7 +65,10 @@ impl Params {
         let value = if memchr::memchr(b'%', bytes).is_none() {
             Value::Sent(at..at + bytes.len())
         } else {
-            Value::Decoded(self.decode(bytes)?)
+            Value::Decoded {
+                decoded: self.decode(bytes)?,
+                sent: at..at + bytes.len(),
+            }
         };
         self.values.push((Arc::clone(name), value));
         Ok(())
@@ -101,10 +108,21 @@ impl Params {
             .map(move |(n, v)| (&**n, self.text(v, head)))
     }
 
+    /// The last parameter as sent, not decoded (for `fs`, which decodes a
+    /// catch-all path itself, one segment at a time, so that an encoded
+    /// `/` is told apart from a separator).
+    pub(crate) fn last_as_sent<'a>(&self, head: &'a [u8]) -> Option<&'a str> {
+        let sent = match &self.values.last()?.1 {
+            Value::Sent(r) | Value::Decoded { sent: r, .. } => r.clone(),
+        };
+        // A piece of the path, which is UTF-8 (see `text`).
+        std::str::from_utf8(&head[sent]).ok()
+    }
+
     fn text<'a>(&'a self, value: &Value, head: &'a [u8]) -> &'a str {
         let bytes = match value {
             Value::Sent(r) => &head[r.clone()],
-            Value::Decoded(r) => &self.decoded[r.clone()],
+            Value::Decoded { decoded, .. } => &self.decoded[decoded.clone()],
         };
         // A sent value is a piece of the path that matchit cut at `/`, and
         // the router only sees a path that is UTF-8 (httparse lets bytes
@@ -167,6 +185,7 @@ mod tests {
         params.bind(&Arc::from("z"), &head[13..], 13).unwrap();
         let all: Vec<_> = params.iter(head.as_bytes()).collect();
         assert_eq!(all, [("x", "a b"), ("y", "plain"), ("z", "c/d")]);
+        assert_eq!(params.last_as_sent(head.as_bytes()), Some("c%2Fd"));
         // A refused value leaves what was bound before it intact.
         assert!(params.bind(&Arc::from("w"), "%FF", 0).is_err());
         assert_eq!(params.get("z", head.as_bytes()), Some("c/d"));

@@ -146,6 +146,12 @@ impl<'c> Request<'c> {
         self.params.get(name, &self.head.bytes)
     }
 
+    /// The route's last path parameter as sent, percent-encoding kept
+    /// (see `Params::last_as_sent`).
+    pub(crate) fn last_param_as_sent(&self) -> Option<&str> {
+        self.params.last_as_sent(&self.head.bytes)
+    }
+
     /// Every path parameter, as name and value, in the order of the
     /// route's pattern; each value percent-decoded as for
     /// [`param`](Self::param).

@@ -248,6 +248,14 @@ pub(crate) enum BodyKind {
     },
     /// Written by the closure, sent chunked.
     Stream(StreamFn),
+    /// `len` bytes of a file from `offset`, sent with `sendfile(2)` on a
+    /// plain TCP connection. A file that turns out shorter breaks the
+    /// framing: the connection closes.
+    File {
+        file: File,
+        offset: u64,
+        len: u64,
+    },
 }
 
 /// The closure behind a streamed body.
@@ -273,13 +281,25 @@ impl Body {
         }
     }
 
-    /// A file's contents, its length taken now.
+    /// A file's contents, its length taken now. On a plain TCP
+    /// connection the server sends it with `sendfile(2)`, without copying
+    /// it through user memory; if the file is shorter by then (truncated
+    /// meanwhile), the response cannot be completed and the connection
+    /// closes, so the client sees a short body, never a wrong one.
     ///
     /// # Errors
     /// If its metadata cannot be read.
     pub fn file(file: File) -> io::Result<Body> {
         let len = file.metadata()?.len();
-        Ok(Body::from_reader(file, Some(len)))
+        Ok(Body::file_range(file, 0, len))
+    }
+
+    /// `len` bytes of `file` from `offset` (the file's own position is not
+    /// used), sent as [`file`](Self::file) is.
+    pub fn file_range(file: File, offset: u64, len: u64) -> Body {
+        Body {
+            kind: BodyKind::File { file, offset, len },
+        }
     }
 
     /// A body written by `write` as the response goes out; see
@@ -300,6 +320,7 @@ impl Body {
             BodyKind::Bytes(b) => Some(b.len() as u64),
             BodyKind::Reader { len, .. } => *len,
             BodyKind::Stream(_) => None,
+            BodyKind::File { len, .. } => Some(*len),
         }
     }
 
@@ -318,6 +339,11 @@ impl fmt::Debug for Body {
                 f.debug_struct("Body::Reader").field("len", len).finish()
             }
             BodyKind::Stream(_) => f.write_str("Body::Stream"),
+            BodyKind::File { offset, len, .. } => f
+                .debug_struct("Body::File")
+                .field("offset", offset)
+                .field("len", len)
+                .finish(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! calls park the calling coroutine.
 
 mod listener;
+mod sendfile;
 mod stream;
 
 pub use listener::{Incoming, ListenOptions, TcpListener};

@@ -17,10 +17,10 @@ use crate::timeout::Timeout;
 #[derive(Debug)]
 pub struct TcpStream {
     // Dropped before `inner`, which closes the fd.
-    reg: Registration,
-    inner: net::TcpStream,
+    pub(super) reg: Registration,
+    pub(super) inner: net::TcpStream,
     read_timeout: Timeout,
-    write_timeout: Timeout,
+    pub(super) write_timeout: Timeout,
 }
 
 impl TcpStream {
