@@ -313,7 +313,7 @@
 //! * a connection: `conn` (the per-connection loop), `upgrade`
 //!   (switching protocols), `shared` (what every connection shares),
 //!   `registry` (the open connections, as the shutdown sees them);
-//! * the handler's side: `router`, `ws` (WebSocket), `error_hook` (the
+//! * the handler's side: `fs` (static files), `router`, `ws` (WebSocket), `error_hook` (the
 //!   responses made from errors), `request`, `response`, `upgraded` (the
 //!   stream a 101 hands over), `encode` (writing responses), `body`
 //!   (request bodies), `params` (percent-decoded path parameters),

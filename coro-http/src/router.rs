@@ -278,25 +278,6 @@ impl Router {
         self.route(Method::PATCH, pattern, handler)
     }
 
-    /// Serves the files under `dir` at `prefix` (`"/static"`, or `"/"`
-    /// for the whole site): routes `GET` (so `HEAD` too) on
-    /// `{prefix}/{*path}` for what is below, `{prefix}/` for the root's
-    /// `index.html`, and `{prefix}` itself, which redirects to
-    /// `{prefix}/`. See [`ServeDir`](crate::fs::ServeDir).
-    ///
-    /// # Panics
-    /// As [`route`](Self::route), if one of those patterns is invalid or
-    /// already routed for `GET`.
-    #[track_caller]
-    pub fn serve_dir(&mut self, prefix: &str, dir: crate::fs::ServeDir) -> &mut Router {
-        let base = prefix.trim_end_matches('/');
-        self.route(Method::GET, &format!("{base}/{{*path}}"), dir.clone());
-        if !base.is_empty() {
-            self.route(Method::GET, base, dir.clone());
-        }
-        self.route(Method::GET, &format!("{base}/"), dir)
-    }
-
     /// Adds middleware around every request; the first added runs
     /// outermost.
     pub fn wrap<M: Middleware>(&mut self, middleware: M) -> &mut Router {

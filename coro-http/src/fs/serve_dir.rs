@@ -22,14 +22,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use http::header::LOCATION;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 
 use super::open::Root;
 use super::{mime, only_get_and_head, open_error, path, respond::respond};
 use crate::error::Error;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
-use crate::router::Handler;
+use crate::router::{Handler, Router};
 
 /// The file served for a directory.
 const INDEX: &str = "index.html";
@@ -148,5 +148,26 @@ fn redirect_to_slash(req: &Request<'_>) -> Response {
         Ok(value) => Response::new(StatusCode::MOVED_PERMANENTLY).header(LOCATION, value),
         // The path and query came in a valid head, so this cannot be.
         Err(_) => Error::NotFound.into_response(),
+    }
+}
+
+impl Router {
+    /// Serves the files under `dir` at `prefix` (`"/static"`, or `"/"`
+    /// for the whole site): routes `GET` (so `HEAD` too) on
+    /// `{prefix}/{*path}` for what is below, `{prefix}/` for the root's
+    /// `index.html`, and `{prefix}` itself, which redirects to
+    /// `{prefix}/`. See [`ServeDir`].
+    ///
+    /// # Panics
+    /// As [`route`](Self::route), if one of those patterns is invalid or
+    /// already routed for `GET`.
+    #[track_caller]
+    pub fn serve_dir(&mut self, prefix: &str, dir: ServeDir) -> &mut Router {
+        let base = prefix.trim_end_matches('/');
+        self.route(Method::GET, &format!("{base}/{{*path}}"), dir.clone());
+        if !base.is_empty() {
+            self.route(Method::GET, base, dir.clone());
+        }
+        self.route(Method::GET, &format!("{base}/"), dir)
     }
 }
