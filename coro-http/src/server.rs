@@ -243,7 +243,7 @@ impl Builder {
     /// # Errors
     /// No address, an address that cannot be resolved or bound (the error
     /// names it), a TLS config whose ALPN list the server cannot honour
-    /// (see [`bind_tls`](Self::bind_tls)), an invalid server name, `workers(0)`,
+    /// (see `Builder::bind_tls`, feature `tls`), an invalid server name, `workers(0)`,
     /// `max_connections(0)`, a stack size past [`coro::MAX_STACK_SIZE`], or
     /// a runtime that cannot start.
     pub fn build(self, router: Router) -> io::Result<Server> {
