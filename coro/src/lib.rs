@@ -132,6 +132,7 @@ pub mod sync;
 mod coroutine;
 mod overflow;
 mod parking;
+mod rand;
 mod scheduler;
 mod scope;
 mod stack;

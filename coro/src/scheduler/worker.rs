@@ -23,6 +23,7 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::queue::LocalQueues;
 use super::{Remote, Shared, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
+use crate::rand::FastRand;
 use crate::stack::StackPool;
 use crate::switch::{CoroState, SuspendKind};
 use crate::task::TaskRef;
@@ -61,7 +62,7 @@ pub(crate) struct WorkerCtx {
     /// A runnext task of another worker seen by the last search (compared
     /// by address only, never dereferenced).
     runnext_seen: Cell<*mut crate::task::Slot>,
-    rng: Cell<u32>,
+    rng: FastRand,
     ids: Cell<(u64, u64)>,
 }
 
@@ -98,7 +99,7 @@ impl WorkerCtx {
             budget: Cell::new(crate::budget::BUDGET),
             searching: Cell::new(false),
             runnext_seen: Cell::new(ptr::null_mut()),
-            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+            rng: FastRand::new(index as u64),
             ids: Cell::new((0, 0)),
             shared,
         }
@@ -228,16 +229,6 @@ impl WorkerCtx {
         timers.fire(Instant::now())
     }
 
-    fn next_rand(&self) -> u32 {
-        // xorshift32: victim selection needs spread, not quality.
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng.set(x);
-        x
-    }
-
     /// Steals half of some other worker's fresh queue, or from the injector.
     fn search(&self) -> Option<TaskRef> {
         if !self.searching.get() {
@@ -247,7 +238,7 @@ impl WorkerCtx {
             self.searching.set(true);
         }
         let n = self.shared.stealers.len();
-        let start = self.next_rand() as usize % n;
+        let start = self.rng.below(n);
         for i in 0..n {
             let victim = (start + i) % n;
             if victim == self.index {
