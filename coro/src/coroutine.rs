@@ -118,10 +118,8 @@ pub fn current() -> Coroutine {
 
 /// The coroutine that calls this, or `None` on a plain thread.
 pub fn try_current() -> Option<Coroutine> {
-    let cs = crate::switch::current()?;
-    let task = crate::scheduler::current_task()?;
-    Some(Coroutine {
-        id: CoroutineId(NonZeroU64::new(cs.id).expect("ids start at 1")),
+    crate::scheduler::with_current_task(|task| Coroutine {
+        id: CoroutineId(NonZeroU64::new(task.id()).expect("ids start at 1")),
         name: task.extra().and_then(|e| e.name.clone()),
     })
 }

@@ -110,6 +110,8 @@ pub(crate) mod idle;
 pub(crate) mod monitor;
 pub(crate) mod park;
 pub(crate) mod queue;
+pub(crate) mod started;
+pub(crate) mod timers;
 pub(crate) mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -118,9 +120,9 @@ use std::sync::Arc;
 use crossbeam_deque::{Injector, Stealer};
 
 use crate::task::TaskRef;
-use crate::time::timers::Timers;
 use idle::Idle;
 use park::Parker;
+use timers::Timers;
 
 /// Ticks between two looks at the I/O driver, the inbox and the injector
 /// ahead of local work. Why 61: the look costs an `epoll_wait` and two
@@ -305,7 +307,7 @@ pub(crate) fn schedule_woken(task: TaskRef) {
         let home = t.home().expect("a woken task has started");
         if !Arc::ptr_eq(&w.remote, home) {
             task = Some(t);
-        } else if crate::switch::current().is_some() {
+        } else if crate::switch::in_coroutine() {
             w.queues.push_lifo(t);
         } else {
             w.queues.push_ready(t);
@@ -327,11 +329,7 @@ pub(crate) fn is_current_worker(remote: &Arc<Remote>) -> bool {
 
 /// The task of the running coroutine, if the caller is one.
 pub(crate) fn current_task() -> Option<TaskRef> {
-    let cs = crate::switch::current()?;
-    // SAFETY: the running coroutine's task is referenced by its worker's
-    // live list for as long as it runs; we take a new reference of our own.
-    let borrowed = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(cs.task()) });
-    Some(TaskRef::clone(&borrowed))
+    with_current_task(TaskRef::clone)
 }
 
 /// Whether the calling coroutine's runtime is congested: one of its
@@ -352,17 +350,17 @@ pub fn runtime_is_congested() -> bool {
 /// Runs `f` on the task of the running coroutine, if the caller is one,
 /// without counting a reference.
 pub(crate) fn with_current_task<R>(f: impl FnOnce(&TaskRef) -> R) -> Option<R> {
-    let cs = crate::switch::current()?;
+    let slot = crate::switch::with_current(crate::switch::CoroState::task)?;
     // SAFETY: the running coroutine's task is referenced by its worker's
     // live list for as long as it runs, which covers this call; the
     // uncounted reference is never dropped.
-    let task = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(cs.task()) });
+    let task = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(slot) });
     Some(f(&task))
 }
 
 /// Whether the caller runs on a coroutine.
 pub(crate) fn in_coroutine() -> bool {
-    crate::switch::current().is_some()
+    crate::switch::in_coroutine()
 }
 
 /// The runtime of the calling worker thread, if it is one.

@@ -5,7 +5,8 @@
 //! ([`TaskRef`]). It holds the state word ([`state`]), the closure before
 //! the first resume and the output after completion (type-erased through a
 //! [`VTable`], inline when small), the join waiter, and the pointer to the
-//! coroutine's machinery ([`CoroState`]) once it has started.
+//! scheduler's record of the task once it has started (untyped here: that
+//! record, `scheduler::started`, belongs to a layer above this one).
 //!
 //! # Who may touch which field
 //!
@@ -16,10 +17,11 @@
 //! | `vtable`, `extra` | the spawner, before the task is published | anyone |
 //! | `payload`     | the spawner (closure); the coroutine (output); the one that sets `OUTPUT_TAKEN` | as written |
 //! | `home`        | the home worker, before the first resume | wakers (they hold a waiter the task made after that) |
-//! | `coro`        | the home worker only                     | the home worker only |
+//! | `started`     | the home worker only                     | the home worker only |
+//! | `id`          | the home worker, before the first resume | the coroutine itself, its worker, the fault handler on its thread |
 //! | `join_waiter` | the join handle owner while `JOIN_WAITER` is clear; the completer once it set `COMPLETE` with `JOIN_WAITER` set | as written |
 //!
-//! `coro` is the one field that reaches `!Send` data (the suspended stack):
+//! `started` is the one field that reaches `!Send` data (the suspended stack):
 //! that is why it is touched on the home worker only. See
 //! [`crate::switch`] for the argument.
 //!
@@ -42,6 +44,7 @@
 //! children's unclaimed results itself, at a point of its own choosing,
 //! and resumes such a panic once they are all gone (`crate::scope`).
 
+pub(crate) mod group;
 pub(crate) mod slab;
 pub(crate) mod state;
 mod waiter;
@@ -56,8 +59,6 @@ use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::scheduler::Remote;
-use crate::scope::ScopeShared;
-use crate::switch::CoroState;
 use state::*;
 pub(crate) use waiter::{park, park_forever, park_until, Waiter};
 
@@ -82,7 +83,7 @@ pub(crate) struct Extra {
     /// Stack size asked for with `Builder::stack_size`; 0 for the default.
     pub(crate) stack_size: usize,
     /// The scope this task was spawned in, told when the task completes.
-    pub(crate) scope: Option<Arc<ScopeShared>>,
+    pub(crate) scope: Option<Arc<group::Group>>,
     /// The setting the overflow report names instead of
     /// `coro::Builder::stack_size` (`Builder::overflow_hint`).
     pub(crate) overflow_hint: Option<&'static str>,
@@ -111,7 +112,10 @@ pub(crate) struct Slot {
     refs: AtomicU32,
     vtable: Cell<&'static VTable>,
     home: UnsafeCell<Option<Arc<Remote>>>,
-    coro: Cell<Option<NonNull<CoroState>>>,
+    /// The scheduler's record of the started task (`scheduler::started`).
+    started: Cell<Option<NonNull<()>>>,
+    /// The coroutine's id (`coro::current().id()`), 0 until it starts.
+    id: Cell<u64>,
     extra: UnsafeCell<Option<Box<Extra>>>,
     join_waiter: UnsafeCell<Option<Waiter>>,
     payload: UnsafeCell<Payload>,
@@ -133,7 +137,8 @@ impl Slot {
             refs: AtomicU32::new(0),
             vtable: Cell::new(&VACANT),
             home: UnsafeCell::new(None),
-            coro: Cell::new(None),
+            started: Cell::new(None),
+            id: Cell::new(0),
             extra: UnsafeCell::new(None),
             join_waiter: UnsafeCell::new(None),
             payload: UnsafeCell::new([MaybeUninit::uninit(); PAYLOAD_WORDS]),
@@ -287,14 +292,25 @@ impl TaskRef {
         unsafe { *self.slot().home.get() = None }
     }
 
-    /// The coroutine machinery. Home worker only.
-    pub(crate) fn coro(&self) -> Option<NonNull<CoroState>> {
-        self.slot().coro.get()
+    /// The scheduler's record of the task, once it has started; untyped
+    /// (see the module docs). Home worker only.
+    pub(crate) fn started(&self) -> Option<NonNull<()>> {
+        self.slot().started.get()
     }
 
     /// Home worker only.
-    pub(crate) fn set_coro(&self, coro: Option<NonNull<CoroState>>) {
-        self.slot().coro.set(coro)
+    pub(crate) fn set_started(&self, started: Option<NonNull<()>>) {
+        self.slot().started.set(started)
+    }
+
+    /// The coroutine's id; 0 before it started.
+    pub(crate) fn id(&self) -> u64 {
+        self.slot().id.get()
+    }
+
+    /// Home worker only, before the first resume.
+    pub(crate) fn set_id(&self, id: u64) {
+        self.slot().id.set(id)
     }
 
     /// Runs the closure and stores its outcome. On the coroutine's stack,
@@ -481,7 +497,7 @@ impl TaskRef {
     /// as cancelled. Any thread.
     pub(crate) fn cancel_unstarted(&self) {
         let slot = self.slot();
-        debug_assert!(self.coro().is_none());
+        debug_assert!(self.started().is_none());
         // SAFETY: the task never started, so the payload holds the closure,
         // and we own the scheduler's reference: nobody else runs it. The
         // closure is gone even if its drop panicked (`take` moved it out).
@@ -622,13 +638,14 @@ impl TaskRef {
         } else {
             None
         };
-        debug_assert!(slot.coro.get().is_none());
+        debug_assert!(slot.started.get().is_none());
         // SAFETY: we own the slot (the last reference is gone), so nobody
         // else reads these cells.
         unsafe {
             *slot.extra.get() = None;
             *slot.home.get() = None;
         }
+        slot.id.set(0);
         // SAFETY: the last reference is gone; nobody else can touch the cell.
         unsafe { *slot.join_waiter.get() = None };
         slot.vtable.set(&VACANT);

@@ -50,11 +50,11 @@ impl Waiter {
     /// `ManuallyDrop`), and may be used only while the caller knows the
     /// task is alive. Cloning it makes a counted waiter.
     pub(crate) fn current_uncounted() -> Waiter {
-        match crate::switch::current() {
-            Some(cs) => {
+        match crate::switch::with_current(crate::switch::CoroState::task) {
+            Some(slot) => {
                 // SAFETY: the running coroutine's task is alive; the caller
                 // promises not to drop the uncounted reference.
-                let task = unsafe { TaskRef::from_raw(cs.task()) };
+                let task = unsafe { TaskRef::from_raw(slot) };
                 let seq = task.current_seq();
                 Waiter::Task { task, seq }
             }
@@ -113,13 +113,15 @@ pub(crate) fn park_forever() -> ! {
 pub(crate) fn park_until(deadline: Instant) {
     if crate::scheduler::in_coroutine() {
         // The coroutine's own timer entry, kept from one park to the next
-        // (see `time::timers`); the worker releases it when the coroutine
-        // ends. The waiter is made before the coroutine's state is
-        // borrowed, and the borrow ends before the suspension.
+        // (see `scheduler::timers`); the worker releases it when the
+        // coroutine ends.
         let waiter = Waiter::current();
-        let cs = crate::switch::current().expect("in a coroutine");
-        let key = crate::scheduler::with_timers(|t| t.arm(cs.timer, deadline, waiter));
-        cs.timer = Some(key);
+        let key = crate::scheduler::started::with_current(|book| {
+            let key = crate::scheduler::with_timers(|t| t.arm(book.timer.get(), deadline, waiter));
+            book.timer.set(Some(key));
+            key
+        })
+        .expect("in a coroutine");
         crate::switch::suspend_park();
         crate::scheduler::with_timers(|t| t.disarm(key));
     } else {
