@@ -10,7 +10,8 @@ use std::sync::Arc;
 use crate::runtime;
 use crate::scope::{Scope, ScopedJoinHandle};
 use crate::stack::{round_stack_size, MAX_STACK_SIZE};
-use crate::task::{park, Extra, Outcome, TaskRef, Waiter};
+use crate::task::{Extra, Outcome, TaskRef, Waiter};
+use crate::wait::park;
 
 /// Spawns a coroutine running `f` and returns a handle to join it.
 ///

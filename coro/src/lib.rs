@@ -130,6 +130,7 @@ pub mod runtime;
 pub mod sync;
 
 mod coroutine;
+mod loom;
 mod overflow;
 mod parking;
 mod rand;
@@ -139,6 +140,7 @@ mod stack;
 mod switch;
 mod task;
 mod time;
+mod wait;
 
 pub use blocking::spawn_blocking;
 pub use budget::consume_budget;

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use crate::coroutine::{join_task, JoinError};
 use crate::scheduler::Shared;
 use crate::task::group::Group;
-use crate::task::{forget_payload, park, Extra, TaskRef, Waiter};
+use crate::task::{forget_payload, Extra, TaskRef, Waiter};
+use crate::wait::park;
 
 /// Blocks until every child of `group` has completed.
 fn wait_for_children(group: &Group) {

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::task::park_until;
+use crate::wait::park_until;
 
 /// Puts the current coroutine to sleep for at least `duration`.
 ///

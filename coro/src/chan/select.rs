@@ -47,7 +47,8 @@ use super::channel::{recv_outcome, send_outcome, Channel, SignalRef, Waiting};
 use super::error::{RecvError, SendError, TryRecvError, TrySendError};
 use super::signal::Signal;
 use crate::rand::FastRand;
-use crate::task::{park, park_until, Waiter};
+use crate::task::Waiter;
+use crate::wait::{park, park_until};
 
 /// What a select does with its operations.
 #[derive(Clone, Copy, Debug)]

@@ -110,6 +110,7 @@ pub(crate) mod idle;
 pub(crate) mod monitor;
 pub(crate) mod park;
 pub(crate) mod queue;
+pub(crate) mod sleep;
 pub(crate) mod started;
 pub(crate) mod timers;
 pub(crate) mod worker;
@@ -119,7 +120,7 @@ use std::sync::Arc;
 
 use crossbeam_deque::{Injector, Stealer};
 
-use crate::task::TaskRef;
+use crate::task::{Schedule, TaskRef};
 use idle::Idle;
 use park::Parker;
 use timers::Timers;
@@ -299,32 +300,32 @@ impl Shared {
     }
 }
 
-/// Schedules a started task that was woken (see the module docs).
-pub(crate) fn schedule_woken(task: TaskRef) {
-    let mut task = Some(task);
-    worker::with_current(|w| {
-        let t = task.take().expect("task is here");
-        let home = t.home().expect("a woken task has started");
-        if !Arc::ptr_eq(&w.remote, home) {
-            task = Some(t);
-        } else if crate::switch::in_coroutine() {
-            w.queues.push_lifo(t);
-        } else {
-            w.queues.push_ready(t);
-        }
-    });
-    if let Some(task) = task {
-        // Keep the worker's handle alive past the push: once in the inbox,
-        // the task (and its reference to `home`) may be gone at any moment.
-        let home = Arc::clone(task.home().expect("a woken task has started"));
-        home.inbox.push(task);
-        home.parker.unpark();
+/// A worker's scheduling hook: where its started tasks go when woken (see
+/// the module docs, "Waking").
+impl Schedule for Remote {
+    fn schedule_local(&self, task: TaskRef) -> Option<TaskRef> {
+        let mut task = Some(task);
+        worker::with_current(|w| {
+            if std::ptr::eq(Arc::as_ptr(&w.remote), self) {
+                let t = task.take().expect("task is here");
+                if crate::switch::in_coroutine() {
+                    w.queues.push_lifo(t);
+                } else {
+                    w.queues.push_ready(t);
+                }
+            }
+        });
+        task
     }
-}
 
-/// Whether `remote` is the calling thread's worker.
-pub(crate) fn is_current_worker(remote: &Arc<Remote>) -> bool {
-    worker::with_current(|w| Arc::ptr_eq(&w.remote, remote)).unwrap_or(false)
+    fn schedule_remote(self: Arc<Self>, task: TaskRef) {
+        self.inbox.push(task);
+        self.parker.unpark();
+    }
+
+    fn is_current(&self) -> bool {
+        worker::with_current(|w| std::ptr::eq(Arc::as_ptr(&w.remote), self)).unwrap_or(false)
+    }
 }
 
 /// The task of the running coroutine, if the caller is one.

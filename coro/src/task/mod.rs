@@ -55,12 +55,11 @@ use std::marker::PhantomData;
 use std::mem::{self, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
 
-use crate::scheduler::Remote;
 use state::*;
-pub(crate) use waiter::{park, park_forever, park_until, Waiter};
+pub(crate) use waiter::Waiter;
 
 /// Words of inline storage for a closure or an output; larger ones are boxed.
 const PAYLOAD_WORDS: usize = 3;
@@ -108,10 +107,10 @@ pub(crate) struct VTable {
 
 /// A task slot. See the module docs for the access rules.
 pub(crate) struct Slot {
-    state: AtomicU64,
+    state: State,
     refs: AtomicU32,
     vtable: Cell<&'static VTable>,
-    home: UnsafeCell<Option<Arc<Remote>>>,
+    home: UnsafeCell<Option<Arc<dyn Schedule>>>,
     /// The scheduler's record of the started task (`scheduler::started`).
     started: Cell<Option<NonNull<()>>>,
     /// The coroutine's id (`coro::current().id()`), 0 until it starts.
@@ -133,7 +132,7 @@ static VACANT: VTable = VTable {
 impl Slot {
     pub(crate) fn vacant() -> Slot {
         Slot {
-            state: AtomicU64::new(0),
+            state: State::new(0),
             refs: AtomicU32::new(0),
             vtable: Cell::new(&VACANT),
             home: UnsafeCell::new(None),
@@ -144,6 +143,22 @@ impl Slot {
             payload: UnsafeCell::new([MaybeUninit::uninit(); PAYLOAD_WORDS]),
         }
     }
+}
+
+/// Where a woken task goes: the hook the scheduler stores with each task
+/// it starts, as its `home` (async-task's `Schedule`, tokio's
+/// `task::Schedule`). Waking a parked task calls it; this layer never names
+/// the scheduler.
+pub(crate) trait Schedule: Send + Sync + std::fmt::Debug {
+    /// Queues `task` (just moved from `PARKED` to `SCHEDULED` by the
+    /// caller) if the caller runs on this home's own worker; else hands it
+    /// back, for [`schedule_remote`](Self::schedule_remote).
+    fn schedule_local(&self, task: TaskRef) -> Option<TaskRef>;
+    /// Queues `task` from any other thread. Takes the home by `Arc`: once
+    /// queued, the task and its own reference to its home may be gone.
+    fn schedule_remote(self: Arc<Self>, task: TaskRef);
+    /// Whether the caller runs on this home's worker.
+    fn is_current(&self) -> bool;
 }
 
 /// A counted reference to a task slot.
@@ -208,8 +223,9 @@ impl TaskRef {
         unsafe {
             let s = slot.as_ref();
             s.refs.store(2, Ordering::Relaxed);
-            let seq_kept = s.state.load(Ordering::Relaxed) & !FLAGS;
-            s.state.store(seq_kept | SCHEDULED, Ordering::Relaxed);
+            let word = s.state.word();
+            let seq_kept = word.load(Ordering::Relaxed) & !FLAGS;
+            word.store(seq_kept | SCHEDULED, Ordering::Relaxed);
             s.vtable.set(&Erased::<F, T>::VTABLE);
             *s.extra.get() = extra;
             put(s.payload.get(), f);
@@ -256,7 +272,7 @@ impl TaskRef {
     }
 
     pub(crate) fn state(&self) -> u64 {
-        self.slot().state.load(Ordering::Acquire)
+        self.slot().state.word().load(Ordering::Acquire)
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -269,8 +285,8 @@ impl TaskRef {
         unsafe { (*self.slot().extra.get()).as_deref() }
     }
 
-    /// The home worker's remote handle, once the task has started.
-    pub(crate) fn home(&self) -> Option<&Arc<Remote>> {
+    /// The home worker's scheduling hook, once the task has started.
+    pub(crate) fn home(&self) -> Option<&Arc<dyn Schedule>> {
         // SAFETY: written by the home worker before the first resume; every
         // caller holds a waiter or reference obtained after that (see the
         // module docs), and it is cleared only in `release`.
@@ -279,9 +295,9 @@ impl TaskRef {
 
     /// Binds the task to its home worker. Home worker only, before the
     /// first resume.
-    pub(crate) fn set_home(&self, remote: Arc<Remote>) {
+    pub(crate) fn set_home(&self, home: Arc<dyn Schedule>) {
         // SAFETY: the task has not run yet, so no waker can read `home`.
-        unsafe { *self.slot().home.get() = Some(remote) }
+        unsafe { *self.slot().home.get() = Some(home) }
     }
 
     /// Unbinds a completed task from its worker. Home worker only; no waker
@@ -323,119 +339,60 @@ impl TaskRef {
     }
 
     /// Marks the task resumed: `RUNNING`, next run sequence.
+    #[inline]
     pub(crate) fn set_running(&self) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Relaxed);
-        loop {
-            match st.compare_exchange_weak(s, resumed(s), Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.set_running()
     }
 
     /// After the coroutine suspended to wait: `PARKED`, or back to
     /// `SCHEDULED` if a wake already arrived. Returns true when the task
     /// must be scheduled again at once.
+    #[inline]
     pub(crate) fn set_parked(&self) -> bool {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Relaxed);
-        loop {
-            let notified = s & NOTIFIED != 0;
-            let next = if notified {
-                (s & !(RUNNING | NOTIFIED)) | SCHEDULED
-            } else {
-                (s & !RUNNING) | PARKED
-            };
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return notified,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.set_parked()
     }
 
     /// After the coroutine yielded: `SCHEDULED`.
+    #[inline]
     pub(crate) fn set_yielded(&self) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Relaxed);
-        loop {
-            let next = (s & !(RUNNING | NOTIFIED)) | SCHEDULED;
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.set_yielded()
     }
 
     /// The run sequence a waiter made now would carry.
     pub(crate) fn current_seq(&self) -> u32 {
-        seq(self.slot().state.load(Ordering::Relaxed))
+        seq(self.slot().state.word().load(Ordering::Relaxed))
     }
 
-    /// Wakes the task if it is still in the run identified by `run_seq`.
+    /// Wakes the task if it is still in the run identified by `run_seq`:
+    /// through its home's [`Schedule`] hook when it was parked.
     pub(crate) fn wake(&self, run_seq: u32) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Acquire);
-        loop {
-            if seq(s) != run_seq || s & COMPLETE != 0 {
-                return;
-            }
-            let next = if s & PARKED != 0 {
-                (s & !PARKED) | SCHEDULED
-            } else if s & RUNNING != 0 && s & NOTIFIED == 0 {
-                s | NOTIFIED
-            } else {
-                return;
-            };
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(now) => s = now,
-            }
-        }
-        if s & PARKED != 0 {
-            crate::scheduler::schedule_woken(self.clone());
+        if self.slot().state.wake(run_seq) {
+            self.schedule_woken();
         }
     }
 
     /// The park epoch an `Unparker` made now carries (see [`state`]).
     pub(crate) fn current_epoch(&self) -> u32 {
-        epoch(self.slot().state.load(Ordering::Relaxed))
+        epoch(self.slot().state.word().load(Ordering::Relaxed))
     }
 
     /// An `Unparker` of park epoch `park_epoch` fired: wakes the task if it
     /// is in that epoch's public park, else leaves the token for it. Any
     /// thread.
     pub(crate) fn unpark(&self, park_epoch: u32) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Acquire);
-        let mut schedule;
-        loop {
-            if epoch(s) != park_epoch || s & COMPLETE != 0 {
-                return;
-            }
-            let mut next = s | UNPARKED;
-            schedule = false;
-            if s & IN_PARK != 0 {
-                // The park's own suspension (it is the only one inside a
-                // public park): wake it as a waiter of the current run
-                // would (see `wake`).
-                if s & PARKED != 0 {
-                    next = (next & !PARKED) | SCHEDULED;
-                    schedule = true;
-                } else if s & RUNNING != 0 {
-                    next |= NOTIFIED;
-                }
-            }
-            if next == s {
-                return;
-            }
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(now) => s = now,
-            }
+        if self.slot().state.unpark(park_epoch) {
+            self.schedule_woken();
         }
-        if schedule {
-            crate::scheduler::schedule_woken(self.clone());
+    }
+
+    /// Hands a task that a waker just moved from `PARKED` to `SCHEDULED`
+    /// to its home.
+    fn schedule_woken(&self) {
+        let home = self.home().expect("a woken task has started");
+        if let Some(task) = home.schedule_local(self.clone()) {
+            // Keep the home alive past the push: once queued, the task (and
+            // its reference to `home`) may be gone at any moment.
+            Arc::clone(home).schedule_remote(task);
         }
     }
 
@@ -443,40 +400,20 @@ impl TaskRef {
     /// next epoch) if an unparker of this epoch fired already, so the park
     /// returns at once; else marks the task `IN_PARK`.
     pub(crate) fn begin_park(&self) -> bool {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Acquire);
-        loop {
-            let (next, unparked) = if s & UNPARKED != 0 {
-                (park_returned(s), true)
-            } else {
-                (s | IN_PARK, false)
-            };
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return unparked,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.begin_park()
     }
 
     /// Leaving a public park, on the task's own coroutine: the next epoch,
     /// so older unparkers do nothing (an unpark that came before this point
     /// is delivered by the return itself).
     pub(crate) fn end_park(&self) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Relaxed);
-        loop {
-            match st.compare_exchange_weak(s, park_returned(s), Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.end_park()
     }
 
     /// Marks the task complete (its outcome is in the payload) and wakes its
     /// joiner and its scope.
     pub(crate) fn complete(&self) {
-        let st = &self.slot().state;
+        let st = self.slot().state.word();
         let prev = st.fetch_or(COMPLETE, Ordering::AcqRel);
         st.fetch_and(!(RUNNING | SCHEDULED | NOTIFIED), Ordering::AcqRel);
         debug_assert_eq!(prev & COMPLETE, 0, "task completed twice");
@@ -556,7 +493,11 @@ impl TaskRef {
 
     /// Claims the output. True once, for the first caller after completion.
     pub(crate) fn claim_output(&self) -> bool {
-        let prev = self.slot().state.fetch_or(OUTPUT_TAKEN, Ordering::AcqRel);
+        let prev = self
+            .slot()
+            .state
+            .word()
+            .fetch_or(OUTPUT_TAKEN, Ordering::AcqRel);
         debug_assert!(prev & COMPLETE != 0);
         prev & OUTPUT_TAKEN == 0
     }
@@ -589,7 +530,7 @@ impl TaskRef {
     /// (the protocol of tokio's `JOIN_WAKER`).
     pub(crate) fn set_join_waiter(&self, waiter: Waiter) -> bool {
         let slot = self.slot();
-        let st = &slot.state;
+        let st = slot.state.word();
         let mut s = st.load(Ordering::Acquire);
         // Take the cell back from an earlier registration.
         while s & JOIN_WAITER != 0 {
@@ -623,7 +564,7 @@ impl TaskRef {
 
     fn release(&self) {
         let slot = self.slot();
-        let s = slot.state.load(Ordering::Relaxed);
+        let s = slot.state.word().load(Ordering::Relaxed);
         // The last reference is gone, so we own the slot. A task is
         // referenced by its scheduler until it completes, so a slot freed
         // here either completed (its output may still be here) or never
@@ -652,6 +593,7 @@ impl TaskRef {
         // Keep the run sequence so a stale waiter of the previous occupant
         // can never match the next one before it runs.
         slot.state
+            .word()
             .store((s & !FLAGS).wrapping_add(1 << SEQ_SHIFT), Ordering::Relaxed);
         slab::free(self.0);
         after_user_drop(panicked, "a coroutine's result or closure");
