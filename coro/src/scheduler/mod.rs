@@ -156,7 +156,7 @@ pub(crate) struct Config {
 }
 
 /// What other threads may reach of one worker.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Remote {
     /// Started tasks of this worker, woken by other threads.
     pub(crate) inbox: Injector<TaskRef>,
@@ -300,31 +300,36 @@ impl Shared {
     }
 }
 
-/// A worker's scheduling hook: where its started tasks go when woken (see
-/// the module docs, "Waking").
-impl Schedule for Remote {
-    fn schedule_local(&self, task: TaskRef) -> Option<TaskRef> {
+/// The scheduler's hook into the task layer: a woken task goes to its home
+/// worker (see the module docs, "Waking").
+impl Schedule for crate::task::Scheduler {
+    type Home = Remote;
+
+    fn schedule(task: TaskRef) {
         let mut task = Some(task);
         worker::with_current(|w| {
-            if std::ptr::eq(Arc::as_ptr(&w.remote), self) {
-                let t = task.take().expect("task is here");
-                if crate::switch::in_coroutine() {
-                    w.queues.push_lifo(t);
-                } else {
-                    w.queues.push_ready(t);
-                }
+            let t = task.take().expect("task is here");
+            let home = t.home().expect("a woken task has started");
+            if !Arc::ptr_eq(&w.remote, home) {
+                task = Some(t);
+            } else if crate::switch::in_coroutine() {
+                w.queues.push_lifo(t);
+            } else {
+                w.queues.push_ready(t);
             }
         });
-        task
+        if let Some(task) = task {
+            // Keep the worker's handle alive past the push: once in the
+            // inbox, the task (and its reference to `home`) may be gone at
+            // any moment.
+            let home = Arc::clone(task.home().expect("a woken task has started"));
+            home.inbox.push(task);
+            home.parker.unpark();
+        }
     }
 
-    fn schedule_remote(self: Arc<Self>, task: TaskRef) {
-        self.inbox.push(task);
-        self.parker.unpark();
-    }
-
-    fn is_current(&self) -> bool {
-        worker::with_current(|w| std::ptr::eq(Arc::as_ptr(&w.remote), self)).unwrap_or(false)
+    fn is_current(home: &Arc<Remote>) -> bool {
+        worker::with_current(|w| Arc::ptr_eq(&w.remote, home)).unwrap_or(false)
     }
 }
 

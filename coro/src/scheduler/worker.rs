@@ -438,7 +438,7 @@ impl WorkerCtx {
                 return None;
             }
         };
-        task.set_home(Arc::clone(&self.remote) as Arc<dyn crate::task::Schedule>);
+        task.set_home(Arc::clone(&self.remote));
         task.set_id(self.next_id());
         {
             let mut live = self.live.borrow_mut();

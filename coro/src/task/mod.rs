@@ -110,7 +110,7 @@ pub(crate) struct Slot {
     state: State,
     refs: AtomicU32,
     vtable: Cell<&'static VTable>,
-    home: UnsafeCell<Option<Arc<dyn Schedule>>>,
+    home: UnsafeCell<Option<Arc<Home>>>,
     /// The scheduler's record of the started task (`scheduler::started`).
     started: Cell<Option<NonNull<()>>>,
     /// The coroutine's id (`coro::current().id()`), 0 until it starts.
@@ -145,21 +145,30 @@ impl Slot {
     }
 }
 
-/// Where a woken task goes: the hook the scheduler stores with each task
-/// it starts, as its `home` (async-task's `Schedule`, tokio's
-/// `task::Schedule`). Waking a parked task calls it; this layer never names
-/// the scheduler.
-pub(crate) trait Schedule: Send + Sync + std::fmt::Debug {
-    /// Queues `task` (just moved from `PARKED` to `SCHEDULED` by the
-    /// caller) if the caller runs on this home's own worker; else hands it
-    /// back, for [`schedule_remote`](Self::schedule_remote).
-    fn schedule_local(&self, task: TaskRef) -> Option<TaskRef>;
-    /// Queues `task` from any other thread. Takes the home by `Arc`: once
-    /// queued, the task and its own reference to its home may be gone.
-    fn schedule_remote(self: Arc<Self>, task: TaskRef);
-    /// Whether the caller runs on this home's worker.
-    fn is_current(&self) -> bool;
+/// The scheduler, as this layer sees it: where a woken task goes, and what
+/// a started task is bound to (its *home*, stored in the slot). This layer
+/// declares the hook and calls it; its one implementation is the
+/// scheduler's (`impl Schedule for task::Scheduler` in `crate::scheduler`),
+/// as async-task's `Schedule` and tokio's `task::Schedule` are the
+/// runtime's. It is bound statically, not through a `dyn` pointer in every
+/// slot: a wake is the hottest path of the crate, and a virtual call and an
+/// `Arc<dyn _>` per wake cost about 3% of a channel round trip.
+pub(crate) trait Schedule {
+    /// The home worker's handle, stored with each started task.
+    type Home: Send + Sync + 'static;
+    /// Queues `task`, which the caller just moved from `PARKED` to
+    /// `SCHEDULED`, on its home.
+    fn schedule(task: TaskRef);
+    /// Whether the caller runs on `home`'s worker.
+    fn is_current(home: &Arc<Self::Home>) -> bool;
 }
+
+/// The scheduler's side of [`Schedule`]: its `impl` is in `crate::scheduler`.
+#[derive(Debug)]
+pub(crate) struct Scheduler;
+
+/// What a started task is bound to.
+pub(crate) type Home = <Scheduler as Schedule>::Home;
 
 /// A counted reference to a task slot.
 pub(crate) struct TaskRef(NonNull<Slot>);
@@ -285,8 +294,8 @@ impl TaskRef {
         unsafe { (*self.slot().extra.get()).as_deref() }
     }
 
-    /// The home worker's scheduling hook, once the task has started.
-    pub(crate) fn home(&self) -> Option<&Arc<dyn Schedule>> {
+    /// The home worker's handle, once the task has started.
+    pub(crate) fn home(&self) -> Option<&Arc<Home>> {
         // SAFETY: written by the home worker before the first resume; every
         // caller holds a waiter or reference obtained after that (see the
         // module docs), and it is cleared only in `release`.
@@ -295,7 +304,7 @@ impl TaskRef {
 
     /// Binds the task to its home worker. Home worker only, before the
     /// first resume.
-    pub(crate) fn set_home(&self, home: Arc<dyn Schedule>) {
+    pub(crate) fn set_home(&self, home: Arc<Home>) {
         // SAFETY: the task has not run yet, so no waker can read `home`.
         unsafe { *self.slot().home.get() = Some(home) }
     }
@@ -364,10 +373,10 @@ impl TaskRef {
     }
 
     /// Wakes the task if it is still in the run identified by `run_seq`:
-    /// through its home's [`Schedule`] hook when it was parked.
+    /// through the [`Schedule`] hook when it was parked.
     pub(crate) fn wake(&self, run_seq: u32) {
         if self.slot().state.wake(run_seq) {
-            self.schedule_woken();
+            Scheduler::schedule(self.clone());
         }
     }
 
@@ -381,18 +390,7 @@ impl TaskRef {
     /// thread.
     pub(crate) fn unpark(&self, park_epoch: u32) {
         if self.slot().state.unpark(park_epoch) {
-            self.schedule_woken();
-        }
-    }
-
-    /// Hands a task that a waker just moved from `PARKED` to `SCHEDULED`
-    /// to its home.
-    fn schedule_woken(&self) {
-        let home = self.home().expect("a woken task has started");
-        if let Some(task) = home.schedule_local(self.clone()) {
-            // Keep the home alive past the push: once queued, the task (and
-            // its reference to `home`) may be gone at any moment.
-            Arc::clone(home).schedule_remote(task);
+            Scheduler::schedule(self.clone());
         }
     }
 
@@ -745,6 +743,107 @@ unsafe fn peek<'a, X>(p: *mut Payload) -> &'a X {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A task that has started on `home` (a worker's handle, without its
+    /// worker: no runtime runs here) and parked in its first run.
+    fn parked_on(home: &Arc<Home>) -> (TaskRef, TaskRef, u32) {
+        // SAFETY: 'static closure.
+        let (a, b) = unsafe { TaskRef::new(|| (), None) };
+        a.set_home(Arc::clone(home));
+        a.set_running();
+        let seq = a.current_seq();
+        assert!(!a.set_parked());
+        (a, b, seq)
+    }
+
+    /// Takes what was scheduled off the home's inbox, and ends the task.
+    fn end(task: &TaskRef, home: &Home) -> Vec<TaskRef> {
+        let scheduled = home.take_inbox();
+        task.clear_home();
+        task.cancel_unstarted();
+        scheduled
+    }
+
+    #[test]
+    fn a_parked_task_is_woken_through_the_hook_once() {
+        let home = Arc::new(Home::default());
+        let (a, _b, seq) = parked_on(&home);
+        let waiter = Waiter::Task {
+            task: a.clone(),
+            seq,
+        };
+        assert!(!waiter.is_local(), "no worker runs here");
+        waiter.wake_by_ref();
+        waiter.wake();
+        assert_ne!(a.state() & SCHEDULED, 0);
+        let scheduled = end(&a, &home);
+        assert_eq!(scheduled.len(), 1, "scheduled once");
+        assert!(scheduled[0] == a);
+    }
+
+    #[test]
+    fn a_panic_in_a_cancelled_closures_drop_is_contained() {
+        struct PanicsOnDrop;
+        impl Drop for PanicsOnDrop {
+            fn drop(&mut self) {
+                panic!("the closure's capture panics on drop");
+            }
+        }
+        let capture = PanicsOnDrop;
+        // SAFETY: 'static closure.
+        let (a, b) = unsafe {
+            TaskRef::new(
+                move || {
+                    let _keep = &capture;
+                },
+                None,
+            )
+        };
+        // The panic is caught, logged, and the task still completes as
+        // cancelled: the caller (a worker, or the shutdown) carries on.
+        a.cancel_unstarted();
+        assert!(b.is_complete());
+        assert!(b.claim_output());
+        // SAFETY: the output type of `|| ()` and the claim just won.
+        assert!(matches!(
+            unsafe { b.read_output::<()>() },
+            Outcome::Cancelled
+        ));
+    }
+
+    #[test]
+    fn a_group_wakes_its_waiter_when_its_last_child_completes() {
+        let group = Arc::new(group::Group::default());
+        let children: Vec<(TaskRef, TaskRef)> = (0..2)
+            .map(|_| {
+                let extra = Extra {
+                    scope: Some(Arc::clone(&group)),
+                    ..Extra::default()
+                };
+                // SAFETY: 'static closure.
+                let (sched, handle) = unsafe { TaskRef::new(|| (), Some(Box::new(extra))) };
+                group.add(handle.clone());
+                (sched, handle)
+            })
+            .collect();
+        let home = Arc::new(Home::default());
+        let (owner, _h, seq) = parked_on(&home);
+        assert!(group.wait_unless_done(Waiter::Task {
+            task: owner.clone(),
+            seq
+        }));
+        children[0].0.cancel_unstarted();
+        assert!(home.inbox.is_empty());
+        assert!(group.has_running_children());
+        children[1].0.cancel_unstarted();
+        assert!(!group.has_running_children());
+        assert!(!group.wait_unless_done(Waiter::Task {
+            task: owner.clone(),
+            seq
+        }));
+        assert_eq!(end(&owner, &home).len(), 1, "the owner was woken once");
+        assert_eq!(group.drop_unclaimed_outputs().0, false);
+    }
 
     #[test]
     fn slot_stays_small() {

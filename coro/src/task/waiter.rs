@@ -6,7 +6,7 @@
 //! marked `NOTIFIED` and is rescheduled the moment it suspends) and a wake
 //! that arrives after the task moved on is ignored (see [`super::state`]).
 //! A thread's waiter is its `Thread` handle; `park`/`unpark` tokens give
-//! the same guarantee. Waking a parked task goes through its home's
+//! the same guarantee. Waking a parked task goes through the
 //! [`Schedule`](super::Schedule) hook.
 //!
 //! Making a waiter for the caller ([`Waiter::current`]) and blocking
@@ -15,7 +15,7 @@
 
 use std::thread::Thread;
 
-use super::TaskRef;
+use super::{Schedule, TaskRef};
 
 /// Someone blocked on a primitive: a coroutine in one of its runs, or a thread.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ impl Waiter {
     /// queue (a coroutine whose home is the calling worker).
     pub(crate) fn is_local(&self) -> bool {
         match self {
-            Waiter::Task { task, .. } => task.home().is_some_and(|home| home.is_current()),
+            Waiter::Task { task, .. } => task.home().is_some_and(super::Scheduler::is_current),
             Waiter::Thread(_) => false,
         }
     }
