@@ -804,11 +804,10 @@ mod tests {
         a.cancel_unstarted();
         assert!(b.is_complete());
         assert!(b.claim_output());
-        // SAFETY: the output type of `|| ()` and the claim just won.
-        assert!(matches!(
-            unsafe { b.read_output::<()>() },
-            Outcome::Cancelled
-        ));
+        // SAFETY: `()` is the output type of `|| ()`, and the claim was
+        // just won.
+        let outcome = unsafe { b.read_output::<()>() };
+        assert!(matches!(outcome, Outcome::Cancelled));
     }
 
     #[test]
@@ -842,7 +841,7 @@ mod tests {
             seq
         }));
         assert_eq!(end(&owner, &home).len(), 1, "the owner was woken once");
-        assert_eq!(group.drop_unclaimed_outputs().0, false);
+        assert!(!group.drop_unclaimed_outputs().0);
     }
 
     #[test]
