@@ -241,7 +241,8 @@ impl AltStack {
     pub(crate) fn ensure() -> io::Result<AltStack> {
         // SAFETY: querying the current alternate stack.
         let mut old: libc::stack_t = unsafe { mem::zeroed() };
-        // SAFETY: as above; a null new stack only queries.
+        // SAFETY: `old` is a valid place for the result; a null new stack
+        // only queries the current alternate stack.
         unsafe { libc::sigaltstack(ptr::null(), &mut old) };
         if old.ss_flags & libc::SS_DISABLE == 0 {
             return Ok(AltStack { mem: None });

@@ -317,7 +317,8 @@ fn stack_pointer() -> usize {
     unsafe {
         std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
     }
-    // SAFETY: as above.
+    // SAFETY: reads the stack pointer register into a general register;
+    // no memory, stack or flags are touched.
     #[cfg(target_arch = "aarch64")]
     unsafe {
         std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
@@ -353,7 +354,8 @@ pub(crate) fn suspend_margin() -> usize {
             CoroutineResult::Yield(s) => s.sp,
             CoroutineResult::Return(()) => unreachable!("probe suspends once"),
         };
-        // SAFETY: as above; the probe is suspended.
+        // SAFETY: the usable part of the probe stack, which we own; the
+        // probe is suspended, so nothing writes it while we read.
         let bytes = unsafe { std::slice::from_raw_parts(usable_bottom as *const u8, mem.size()) };
         let lowest = usable_bottom + bytes.iter().position(|&b| b != PATTERN).unwrap_or(0);
         let _ = probe.resume(());

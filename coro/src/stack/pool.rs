@@ -373,7 +373,8 @@ mod tests {
         b.suspend_sp = sb.top - 64;
         pool.make_resident(&mut a);
         assert!(readable(top - 100));
-        // SAFETY: as above; `a` is resident again.
+        // SAFETY: the 100 bytes below `a`'s top are in its range, which the
+        // pool owns and has just made accessible again (resident).
         let back = unsafe { std::slice::from_raw_parts((top - 100) as *const u8, 100) };
         assert!(back.iter().all(|&x| x == 0xAB));
         assert_eq!(b.saved_len(), 64);

@@ -656,40 +656,47 @@ impl<F: FnOnce() -> T, T> Erased<F, T> {
     };
 
     unsafe fn run(slot: &Slot) {
-        // SAFETY: (for all functions here) the vtable was made for this
-        // slot's `F` and `T`, and each caller holds the payload in the state
-        // its function expects, as documented on `VTable`.
+        // SAFETY: the vtable was made for this slot's `F` and `T`
+        // (`TaskRef::new`), and the caller (the coroutine, once) holds the
+        // payload with the closure in it, as `VTable::run` requires.
         let f = unsafe { take::<F>(slot.payload.get()) };
         let outcome = match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Outcome::Value(v),
             Err(p) => Outcome::Panic(p),
         };
-        // SAFETY: see above; `take` emptied the payload.
+        // SAFETY: `take` just emptied the payload, which is still the
+        // caller's; `Outcome<T>` is the type every reader expects there.
         unsafe { put(slot.payload.get(), outcome) }
     }
 
     unsafe fn drop_closure(slot: &Slot) {
-        // SAFETY: see `run`.
+        // SAFETY: the vtable was made for this slot's `F`, and the caller
+        // owns a payload that holds the closure (it never ran).
         drop(unsafe { take::<F>(slot.payload.get()) })
     }
 
     unsafe fn drop_output(slot: &Slot) {
-        // SAFETY: see `run`.
+        // SAFETY: the vtable was made for this slot's `T`, and the caller
+        // owns a payload that holds the stored `Outcome<T>`.
         drop(unsafe { take::<Outcome<T>>(slot.payload.get()) })
     }
 
     unsafe fn store_cancelled(slot: &Slot) {
-        // SAFETY: see `run`.
+        // SAFETY: the caller owns an empty payload, and `Outcome<T>` is
+        // what this slot's readers (made for its `T`) expect there.
         unsafe { put(slot.payload.get(), Outcome::<T>::Cancelled) }
     }
 
     unsafe fn store_panic(slot: &Slot, payload: Box<dyn Any + Send + 'static>) {
-        // SAFETY: see `run`.
+        // SAFETY: the caller owns an empty payload, and `Outcome<T>` is
+        // what this slot's readers (made for its `T`) expect there.
         unsafe { put(slot.payload.get(), Outcome::<T>::Panic(payload)) }
     }
 
     unsafe fn output_is_panic(slot: &Slot) -> bool {
-        // SAFETY: see `run`; we only look.
+        // SAFETY: the vtable was made for this slot's `T`, and the caller
+        // owns the payload while it holds the stored `Outcome<T>`; we only
+        // look.
         unsafe { matches!(peek::<Outcome<T>>(slot.payload.get()), Outcome::Panic(_)) }
     }
 }
