@@ -30,6 +30,9 @@ use crate::stack::StackPool;
 use crate::switch::SuspendKind;
 use crate::task::TaskRef;
 
+/// Operations a coroutine may complete per resume without suspending
+/// (`crate::budget`; tokio uses the same figure).
+pub(crate) const BUDGET: u32 = 128;
 /// Finished coroutines' states kept per worker for reuse.
 const CORO_POOL_MAX: usize = 1024;
 /// Coroutine ids handed to a worker at once, so ids cost no shared atomic.
@@ -97,7 +100,7 @@ impl WorkerCtx {
             coro_pool: RefCell::new(Vec::new()),
             live: RefCell::new(Vec::new()),
             tick: Cell::new(0),
-            budget: Cell::new(crate::budget::BUDGET),
+            budget: Cell::new(BUDGET),
             searching: Cell::new(false),
             runnext_seen: Cell::new(ptr::null_mut()),
             rng: FastRand::new(index as u64),
@@ -398,7 +401,7 @@ impl WorkerCtx {
             self.stacks.borrow_mut().make_resident(&mut cs.image);
         }
         task.set_running();
-        self.budget.set(crate::budget::BUDGET);
+        self.budget.set(BUDGET);
         let name = task.extra().and_then(|e| e.name.as_ref());
         self.remote.probe.begin(task.id(), name);
         let suspended = cs.resume();
@@ -547,7 +550,7 @@ impl WorkerCtx {
                 }
                 task.set_running();
                 // Destructors that run during the unwind must not yield.
-                self.budget.set(crate::budget::BUDGET);
+                self.budget.set(BUDGET);
                 cs.force_unwind();
                 task.store_cancelled_after_unwind(true);
                 self.finish(&task, record);
