@@ -34,6 +34,7 @@
 
 mod addr;
 mod reactor;
+mod readiness;
 mod registration;
 mod stream_io;
 pub mod tcp;

@@ -1,8 +1,12 @@
 //! The reactor: one epoll instance per coro worker, driven directly through
 //! `libc`, installed as that worker's coro [driver](coro::driver) so that
 //! the worker waits on it when idle and polls it while busy. All of
-//! coro-net's fd registration (`epoll_ctl`) and waiting happens in this
-//! module, and so does its `unsafe`.
+//! coro-net's fd registration (`epoll_ctl`) and epoll waiting happens in
+//! this module, and so does most of its `unsafe`. The rest is in
+//! [`crate::registration`] (borrowing the fd it was promised stays open,
+//! and `poll(2)` on a plain thread) and in each socket type's constructor,
+//! which makes that promise by calling the `unsafe`
+//! `Registration::new`.
 //!
 //! # One reactor per worker
 //!
@@ -75,7 +79,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::registration::IoState;
+use crate::readiness::{IoState, Readiness};
+use crate::timeout::millis_rounded_up;
 
 /// Events taken from the kernel per wait.
 const EVENTS_PER_WAIT: usize = 1024;
@@ -116,9 +121,6 @@ const READABLE: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc:
 const WRITABLE: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 /// Event bits after which reads never block again on a stream socket.
 const READ_CLOSED: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
-
-/// Nanoseconds in a millisecond, for the `epoll_wait` fallback's timeout.
-const NANOS_PER_MILLI: u32 = 1_000_000;
 
 /// Whether `epoll_pwait2` may be tried: its timeout is the kernel's 64-bit
 /// `timespec`, which is `libc::timespec` only on 64-bit targets.
@@ -165,14 +167,7 @@ impl Token {
     }
 }
 
-/// What one event says about a registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Readiness {
-    pub(crate) readable: bool,
-    pub(crate) writable: bool,
-    pub(crate) read_closed: bool,
-}
-
+/// The epoll side of [`Readiness`]: what an event's mask says.
 impl Readiness {
     fn from_epoll(events: u32) -> Readiness {
         Readiness {
@@ -380,10 +375,7 @@ impl Reactor {
         let ms = match timeout {
             None => -1,
             // Round up, so the wait does not end before the timer is due.
-            Some(t) => t
-                .as_millis()
-                .saturating_add(u128::from(t.subsec_nanos() % NANOS_PER_MILLI != 0))
-                .min(libc::c_int::MAX as u128) as libc::c_int,
+            Some(t) => millis_rounded_up(t),
         };
         // SAFETY: `buf` has room for `max` events.
         let n = cvt(unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), buf, max, ms) })?;

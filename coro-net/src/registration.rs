@@ -3,20 +3,8 @@
 //!
 //! # The readiness protocol
 //!
-//! `IoState::readiness` holds a READ bit, a WRITE bit, a READ_CLOSED bit, a
-//! CLOSED bit and a tick counter that every event increments. Who sets
-//! them:
-//!
-//! * READ, WRITE: the reactor, for an event in that direction (a new
-//!   registration starts with both set); cleared only by operations, as
-//!   below.
-//! * READ_CLOSED: the reactor, for an event with `EPOLLRDHUP`, `EPOLLHUP`
-//!   or `EPOLLERR` (the peer's FIN, or a dead socket). Sticky: nothing
-//!   clears it. It sets READ too.
-//! * CLOSED: [`Registration`]'s drop, which wakes every waiter.
-//! * INTERRUPTED: [`Registration::interrupt_read`], from any thread, which
-//!   then wakes the readers; cleared by the read operation that takes it
-//!   (see "Interrupting a read" below).
+//! The readiness word and who sets its bits are described in
+//! [`crate::readiness`].
 //!
 //! An operation ([`Registration::io`]):
 //!
@@ -135,181 +123,17 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
 pub(crate) use crate::reactor::Interest;
-use crate::reactor::{Reactor, Readiness, Token};
-use crate::timeout::Deadline;
-
-const READ: usize = 1 << 0;
-const WRITE: usize = 1 << 1;
-const CLOSED: usize = 1 << 2;
-/// Sticky: the peer's FIN (or an error) was seen; a short read keeps READ.
-const READ_CLOSED: usize = 1 << 3;
-/// The next read returns `WouldBlock` once (see "Interrupting a read").
-const INTERRUPTED: usize = 1 << 4;
-/// One event's increment of the tick counter above the bits.
-const TICK: usize = 1 << 5;
-
-/// Which readiness an operation waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
-    Read,
-    Write,
-}
-
-impl Direction {
-    fn bit(self) -> usize {
-        match self {
-            Direction::Read => READ,
-            Direction::Write => WRITE,
-        }
-    }
-
-    /// The interrupt bit this direction heeds: reads only.
-    fn interrupt(self) -> usize {
-        match self {
-            Direction::Read => INTERRUPTED,
-            Direction::Write => 0,
-        }
-    }
-
-    fn poll_events(self) -> libc::c_short {
-        match self {
-            Direction::Read => libc::POLLIN,
-            Direction::Write => libc::POLLOUT,
-        }
-    }
-}
-
-/// The wakers of the coroutines waiting in one direction (see the module
-/// docs). The first is kept inline: one waiter is the common case, and its
-/// wake must not allocate.
-#[derive(Debug, Default)]
-pub(crate) struct Waiters {
-    first: Option<coro::Unparker>,
-    rest: Vec<coro::Unparker>,
-}
-
-impl Waiters {
-    /// Adds `waker`, replacing an older waker of the same coroutine.
-    fn add(&mut self, waker: coro::Unparker) {
-        if let Some(slot) = self.find(&waker) {
-            *slot = waker;
-        } else if self.first.is_none() {
-            self.first = Some(waker);
-        } else {
-            self.rest.push(waker);
-        }
-    }
-
-    /// Takes away the waker of the coroutine that `waker` wakes, if any.
-    fn remove(&mut self, waker: &coro::Unparker) {
-        if self.first.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            self.first = self.rest.pop();
-        } else if let Some(i) = self.rest.iter().position(|w| w.will_wake(waker)) {
-            self.rest.swap_remove(i);
-        }
-    }
-
-    fn find(&mut self, waker: &coro::Unparker) -> Option<&mut coro::Unparker> {
-        self.first
-            .iter_mut()
-            .chain(self.rest.iter_mut())
-            .find(|w| w.will_wake(waker))
-    }
-}
-
-/// What the reactor and the waiting coroutines share for one socket.
-#[derive(Debug)]
-pub(crate) struct IoState {
-    readiness: AtomicUsize,
-    readers: Mutex<Waiters>,
-    writers: Mutex<Waiters>,
-    /// A coroutine to start when the socket turns readable
-    /// ([`Registration::start_when_readable`]).
-    on_readable: Mutex<Option<coro::Unstarted>>,
-}
-
-impl IoState {
-    /// A new registration's state: both directions presumed ready, so the
-    /// first operation tries its system call.
-    pub(crate) fn new() -> Arc<IoState> {
-        Arc::new(IoState {
-            readiness: AtomicUsize::new(READ | WRITE),
-            readers: Mutex::new(Waiters::default()),
-            writers: Mutex::new(Waiters::default()),
-            on_readable: Mutex::new(None),
-        })
-    }
-
-    /// The number of events delivered so far.
-    #[cfg(test)]
-    pub(crate) fn events_seen(&self) -> usize {
-        self.readiness.load(Ordering::Acquire) / TICK
-    }
-
-    /// Called by the reactor for an event: sets the bits, then wakes.
-    pub(crate) fn set_ready(&self, ready: Readiness) {
-        let bits = (if ready.readable { READ } else { 0 })
-            | (if ready.writable { WRITE } else { 0 })
-            | (if ready.read_closed {
-                READ | READ_CLOSED
-            } else {
-                0
-            });
-        self.readiness.fetch_add(TICK, Ordering::AcqRel);
-        self.readiness.fetch_or(bits, Ordering::AcqRel);
-        self.wake(bits);
-    }
-
-    fn wake(&self, bits: usize) {
-        if bits & READ != 0 {
-            wake_all(&self.readers);
-            self.start_on_readable();
-        }
-        if bits & WRITE != 0 {
-            wake_all(&self.writers);
-        }
-    }
-
-    /// Starts the coroutine waiting for read readiness without a
-    /// coroutine, if there is one.
-    fn start_on_readable(&self) {
-        let task = self.on_readable.lock().take();
-        if let Some(task) = task {
-            task.start();
-        }
-    }
-
-    fn waiter(&self, dir: Direction) -> &Mutex<Waiters> {
-        match dir {
-            Direction::Read => &self.readers,
-            Direction::Write => &self.writers,
-        }
-    }
-}
-
-/// Wakes every waiter of one direction, outside the list's lock.
-fn wake_all(waiters: &Mutex<Waiters>) {
-    let mut list = waiters.lock();
-    let first = list.first.take();
-    // One waiter (or none) is the common case: no list to move out.
-    let rest = (!list.rest.is_empty()).then(|| std::mem::take(&mut list.rest));
-    drop(list);
-    if let Some(w) = first {
-        w.unpark();
-    }
-    if let Some(rest) = rest {
-        for w in rest {
-            w.unpark();
-        }
-    }
-}
+use crate::reactor::{Reactor, Token};
+pub(crate) use crate::readiness::Direction;
+use crate::readiness::{IoState, CLOSED, READ, READ_CLOSED};
+use crate::timeout::{millis_rounded_up, Deadline};
 
 /// A socket's registration. The socket type that owns it must keep the fd
 /// open until the registration is dropped (declare it before the fd's
@@ -408,12 +232,12 @@ impl Registration {
             coro::consume_budget();
         }
         loop {
-            let seen = self.state.readiness.load(Ordering::Acquire);
+            let seen = self.state.load();
             if seen & CLOSED != 0 {
                 return Err(closed());
             }
-            if dir == Direction::Read && seen & INTERRUPTED != 0 {
-                if self.take_interrupt() {
+            if seen & dir.interrupt() != 0 {
+                if self.state.take_interrupt() {
                     return Err(interrupted());
                 }
                 continue;
@@ -422,7 +246,7 @@ impl Registration {
                 match op() {
                     Ok((r, drained)) => {
                         if drained && !(dir == Direction::Read && seen & READ_CLOSED != 0) {
-                            self.clear_unless_changed(seen, bit);
+                            self.state.clear_unless_changed(seen, bit);
                         }
                         return Ok(r);
                     }
@@ -440,7 +264,7 @@ impl Registration {
                     if in_coroutine {
                         // Off the list: nobody is to wake us any more.
                         self.state
-                            .waiter(dir)
+                            .waiters(dir)
                             .lock()
                             .remove(&coro::current_unparker());
                     }
@@ -455,13 +279,12 @@ impl Registration {
                 self.poll_fd(dir, until)?;
                 continue;
             }
-            if seen & bit != 0 && !self.clear_unless_changed(seen, bit) {
+            if seen & bit != 0 && !self.state.clear_unless_changed(seen, bit) {
                 continue;
             }
             self.ensure_on_current_reactor()?;
-            self.state.waiter(dir).lock().add(coro::current_unparker());
-            if self.state.readiness.load(Ordering::Acquire) & (bit | CLOSED | dir.interrupt()) != 0
-            {
+            self.state.waiters(dir).lock().add(coro::current_unparker());
+            if self.state.load() & (bit | CLOSED | dir.interrupt()) != 0 {
                 continue;
             }
             match until {
@@ -469,6 +292,12 @@ impl Registration {
                 None => coro::park(),
             }
         }
+    }
+
+    /// Makes the read that waits now, or else the next read, return
+    /// `WouldBlock` once (see "Interrupting a read"). From any thread.
+    pub(crate) fn interrupt_read(&self) {
+        self.state.interrupt_read();
     }
 
     /// Starts `task` once the socket may be readable (data, end of stream,
@@ -480,15 +309,14 @@ impl Registration {
     /// task starts at once. A second call replaces a task still waiting,
     /// which is dropped.
     pub(crate) fn start_when_readable(&self, task: coro::Unstarted) {
-        let ready =
-            |state: &IoState| state.readiness.load(Ordering::Acquire) & (READ | CLOSED) != 0;
+        let ready = |state: &IoState| state.load() & (READ | CLOSED) != 0;
         if !coro::in_coroutine() || ready(&self.state) || self.ensure_on_current_reactor().is_err()
         {
             // A failed registration is reported by the read the task makes.
             task.start();
             return;
         }
-        let replaced = self.state.on_readable.lock().replace(task);
+        let replaced = self.state.replace_on_readable(task);
         // Its closure is the caller's, dropped outside the lock.
         drop(replaced);
         if ready(&self.state) {
@@ -496,46 +324,19 @@ impl Registration {
         }
     }
 
-    /// Makes the read that waits now, or else the next read, return
-    /// `WouldBlock` once (see "Interrupting a read"). From any thread.
-    pub(crate) fn interrupt_read(&self) {
-        self.state.readiness.fetch_or(INTERRUPTED, Ordering::AcqRel);
-        wake_all(&self.state.readers);
-    }
-
-    /// Clears INTERRUPTED; true if this call cleared it (another reader of
-    /// the same stream may have taken it first).
-    fn take_interrupt(&self) -> bool {
-        self.state
-            .readiness
-            .fetch_and(!INTERRUPTED, Ordering::AcqRel)
-            & INTERRUPTED
-            != 0
-    }
-
-    /// Clears `bit` if the readiness word is still `seen` (no event since).
-    fn clear_unless_changed(&self, seen: usize, bit: usize) -> bool {
-        self.state
-            .readiness
-            .compare_exchange(seen, seen & !bit, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
     /// Waits with `poll(2)` (plain threads).
     fn poll_fd(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
         let timeout_ms = match deadline {
             None => -1,
             Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                // Round up, so the wait does not end just before the deadline.
-                left.as_millis()
-                    .saturating_add(u128::from(left.subsec_nanos() % 1_000_000 != 0))
-                    .min(i32::MAX as u128) as libc::c_int
+                // Rounded up, so the wait does not end just before the
+                // deadline.
+                millis_rounded_up(d.saturating_duration_since(Instant::now()))
             }
         };
         let mut pfd = libc::pollfd {
             fd: self.fd,
-            events: dir.poll_events(),
+            events: poll_events(dir),
             revents: 0,
         };
         // SAFETY: one valid pollfd; the fd is open (we are registered).
@@ -557,8 +358,7 @@ impl Drop for Registration {
             let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
             reactor.deregister(fd, token);
         }
-        self.state.readiness.fetch_or(CLOSED, Ordering::AcqRel);
-        self.state.wake(READ | WRITE);
+        self.state.close();
     }
 }
 
@@ -567,6 +367,14 @@ impl Drop for Registration {
 /// `n == 0`, is not a drain: the next read must return 0 again at once.)
 pub(crate) fn drained_by(n: usize, len: usize) -> bool {
     0 < n && n < len
+}
+
+/// The `poll(2)` events that mean readiness in `dir`.
+fn poll_events(dir: Direction) -> libc::c_short {
+    match dir {
+        Direction::Read => libc::POLLIN,
+        Direction::Write => libc::POLLOUT,
+    }
 }
 
 fn interrupted() -> io::Error {

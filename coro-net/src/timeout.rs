@@ -131,3 +131,15 @@ macro_rules! impl_timeouts {
 }
 
 pub(crate) use impl_timeouts;
+
+/// Nanoseconds in a millisecond.
+const NANOS_PER_MILLI: u32 = 1_000_000;
+
+/// `d` in whole milliseconds, rounded *up* and capped at `c_int::MAX`: the
+/// timeout of `poll(2)` and `epoll_wait(2)`, which must not end a wait
+/// before its deadline (or a timer) is due.
+pub(crate) fn millis_rounded_up(d: Duration) -> libc::c_int {
+    d.as_millis()
+        .saturating_add(u128::from(d.subsec_nanos() % NANOS_PER_MILLI != 0))
+        .min(libc::c_int::MAX as u128) as libc::c_int
+}

@@ -5,7 +5,8 @@
 //! socket whose peer always answers before it is read again, a channel that
 //! is never empty) would keep its worker for as long as that lasts, and the
 //! coroutines queued behind it would starve. So, as tokio does, every resume
-//! of a coroutine starts a budget of [`BUDGET`] operations; each operation
+//! of a coroutine starts a budget of `BUDGET` operations (the worker's,
+//! `scheduler::worker::BUDGET`); each operation
 //! calls [`consume_budget`] before it starts, and once the budget is spent
 //! that call yields first (to the back of the worker's queue), which starts
 //! a fresh budget. A coroutine that is unwinding (a panic, or a runtime
@@ -24,10 +25,6 @@
 //! forever.
 
 use crate::scheduler::worker;
-
-/// Operations a coroutine may complete per resume without suspending
-/// (tokio uses the same figure).
-pub(crate) const BUDGET: u32 = 128;
 
 /// Counts one operation that completed without suspending, yielding first
 /// if the calling coroutine has spent its budget. Outside a coroutine it

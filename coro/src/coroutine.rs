@@ -10,7 +10,8 @@ use std::sync::Arc;
 use crate::runtime;
 use crate::scope::{Scope, ScopedJoinHandle};
 use crate::stack::{round_stack_size, MAX_STACK_SIZE};
-use crate::task::{park, Extra, Outcome, TaskRef, Waiter};
+use crate::task::{Extra, Outcome, TaskRef, Waiter};
+use crate::wait::park;
 
 /// Spawns a coroutine running `f` and returns a handle to join it.
 ///
@@ -118,10 +119,8 @@ pub fn current() -> Coroutine {
 
 /// The coroutine that calls this, or `None` on a plain thread.
 pub fn try_current() -> Option<Coroutine> {
-    let cs = crate::switch::current()?;
-    let task = crate::scheduler::current_task()?;
-    Some(Coroutine {
-        id: CoroutineId(NonZeroU64::new(cs.id).expect("ids start at 1")),
+    crate::scheduler::with_current_task(|task| Coroutine {
+        id: CoroutineId(NonZeroU64::new(task.id()).expect("ids start at 1")),
         name: task.extra().and_then(|e| e.name.clone()),
     })
 }

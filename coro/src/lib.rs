@@ -130,14 +130,17 @@ pub mod runtime;
 pub mod sync;
 
 mod coroutine;
+mod loom;
 mod overflow;
 mod parking;
+mod rand;
 mod scheduler;
 mod scope;
 mod stack;
 mod switch;
 mod task;
 mod time;
+mod wait;
 
 pub use blocking::spawn_blocking;
 pub use budget::consume_budget;

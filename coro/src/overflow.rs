@@ -41,6 +41,7 @@ use std::sync::OnceLock;
 use crate::stack::region::Fault;
 use crate::stack::GUARD_SIZE;
 use crate::switch::CoroState;
+use crate::task::{Slot, TaskRef};
 
 /// Size of the alternate signal stack we give threads that lack one.
 const ALT_STACK_SIZE: usize = 64 * 1024;
@@ -86,7 +87,8 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         // SAFETY: a non-null current pointer refers to the live state of the
         // coroutine running on this thread (the one that faulted).
         let cs: &CoroState = unsafe { &*current };
-        if addr >= cs.guard_bottom && addr < cs.guard_bottom + GUARD_SIZE {
+        let guard = cs.image.guard_bottom;
+        if addr >= guard && addr < guard + GUARD_SIZE {
             report(cs);
             // SAFETY: abort is async-signal-safe.
             unsafe { libc::abort() };
@@ -94,9 +96,10 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     }
     match crate::stack::region::classify_fault(addr) {
         Fault::Evicted(owner) => {
-            // SAFETY: the owner of an evicted range is alive and cannot run
-            // until we are gone (the protocol of `stack::region`).
-            report_evicted(unsafe { owner.as_ref() }, addr);
+            // The owner of an evicted range is a live coroutine's task, and
+            // cannot run (hence finish) until we are gone (the protocol of
+            // `stack::region`).
+            report_evicted(owner, addr);
             // SAFETY: abort is async-signal-safe.
             unsafe { libc::abort() };
         }
@@ -148,18 +151,18 @@ impl Message {
     }
 
     /// `coroutine 'NAME' (id N)`.
-    fn put_coroutine(&mut self, cs: &CoroState) {
+    fn put_coroutine(&mut self, task: *const Slot) {
         self.put(b"coroutine '");
         // SAFETY: the task of a live coroutine is alive (its worker's live
         // list holds it); its name is written before it is spawned and
-        // never changed.
-        let task = mem::ManuallyDrop::new(unsafe { crate::task::TaskRef::from_raw(cs.task()) });
+        // never changed, its id before its first resume.
+        let task = mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(task) });
         match task.extra().and_then(|e| e.name.as_deref()) {
             Some(name) => self.put(name.as_bytes()),
             None => self.put(b"<unnamed>"),
         }
         self.put(b"' (id ");
-        self.put(decimal(cs.id, &mut [0u8; 20]));
+        self.put(decimal(task.id(), &mut [0u8; 20]));
         self.put(b")");
     }
 
@@ -172,13 +175,13 @@ impl Message {
 /// Writes the overflow message.
 fn report(cs: &CoroState) {
     let mut m = Message::new();
-    m.put_coroutine(cs);
+    m.put_coroutine(cs.task());
     m.put(b" overflowed its stack of ");
-    m.put(decimal(cs.stack_size as u64, &mut [0u8; 20]));
+    m.put(decimal(cs.image.stack_size as u64, &mut [0u8; 20]));
     m.put(b" bytes; raise it with ");
     // SAFETY: as in `put_coroutine`: the task of the live coroutine that
     // faulted is alive, and its extra data is written before it is spawned.
-    let task = mem::ManuallyDrop::new(unsafe { crate::task::TaskRef::from_raw(cs.task()) });
+    let task = mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(cs.task()) });
     match task.extra().and_then(|e| e.overflow_hint) {
         Some(hint) => m.put(hint.as_bytes()),
         None => m.put(b"coro::Builder::stack_size"),
@@ -188,11 +191,12 @@ fn report(cs: &CoroState) {
 }
 
 /// Writes the message for an access to an evicted coroutine's stack.
-fn report_evicted(owner: Option<&CoroState>, addr: usize) {
+fn report_evicted(owner: *const Slot, addr: usize) {
     let mut m = Message::new();
-    match owner {
-        Some(cs) => m.put_coroutine(cs),
-        None => m.put(b"a coroutine"),
+    if owner.is_null() {
+        m.put(b"a coroutine");
+    } else {
+        m.put_coroutine(owner);
     }
     m.put(b": its stack was evicted while lent; keep it resident with coro::pin_stack. ");
     m.put(b"A thread accessed address 0x");
@@ -237,7 +241,8 @@ impl AltStack {
     pub(crate) fn ensure() -> io::Result<AltStack> {
         // SAFETY: querying the current alternate stack.
         let mut old: libc::stack_t = unsafe { mem::zeroed() };
-        // SAFETY: as above; a null new stack only queries.
+        // SAFETY: `old` is a valid place for the result; a null new stack
+        // only queries the current alternate stack.
         unsafe { libc::sigaltstack(ptr::null(), &mut old) };
         if old.ss_flags & libc::SS_DISABLE == 0 {
             return Ok(AltStack { mem: None });

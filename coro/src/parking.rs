@@ -124,12 +124,12 @@ pub fn current_unparker() -> Unparker {
 /// A coroutine that parks while its thread is panicking aborts the process
 /// (see the crate docs).
 pub fn park() {
-    park_with(crate::task::park);
+    park_with(crate::wait::park);
 }
 
 /// As [`park`], returning by `deadline` at the latest.
 pub fn park_until(deadline: Instant) {
-    park_with(|| crate::task::park_until(deadline));
+    park_with(|| crate::wait::park_until(deadline));
 }
 
 /// Runs `wait` (a suspension of the coroutine, or a block of the thread)

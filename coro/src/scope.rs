@@ -16,82 +16,27 @@
 //! stopping runtime unwinds it only after its children. [`pin_stack`] does
 //! the first half for code that lends its stack to threads instead.
 
-use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 
 use crate::coroutine::{join_task, JoinError};
 use crate::scheduler::Shared;
-use crate::task::{forget_payload, park, Extra, TaskRef, Waiter};
+use crate::task::group::Group;
+use crate::task::{forget_payload, Extra, TaskRef, Waiter};
+use crate::wait::park;
 
-/// Bookkeeping shared by a scope and its children.
-#[derive(Debug, Default)]
-pub(crate) struct ScopeShared {
-    running: AtomicUsize,
-    waiter: Mutex<Option<Waiter>>,
-    children: Mutex<Vec<TaskRef>>,
-}
-
-impl ScopeShared {
-    /// Told by a child's worker when the child completes.
-    pub(crate) fn child_completed(&self) {
-        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(w) = self.waiter.lock().take() {
-                w.wake();
-            }
-        }
-    }
-
-    pub(crate) fn has_running_children(&self) -> bool {
-        self.running.load(Ordering::Acquire) != 0
-    }
-
-    fn wait_for_children(&self) {
-        loop {
-            {
-                let mut waiter = self.waiter.lock();
-                if !self.has_running_children() {
-                    return;
-                }
-                *waiter = Some(Waiter::current());
-            }
-            park();
-        }
-    }
-
-    /// Drops every output no handle took, every one even if a `Drop`
-    /// panics: a result left in its slot would be dropped later by whoever
-    /// holds the last task reference (an `Unparker` kept anywhere), after
-    /// the data it borrows is gone. Returns whether an output was a panic,
-    /// and the first panic of an output's `Drop`, for the caller to resume
-    /// once the scope is done.
-    fn drop_unclaimed_outputs(&self) -> (bool, Option<Box<dyn Any + Send>>) {
-        let children = std::mem::take(&mut *self.children.lock());
-        let mut panicked = false;
-        let mut drop_panic = None;
-        for child in children {
-            if child.claim_output() {
-                panicked |= child.output_is_panic();
-                if let Some(p) = child.drop_claimed_output() {
-                    match drop_panic {
-                        None => drop_panic = Some(p),
-                        Some(_) => forget_payload(p),
-                    }
-                }
-            }
-        }
-        (panicked, drop_panic)
+/// Blocks until every child of `group` has completed.
+fn wait_for_children(group: &Group) {
+    while group.wait_unless_done(Waiter::current()) {
+        park();
     }
 }
 
 /// A scope to spawn coroutines that borrow; see [`scope`].
 #[derive(Debug)]
 pub struct Scope<'scope, 'env: 'scope> {
-    shared: Arc<ScopeShared>,
+    shared: Arc<Group>,
     runtime: Arc<Shared>,
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
@@ -140,13 +85,12 @@ impl<'scope> Scope<'scope, '_> {
         T: Send + 'scope,
     {
         extra.scope = Some(Arc::clone(&self.shared));
-        self.shared.running.fetch_add(1, Ordering::AcqRel);
         // SAFETY: `scope` neither returns nor unwinds past its frame before
         // this task has completed (`wait_for_children`) and its output has
         // been taken or dropped (`drop_unclaimed_outputs`), so everything
         // `F` and `T` borrow for 'scope outlives the task's use of them.
         let (sched, handle) = unsafe { TaskRef::new(f, Some(Box::new(extra))) };
-        self.shared.children.lock().push(handle.clone());
+        self.shared.add(handle.clone());
         self.runtime.spawn(sched);
         ScopedJoinHandle {
             task: handle,
@@ -185,14 +129,14 @@ where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
     let scope = Scope {
-        shared: Arc::new(ScopeShared::default()),
+        shared: Arc::new(Group::default()),
         runtime,
         scope: PhantomData,
         env: PhantomData,
     };
     let pin = Pin::new(&scope.shared);
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    scope.shared.wait_for_children();
+    wait_for_children(&scope.shared);
     let (child_panicked, drop_panic) = scope.shared.drop_unclaimed_outputs();
     drop(pin);
     match result {
@@ -245,41 +189,49 @@ where
 /// .unwrap();
 /// ```
 pub fn pin_stack<R>(f: impl FnOnce() -> R) -> R {
-    let Some(coro) = crate::switch::current().map(|cs| {
-        cs.image.pins += 1;
-        cs as *mut crate::switch::CoroState
-    }) else {
+    if !add_pin(1) {
         return f();
-    };
+    }
     let result = panic::catch_unwind(AssertUnwindSafe(f));
-    // SAFETY: this is the coroutine that made the pin, running again (its
-    // code runs only while it is current on this thread); its state outlives
-    // its frames. The pin count is not a soundness invariant: a stale pin
-    // only keeps a stack resident.
-    unsafe { (*coro).image.pins -= 1 };
+    // The same coroutine as above: `f` returned (or unwound) on its stack.
+    add_pin(-1);
     match result {
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
     }
 }
 
+/// Adds `delta` to the running coroutine's pin count; false on a plain
+/// thread. The count is not a soundness invariant: a stale pin only keeps
+/// a stack resident.
+fn add_pin(delta: i32) -> bool {
+    crate::switch::with_current(|cs| {
+        let pins = &cs.image.pins;
+        pins.set(pins.get().wrapping_add_signed(delta));
+    })
+    .is_some()
+}
+
 /// Pins the calling coroutine's stack and registers the scope with it, for
 /// as long as it lives. On a plain thread, does nothing: a thread's stack
 /// does not move.
 struct Pin {
-    coro: Option<*mut crate::switch::CoroState>,
-    shared: Arc<ScopeShared>,
+    /// Whether the caller is a coroutine (it is the one that drops the
+    /// pin: the pin lives on its stack).
+    pinned: bool,
+    shared: Arc<Group>,
 }
 
 impl Pin {
-    fn new(shared: &Arc<ScopeShared>) -> Pin {
-        let coro = crate::switch::current().map(|cs| {
-            cs.image.pins += 1;
-            cs.scopes.push(Arc::clone(shared));
-            cs as *mut _
-        });
+    fn new(shared: &Arc<Group>) -> Pin {
+        let pinned = add_pin(1);
+        if pinned {
+            crate::scheduler::started::with_current(|book| {
+                book.scopes.borrow_mut().push(Arc::clone(shared))
+            });
+        }
         Pin {
-            coro,
+            pinned,
             shared: Arc::clone(shared),
         }
     }
@@ -290,16 +242,13 @@ impl Drop for Pin {
         // Whatever happened, no child (or result) may outlive this point.
         // Normally `scope_on` has emptied the list already; on an unwind
         // through here, a second panic must not escape a `Drop`.
-        self.shared.wait_for_children();
+        wait_for_children(&self.shared);
         if let (_, Some(p)) = self.shared.drop_unclaimed_outputs() {
             forget_payload(p);
         }
-        if let Some(cs) = self.coro {
-            // SAFETY: the pin is dropped by the coroutine that made it (it
-            // lives on its stack), whose state outlives its frames.
-            let cs = unsafe { &mut *cs };
-            cs.image.pins -= 1;
-            cs.scopes.pop();
+        if self.pinned {
+            add_pin(-1);
+            crate::scheduler::started::with_current(|book| book.scopes.borrow_mut().pop());
         }
     }
 }

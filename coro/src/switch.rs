@@ -1,9 +1,21 @@
 //! Stack switching: the one module that resumes and suspends coroutines.
 //!
 //! A started task owns a [`CoroState`]: its `corosensei` coroutine, the
-//! [`StackImage`] that says where its frames are, and bookkeeping for its
-//! worker. The worker resumes it with [`CoroState::resume`]; the coroutine
-//! comes back with a [`Suspend`] (yield or park) or by returning.
+//! [`StackImage`] that says where its frames are, and what a suspension
+//! needs (the yielder, the forced-unwind count). Nothing else: the worker's
+//! bookkeeping for the task lives in the scheduler (`scheduler::started`).
+//! The worker resumes it with [`CoroState::resume`]; the coroutine comes
+//! back with a [`Suspend`] (yield or park) or by returning.
+//!
+//! # The running coroutine
+//!
+//! [`with_current`] lends the running coroutine's state to a closure, as a
+//! shared reference that cannot outlive the call, so no two borrows of it
+//! can be live in a way that conflicts. Its parts that change while the
+//! coroutine runs (the pin count, the yielder, the unwind count) are
+//! cells; everything else is written by the worker while the coroutine is
+//! suspended. A borrow never spans a suspension: [`suspend`] reads what it
+//! needs inside the closure and switches after it returned.
 //!
 //! # Why started coroutines never change threads
 //!
@@ -55,14 +67,12 @@
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::scope::ScopeShared;
 use crate::stack::{SlotStack, StackImage, StackMem};
 use crate::task::{Slot, TaskRef};
-use crate::time::timers::TimerKey;
 
 /// Why a coroutine suspended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,27 +93,16 @@ pub(crate) struct Suspend {
 
 type Coro = Coroutine<(), Suspend, (), SlotStack>;
 
-/// The machinery of a started task. Home worker only.
+/// The switching state of a started task. Home worker only.
 pub(crate) struct CoroState {
     coroutine: Option<Coro>,
     pub(crate) image: StackImage,
-    yielder: *const Yielder<(), Suspend>,
+    /// Set by the coroutine itself when it first runs.
+    yielder: Cell<*const Yielder<(), Suspend>>,
     task: *const Slot,
-    /// Position in the worker's list of live tasks.
-    pub(crate) live_index: usize,
-    /// Unique id, for `coro::current()`.
-    pub(crate) id: u64,
-    /// Scopes this coroutine owns and is inside of, innermost last.
-    pub(crate) scopes: Vec<Arc<ScopeShared>>,
-    /// Guard page and size of the stack, for the overflow report.
-    pub(crate) guard_bottom: usize,
-    pub(crate) stack_size: usize,
-    /// The coroutine's entry in its worker's timers, once it has made a
-    /// timed wait; released by the worker when the coroutine ends.
-    pub(crate) timer: Option<TimerKey>,
     /// Suspensions since a stopping runtime began to unwind it; `None`
     /// while it is not being unwound (see the module docs, rule 2).
-    unwind_suspends: Option<u32>,
+    unwind_suspends: Cell<Option<u32>>,
 }
 
 impl Default for CoroState {
@@ -111,15 +110,9 @@ impl Default for CoroState {
         CoroState {
             coroutine: None,
             image: StackImage::default(),
-            yielder: ptr::null(),
+            yielder: Cell::new(ptr::null()),
             task: ptr::null(),
-            live_index: 0,
-            id: 0,
-            scopes: Vec::new(),
-            guard_bottom: 0,
-            stack_size: 0,
-            timer: None,
-            unwind_suspends: None,
+            unwind_suspends: Cell::new(None),
         }
     }
 }
@@ -129,21 +122,30 @@ thread_local! {
     static CURRENT: Cell<*mut CoroState> = const { Cell::new(ptr::null_mut()) };
 }
 
-/// The coroutine running on this thread, if any. The pointer is valid until
-/// that coroutine suspends; only its own code (which runs on this thread)
-/// may use it.
-pub(crate) fn current() -> Option<&'static mut CoroState> {
+/// Runs `f` on the state of the coroutine running on this thread, if the
+/// caller is one. The borrow ends with `f`; see the module docs.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&CoroState) -> R) -> Option<R> {
     let p = CURRENT.with(Cell::get);
-    // SAFETY: `CURRENT` is set by `resume` for exactly the duration of the
-    // coroutine's run on this thread and points at its live `CoroState`,
-    // which nothing else touches while it runs.
-    unsafe { p.as_mut() }
+    // SAFETY: `CURRENT` is set by `resume` (and `force_unwind`) for exactly
+    // the duration of the coroutine's run on this thread and points at its
+    // live `CoroState`. While it runs, the worker does not touch it (it is
+    // inside `resume`), and the coroutine's own code reaches it only
+    // through this function, by shared reference, mutating cells only; the
+    // reference cannot escape `f`, so it never spans a suspension.
+    unsafe { p.as_ref() }.map(f)
+}
+
+/// Whether the caller runs on a coroutine.
+#[inline]
+pub(crate) fn in_coroutine() -> bool {
+    !CURRENT.with(Cell::get).is_null()
 }
 
 /// Whether the running coroutine is being unwound by its stopping runtime
 /// (`force_unwind`); false outside a coroutine.
 pub(crate) fn is_force_unwinding() -> bool {
-    current().is_some_and(|cs| cs.unwind_suspends.is_some())
+    with_current(|cs| cs.unwind_suspends.get().is_some()).unwrap_or(false)
 }
 
 /// The running coroutine's pointer, read from a signal handler.
@@ -157,13 +159,10 @@ impl CoroState {
     pub(crate) fn start(&mut self, task: &TaskRef, stack: SlotStack) {
         let slot = task.as_ptr();
         self.task = slot;
-        self.guard_bottom = stack.bottom();
-        self.stack_size = stack.size();
         self.coroutine = Some(Coroutine::with_stack(stack, move |yielder, ()| {
-            // SAFETY: the worker set `CURRENT` to this coroutine's state
-            // before resuming it.
-            let me = current().expect("coroutine runs with CURRENT set");
-            me.yielder = yielder;
+            // The worker set `CURRENT` to this coroutine's state before
+            // resuming it.
+            with_current(|me| me.yielder.set(yielder)).expect("coroutine runs with CURRENT set");
             // SAFETY: the worker holds a reference to the task (its live
             // list) until the coroutine has returned.
             let task = std::mem::ManuallyDrop::new(unsafe { task_ref_from(slot) });
@@ -202,7 +201,7 @@ impl CoroState {
     /// must be resident. A panic that escapes a destructor is caught and
     /// reported, never propagated into the worker.
     pub(crate) fn force_unwind(&mut self) {
-        self.unwind_suspends = Some(0);
+        self.unwind_suspends.set(Some(0));
         let prev = CURRENT.with(|c| c.replace(self));
         if let Some(mut coroutine) = self.coroutine.take() {
             let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
@@ -225,12 +224,10 @@ impl CoroState {
     /// Resets for reuse by another task.
     pub(crate) fn clear(&mut self) {
         debug_assert!(self.coroutine.is_none());
-        debug_assert_eq!(self.image.pins, 0);
-        debug_assert!(self.timer.is_none(), "the worker releases the timer");
+        debug_assert_eq!(self.image.pins.get(), 0);
         self.task = ptr::null();
-        self.yielder = ptr::null();
-        self.scopes.clear();
-        self.unwind_suspends = None;
+        self.yielder.set(ptr::null());
+        self.unwind_suspends.set(None);
     }
 }
 
@@ -263,20 +260,23 @@ pub(crate) const FORCED_UNWIND_RULE: &str = "suspended again while its runtime w
 const UNWIND_SUSPENDS_ALLOWED: u32 = 1;
 
 fn suspend(kind: SuspendKind) {
-    let me = current().expect("suspend outside a coroutine");
-    if std::thread::panicking() {
-        match kind {
-            SuspendKind::Yield => return,
-            SuspendKind::Park => abort_breaking(me, PANICKING_RULE),
+    let yielder = with_current(|me| {
+        if std::thread::panicking() {
+            match kind {
+                SuspendKind::Yield => return None,
+                SuspendKind::Park => abort_breaking(me, PANICKING_RULE),
+            }
         }
-    }
-    if let Some(n) = me.unwind_suspends.as_mut() {
-        *n += 1;
-        if *n > UNWIND_SUSPENDS_ALLOWED {
-            abort_breaking(me, FORCED_UNWIND_RULE);
+        if let Some(n) = me.unwind_suspends.get() {
+            me.unwind_suspends.set(Some(n + 1));
+            if n + 1 > UNWIND_SUSPENDS_ALLOWED {
+                abort_breaking(me, FORCED_UNWIND_RULE);
+            }
         }
-    }
-    let yielder = me.yielder;
+        Some(me.yielder.get())
+    })
+    .expect("suspend outside a coroutine");
+    let Some(yielder) = yielder else { return };
     // SAFETY: the yielder lives on this coroutine's stack, which is resident
     // while it runs; `start` stored its address before the closure ran.
     suspend_with(unsafe { &*yielder }, kind);
@@ -293,7 +293,10 @@ pub(crate) fn abort_breaking(cs: &CoroState, rule: &str) -> ! {
         .extra()
         .and_then(|e| e.name.as_deref())
         .unwrap_or("<unnamed>");
-    eprintln!("coro: coroutine '{name}' (id {}) {rule}; aborting", cs.id);
+    eprintln!(
+        "coro: coroutine '{name}' (id {}) {rule}; aborting",
+        task.id()
+    );
     std::process::abort()
 }
 
@@ -314,7 +317,8 @@ fn stack_pointer() -> usize {
     unsafe {
         std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
     }
-    // SAFETY: as above.
+    // SAFETY: reads the stack pointer register into a general register;
+    // no memory, stack or flags are touched.
     #[cfg(target_arch = "aarch64")]
     unsafe {
         std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
@@ -350,7 +354,8 @@ pub(crate) fn suspend_margin() -> usize {
             CoroutineResult::Yield(s) => s.sp,
             CoroutineResult::Return(()) => unreachable!("probe suspends once"),
         };
-        // SAFETY: as above; the probe is suspended.
+        // SAFETY: the usable part of the probe stack, which we own; the
+        // probe is suspended, so nothing writes it while we read.
         let bytes = unsafe { std::slice::from_raw_parts(usable_bottom as *const u8, mem.size()) };
         let lowest = usable_bottom + bytes.iter().position(|&b| b != PATTERN).unwrap_or(0);
         let _ = probe.resume(());

@@ -74,8 +74,9 @@ use crate::task::Waiter;
 /// touch it only under the channel lock. It leaves the queue either when a
 /// completer pops it (the completer is done with it before it releases the
 /// lock), or when its owner removes it under the lock. The owner frees it
-/// only after one of these (on every path, unwinding included: see
-/// `select::Registered`).
+/// only after one of these (on every path, unwinding included: a select
+/// unwound out of its park unregisters every hook before it frees any, see
+/// `select::run`).
 ///
 /// # The message slot
 ///

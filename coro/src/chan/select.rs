@@ -39,7 +39,6 @@
 //! leave), and that send then waits. crossbeam reserves the slot instead;
 //! here that would mean holding a receiver's hook claimed across user code.
 
-use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::time::Instant;
@@ -47,7 +46,9 @@ use std::time::Instant;
 use super::channel::{recv_outcome, send_outcome, Channel, SignalRef, Waiting};
 use super::error::{RecvError, SendError, TryRecvError, TrySendError};
 use super::signal::Signal;
-use crate::task::{park, park_until, Waiter};
+use crate::rand::FastRand;
+use crate::task::Waiter;
+use crate::wait::{park, park_until};
 
 /// What a select does with its operations.
 #[derive(Clone, Copy, Debug)]
@@ -243,7 +244,10 @@ impl<'a, T> OpChannel<'a, T> {
     #[inline]
     fn free_hook(&mut self) -> Option<Option<T>> {
         self.observing = false;
-        // SAFETY: see above; the owner frees its hook once.
+        // SAFETY: the hook came from `Waiting::alloc` (in `register_locked`
+        // or `observe`); the caller guarantees it is out of its queue, so no
+        // completer can reach it; `take` clears our only pointer to it, so
+        // it is freed once and never used again.
         self.hook.take().map(|h| unsafe { Waiting::free(h) })
     }
 }
@@ -620,27 +624,12 @@ pub(crate) enum Wait {
 }
 
 thread_local! {
-    static RNG: Cell<u64> = Cell::new(seed());
+    static RNG: FastRand = FastRand::from_thread();
 }
 
-fn seed() -> u64 {
-    let local = 0u8;
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    (t ^ (&local as *const u8 as u64).rotate_left(32)) | 1
-}
-
-/// A random index below `n` (xorshift64*; fairness needs spread only).
+/// A random index below `n`, for the poll order.
 fn random_below(n: usize) -> usize {
-    RNG.with(|r| {
-        let mut x = r.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        r.set(x);
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as usize % n
-    })
+    RNG.with(|r| r.below(n))
 }
 
 /// The order in which a select visits its operations: a uniformly random
@@ -703,7 +692,8 @@ fn unregister_all<'a, O: SelectOp<'a> + ?Sized>(ops: &mut [&mut O], order: &[usi
         // SAFETY: we hold every lock.
         unsafe { op.unregister_locked() };
     }
-    // SAFETY: taken above.
+    // SAFETY: `lock_all(ops, order)` at the top of this function took
+    // exactly these locks, in this order, and nothing released them since.
     unsafe { unlock_all(ops, order) };
 }
 
@@ -769,7 +759,8 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
             let mut woken = None;
             // SAFETY: we hold every lock.
             if unsafe { ops[i].try_locked(mode.ready_only, &mut woken) } {
-                // SAFETY: taken above.
+                // SAFETY: the `lock_all(ops, order)` before this loop took
+                // these locks; nothing in the loop released them.
                 unsafe { unlock_all(ops, order) };
                 if let Some(w) = woken {
                     w.wake();
@@ -783,13 +774,15 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
             Wait::Until(d) => Instant::now() >= d,
         };
         if expired {
-            // SAFETY: taken above.
+            // SAFETY: the locks of this round's `lock_all(ops, order)` are
+            // still held: the poll loop above returns after it unlocks.
             unsafe { unlock_all(ops, order) };
             return None;
         }
         // Step 4.
         if !mode.ready_only && ops.iter().any(|op| !op.is_spent() && op.wants_message()) {
-            // SAFETY: taken above.
+            // SAFETY: the locks of this round's `lock_all(ops, order)` are
+            // still held (the only unlock since is on the paths that return).
             unsafe { unlock_all(ops, order) };
             for op in ops.iter_mut() {
                 if !op.is_spent() {
@@ -833,7 +826,9 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
             for &i in poll_order.iter() {
                 let op = &ops[i];
                 if !op.is_spent() && !op.is_registered() && op.observes(mode.ready_only) {
-                    // SAFETY: as above.
+                    // SAFETY: this round's locks are all held (taken by
+                    // `lock_all`, released only after registration); `shared`
+                    // is freed only after every hook is unregistered.
                     unsafe { ops[i].register_locked(shared, i, true) };
                 }
             }
@@ -844,14 +839,15 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
                 None => ops[0].own_signal(),
             }
         };
-        // SAFETY (for the dereferences of `signal(ops)` below): the signal
-        // is kept alive by `shared`, or by the lone operation's hook, which
-        // it holds until `finish` or `abandon`.
-        // SAFETY: taken above.
+        // SAFETY: this round's `lock_all(ops, order)` took these locks, and
+        // nothing released them since (every earlier unlock returns or
+        // starts the next round).
         unsafe { unlock_all(ops, order) };
 
         // Step 6.
-        // SAFETY: see above.
+        // SAFETY: the signal is alive: it is `shared` (freed by `free_shared` only
+        // after every hook is unregistered, below) or the lone operation's
+        // own hook's, which it holds until `finish` or `abandon`, below.
         let mut selected = unsafe { &*signal(ops) }.selected();
         let mut timed_out = false;
         if selected.is_none() {
@@ -862,20 +858,25 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
             if let Err(unwinding) = parked {
                 // The coroutine is being unwound (its runtime stopped): take
                 // every hook out of its channel before anything is freed.
-                // SAFETY: see above.
+                // SAFETY: the signal is alive: neither `shared` nor the lone
+                // hook has been freed yet (that happens below, after the
+                // hooks are unregistered).
                 unsafe { &*signal(ops) }.abort();
                 unregister_all(ops, order);
                 ops.iter_mut().for_each(|op| op.abandon());
                 free_shared(shared);
                 panic::resume_unwind(unwinding);
             }
-            // SAFETY: see above.
+            // SAFETY: the signal is alive: `shared` and the lone hook are
+            // freed only after `unregister_all` and `finish`/`abandon` below.
             selected = unsafe { &*signal(ops) }.selected();
             if selected.is_none() {
                 timed_out = user_deadline.is_some_and(|d| Instant::now() >= d);
                 // Timed out, a clock came due, or woken spuriously: end
                 // this round.
-                // SAFETY: see above.
+                // SAFETY: the signal is alive: `shared` and the lone hook are
+                // freed only after `unregister_all` and `finish`/`abandon`
+                // below.
                 selected = unsafe { &*signal(ops) }.abort();
             }
         }

@@ -280,7 +280,7 @@ impl<'a> Select<'a> {
     /// panics to report the bug) it waits forever rather than failing.
     fn block_forever_if_empty(&self) {
         if self.ops.iter().all(Option::is_none) {
-            crate::task::park_forever();
+            crate::wait::park_forever();
         }
     }
 

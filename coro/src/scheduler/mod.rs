@@ -110,6 +110,9 @@ pub(crate) mod idle;
 pub(crate) mod monitor;
 pub(crate) mod park;
 pub(crate) mod queue;
+pub(crate) mod sleep;
+pub(crate) mod started;
+pub(crate) mod timers;
 pub(crate) mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -117,15 +120,24 @@ use std::sync::Arc;
 
 use crossbeam_deque::{Injector, Stealer};
 
-use crate::task::TaskRef;
-use crate::time::timers::Timers;
+use crate::task::{Schedule, TaskRef};
 use idle::Idle;
 use park::Parker;
+use timers::Timers;
 
 /// Ticks between two looks at the I/O driver, the inbox and the injector
-/// ahead of local work.
+/// ahead of local work. Why 61: the look costs an `epoll_wait` and two
+/// steals, so it is rare (under 2% of ticks) yet bounds how many local runs
+/// an outside wake-up or spawn waits for; and it is prime, Go's choice for
+/// `schedtick % 61`, so it does not fall into step with the other periodic
+/// choices of the loop ([`TIMER_INTERVAL`], the fresh/ready alternation on
+/// every other tick) or with a workload's own period, which would starve
+/// the same queue at every look.
 pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
-/// Ticks between two checks of the timers while there is local work.
+/// Ticks between two checks of the timers while there is local work. A
+/// check reads the clock and the wheel's next deadline, cheap but not free
+/// on every tick; with 16, a timer that comes due while the worker is busy
+/// fires at most 16 runs late (and a power of two makes the `%` a mask).
 pub(crate) const TIMER_INTERVAL: u32 = 16;
 /// About the longest a worker with local work goes without polling its I/O
 /// driver, looking at its inbox and the injector, and firing its timers,
@@ -144,7 +156,7 @@ pub(crate) struct Config {
 }
 
 /// What other threads may reach of one worker.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Remote {
     /// Started tasks of this worker, woken by other threads.
     pub(crate) inbox: Injector<TaskRef>,
@@ -288,41 +300,42 @@ impl Shared {
     }
 }
 
-/// Schedules a started task that was woken (see the module docs).
-pub(crate) fn schedule_woken(task: TaskRef) {
-    let mut task = Some(task);
-    worker::with_current(|w| {
-        let t = task.take().expect("task is here");
-        let home = t.home().expect("a woken task has started");
-        if !Arc::ptr_eq(&w.remote, home) {
-            task = Some(t);
-        } else if crate::switch::current().is_some() {
-            w.queues.push_lifo(t);
-        } else {
-            w.queues.push_ready(t);
-        }
-    });
-    if let Some(task) = task {
-        // Keep the worker's handle alive past the push: once in the inbox,
-        // the task (and its reference to `home`) may be gone at any moment.
-        let home = Arc::clone(task.home().expect("a woken task has started"));
-        home.inbox.push(task);
-        home.parker.unpark();
-    }
-}
+/// The scheduler's hook into the task layer: a woken task goes to its home
+/// worker (see the module docs, "Waking").
+impl Schedule for crate::task::Scheduler {
+    type Home = Remote;
 
-/// Whether `remote` is the calling thread's worker.
-pub(crate) fn is_current_worker(remote: &Arc<Remote>) -> bool {
-    worker::with_current(|w| Arc::ptr_eq(&w.remote, remote)).unwrap_or(false)
+    fn schedule(task: TaskRef) {
+        let mut task = Some(task);
+        worker::with_current(|w| {
+            let t = task.take().expect("task is here");
+            let home = t.home().expect("a woken task has started");
+            if !Arc::ptr_eq(&w.remote, home) {
+                task = Some(t);
+            } else if crate::switch::in_coroutine() {
+                w.queues.push_lifo(t);
+            } else {
+                w.queues.push_ready(t);
+            }
+        });
+        if let Some(task) = task {
+            // Keep the worker's handle alive past the push: once in the
+            // inbox, the task (and its reference to `home`) may be gone at
+            // any moment.
+            let home = Arc::clone(task.home().expect("a woken task has started"));
+            home.inbox.push(task);
+            home.parker.unpark();
+        }
+    }
+
+    fn is_current(home: &Arc<Remote>) -> bool {
+        worker::with_current(|w| Arc::ptr_eq(&w.remote, home)).unwrap_or(false)
+    }
 }
 
 /// The task of the running coroutine, if the caller is one.
 pub(crate) fn current_task() -> Option<TaskRef> {
-    let cs = crate::switch::current()?;
-    // SAFETY: the running coroutine's task is referenced by its worker's
-    // live list for as long as it runs; we take a new reference of our own.
-    let borrowed = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(cs.task()) });
-    Some(TaskRef::clone(&borrowed))
+    with_current_task(TaskRef::clone)
 }
 
 /// Whether the calling coroutine's runtime is congested: one of its
@@ -343,17 +356,17 @@ pub fn runtime_is_congested() -> bool {
 /// Runs `f` on the task of the running coroutine, if the caller is one,
 /// without counting a reference.
 pub(crate) fn with_current_task<R>(f: impl FnOnce(&TaskRef) -> R) -> Option<R> {
-    let cs = crate::switch::current()?;
+    let slot = crate::switch::with_current(crate::switch::CoroState::task)?;
     // SAFETY: the running coroutine's task is referenced by its worker's
     // live list for as long as it runs, which covers this call; the
     // uncounted reference is never dropped.
-    let task = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(cs.task()) });
+    let task = std::mem::ManuallyDrop::new(unsafe { TaskRef::from_raw(slot) });
     Some(f(&task))
 }
 
 /// Whether the caller runs on a coroutine.
 pub(crate) fn in_coroutine() -> bool {
-    crate::switch::current().is_some()
+    crate::switch::in_coroutine()
 }
 
 /// The runtime of the calling worker thread, if it is one.

@@ -7,25 +7,22 @@
 //! swaps the state to `AWAKE` and, only if the worker was waiting, unparks
 //! its thread or wakes the driver: a running worker costs its wakers no
 //! system call. Thread parking and driver wake-ups both keep a token, so a
-//! wake that lands before the wait is not lost.
+//! wake that lands before the wait is not lost. The state word and its
+//! fences are [`SleepState`] (`super::sleep`), checked under loom.
 
-use std::sync::atomic::{fence, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
+use super::sleep::{SleepState, Sleeping};
 use crate::driver::{Driver, InstallError};
-
-const AWAKE: u8 = 0;
-const ON_THREAD: u8 = 1;
-const IN_DRIVER: u8 = 2;
 
 #[derive(Default)]
 pub(crate) struct Parker {
     thread: OnceLock<Thread>,
     /// The worker's driver, once a coroutine on it installed one.
     driver: OnceLock<Arc<dyn Driver>>,
-    state: AtomicU8,
+    state: SleepState,
 }
 
 impl std::fmt::Debug for Parker {
@@ -59,14 +56,12 @@ impl Parker {
     /// Announces that the worker is about to wait, in the driver or on its
     /// thread. The caller must check for work once more afterwards.
     pub(crate) fn prepare(&self, in_driver: bool) {
-        let state = if in_driver { IN_DRIVER } else { ON_THREAD };
-        self.state.store(state, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        self.state.prepare(in_driver);
     }
 
     /// Cancels `prepare` when work turned up, or ends a wait in the driver.
     pub(crate) fn cancel(&self) {
-        self.state.store(AWAKE, Ordering::SeqCst);
+        self.state.set_awake();
     }
 
     /// Waits on the thread until unparked, or until `timeout` passes.
@@ -75,21 +70,20 @@ impl Parker {
             Some(t) => thread::park_timeout(t),
             None => thread::park(),
         }
-        self.state.store(AWAKE, Ordering::SeqCst);
+        self.state.set_awake();
     }
 
     /// Wakes the worker if it waits (or is about to). Call after publishing
     /// the work.
     pub(crate) fn unpark(&self) {
-        fence(Ordering::SeqCst);
-        match self.state.swap(AWAKE, Ordering::SeqCst) {
-            ON_THREAD => self.unpark_thread(),
-            IN_DRIVER => {
+        match self.state.take_sleeper() {
+            Some(Sleeping::OnThread) => self.unpark_thread(),
+            Some(Sleeping::InDriver) => {
                 if let Some(d) = self.driver.get() {
                     d.wake();
                 }
             }
-            _ => {}
+            None => {}
         }
     }
 

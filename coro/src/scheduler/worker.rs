@@ -22,12 +22,17 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::{Steal, Worker};
 
 use super::queue::LocalQueues;
+use super::started::{self, Started};
+use super::timers::Timers;
 use super::{Remote, Shared, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
+use crate::rand::FastRand;
 use crate::stack::StackPool;
-use crate::switch::{CoroState, SuspendKind};
+use crate::switch::SuspendKind;
 use crate::task::TaskRef;
-use crate::time::timers::Timers;
 
+/// Operations a coroutine may complete per resume without suspending
+/// (`crate::budget`; tokio uses the same figure).
+pub(crate) const BUDGET: u32 = 128;
 /// Finished coroutines' states kept per worker for reuse.
 const CORO_POOL_MAX: usize = 1024;
 /// Coroutine ids handed to a worker at once, so ids cost no shared atomic.
@@ -48,9 +53,9 @@ pub(crate) struct WorkerCtx {
     pub(crate) queues: LocalQueues,
     pub(crate) timers: RefCell<Timers>,
     stacks: RefCell<StackPool>,
-    /// Boxed: a started task points at its state, which must not move.
+    /// Boxed: a started task points at its record, which must not move.
     #[allow(clippy::vec_box)]
-    coro_pool: RefCell<Vec<Box<CoroState>>>,
+    coro_pool: RefCell<Vec<Box<Started>>>,
     /// Started, unfinished tasks of this worker (the scheduler's reference).
     live: RefCell<Vec<TaskRef>>,
     tick: Cell<u32>,
@@ -61,7 +66,7 @@ pub(crate) struct WorkerCtx {
     /// A runnext task of another worker seen by the last search (compared
     /// by address only, never dereferenced).
     runnext_seen: Cell<*mut crate::task::Slot>,
-    rng: Cell<u32>,
+    rng: FastRand,
     ids: Cell<(u64, u64)>,
 }
 
@@ -95,10 +100,10 @@ impl WorkerCtx {
             coro_pool: RefCell::new(Vec::new()),
             live: RefCell::new(Vec::new()),
             tick: Cell::new(0),
-            budget: Cell::new(crate::budget::BUDGET),
+            budget: Cell::new(BUDGET),
             searching: Cell::new(false),
             runnext_seen: Cell::new(ptr::null_mut()),
-            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+            rng: FastRand::new(index as u64),
             ids: Cell::new((0, 0)),
             shared,
         }
@@ -228,16 +233,6 @@ impl WorkerCtx {
         timers.fire(Instant::now())
     }
 
-    fn next_rand(&self) -> u32 {
-        // xorshift32: victim selection needs spread, not quality.
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng.set(x);
-        x
-    }
-
     /// Steals half of some other worker's fresh queue, or from the injector.
     fn search(&self) -> Option<TaskRef> {
         if !self.searching.get() {
@@ -247,7 +242,7 @@ impl WorkerCtx {
             self.searching.set(true);
         }
         let n = self.shared.stealers.len();
-        let start = self.next_rand() as usize % n;
+        let start = self.rng.below(n);
         for i in 0..n {
             let victim = (start + i) % n;
             if victim == self.index {
@@ -365,7 +360,7 @@ impl WorkerCtx {
         // No yield from a coroutine that is unwinding: a destructor that
         // suspended there could not be resumed (shutdown) or would leave
         // the thread's panic count raised while others run.
-        if crate::switch::current().is_none() || std::thread::panicking() {
+        if !crate::switch::in_coroutine() || std::thread::panicking() {
             return false;
         }
         match self.budget.get() {
@@ -390,23 +385,25 @@ impl WorkerCtx {
             // another worker to look.
             self.shared.notify_work();
         }
-        let coro = match task.coro() {
+        let record = match started::of(&task) {
             Some(c) => c,
             None => match self.start(&task) {
                 Some(c) => c,
                 None => return,
             },
         };
-        // SAFETY: a started task's `CoroState` is touched only by its home
-        // worker, which is this thread (only home workers pop started tasks).
-        let cs = unsafe { &mut *coro.as_ptr() };
+        // SAFETY: a started task's record is touched only by its home
+        // worker, which is this thread (only home workers pop started
+        // tasks). Only the switching state is borrowed mutably: the
+        // coroutine reaches the bookkeeping while it runs (`started`).
+        let cs = unsafe { &mut (*record.as_ptr()).coro };
         if StackPool::is_evicted(&cs.image) {
             self.stacks.borrow_mut().make_resident(&mut cs.image);
         }
         task.set_running();
-        self.budget.set(crate::budget::BUDGET);
+        self.budget.set(BUDGET);
         let name = task.extra().and_then(|e| e.name.as_ref());
-        self.remote.probe.begin(cs.id, name);
+        self.remote.probe.begin(task.id(), name);
         let suspended = cs.resume();
         self.remote.probe.end(name.is_some());
         match suspended {
@@ -419,38 +416,41 @@ impl WorkerCtx {
                     self.queues.push_ready(task);
                 }
             }
-            None => self.finish(&task, coro),
+            None => self.finish(&task, record),
         }
     }
 
     /// First resume: bind the task to this worker and a stack.
-    fn start(&self, task: &TaskRef) -> Option<NonNull<CoroState>> {
-        let mut cs = self.coro_pool.borrow_mut().pop().unwrap_or_default();
+    fn start(&self, task: &TaskRef) -> Option<NonNull<Started>> {
+        let mut record = self.coro_pool.borrow_mut().pop().unwrap_or_default();
         let size = task
             .extra()
             .map(|e| e.stack_size)
             .filter(|&s| s != 0)
             .unwrap_or(self.shared.config.stack_size);
-        let owner: *const CoroState = &*cs;
-        let stack = match self.stacks.borrow_mut().bind(&mut cs.image, owner, size) {
+        let stack = match self
+            .stacks
+            .borrow_mut()
+            .bind(&mut record.coro.image, task.as_ptr(), size)
+        {
             Ok(s) => s,
             Err(e) => {
                 log::error!("{e}");
-                self.coro_pool.borrow_mut().push(cs);
+                self.coro_pool.borrow_mut().push(record);
                 task.fail_unstarted(e.to_string());
                 return None;
             }
         };
         task.set_home(Arc::clone(&self.remote));
-        cs.id = self.next_id();
+        task.set_id(self.next_id());
         {
             let mut live = self.live.borrow_mut();
-            cs.live_index = live.len();
+            record.book.live_index.set(live.len());
             live.push(task.clone());
         }
-        cs.start(task, stack);
-        let ptr = NonNull::from(Box::leak(cs));
-        task.set_coro(Some(ptr));
+        record.coro.start(task, stack);
+        let ptr = NonNull::from(Box::leak(record));
+        started::bind(task, Some(ptr));
         Some(ptr)
     }
 
@@ -465,32 +465,36 @@ impl WorkerCtx {
     }
 
     /// The coroutine returned: recycle its machinery, complete the task.
-    fn finish(&self, task: &TaskRef, coro: NonNull<CoroState>) {
+    fn finish(&self, task: &TaskRef, record: NonNull<Started>) {
         // SAFETY: `start` leaked this box for the task, and the task is done
         // with it: its coroutine returned.
-        let mut cs = unsafe { Box::from_raw(coro.as_ptr()) };
-        self.stacks.borrow_mut().release(&mut cs.image);
+        let mut record = unsafe { Box::from_raw(record.as_ptr()) };
+        self.stacks.borrow_mut().release(&mut record.coro.image);
+        let index = record.book.live_index.get();
         let ours = {
             let mut live = self.live.borrow_mut();
-            let ours = live.swap_remove(cs.live_index);
-            if let Some(moved) = live.get(cs.live_index) {
-                let moved = moved.coro().expect("live tasks have started");
-                // SAFETY: a live task's state, on its home worker.
-                unsafe { (*moved.as_ptr()).live_index = cs.live_index };
+            let ours = live.swap_remove(index);
+            if let Some(moved) = live.get(index) {
+                let moved = started::of(moved).expect("live tasks have started");
+                // SAFETY: a live task's record, on its home worker; the
+                // coroutine is suspended, and the bookkeeping is only
+                // borrowed for this one store.
+                unsafe { (*moved.as_ptr()).book.live_index.set(index) };
             }
             ours
         };
         debug_assert!(ours == *task);
-        task.set_coro(None);
+        started::bind(task, None);
         task.clear_home();
-        if let Some(key) = cs.timer.take() {
+        if let Some(key) = record.book.timer.take() {
             self.timers.borrow_mut().release(key);
         }
-        cs.clear();
+        record.coro.clear();
+        record.book.scopes.get_mut().clear();
         {
             let mut pool = self.coro_pool.borrow_mut();
             if pool.len() < CORO_POOL_MAX {
-                pool.push(cs);
+                pool.push(record);
             }
         }
         task.complete();
@@ -512,7 +516,7 @@ impl WorkerCtx {
             .chain(self.remote.take_inbox());
         for task in unstarted {
             // On the home worker (or before any), so `coro` may be read.
-            if task.coro().is_none() && !task.is_complete() {
+            if task.started().is_none() && !task.is_complete() {
                 task.cancel_unstarted();
             }
         }
@@ -525,21 +529,31 @@ impl WorkerCtx {
             }
             let mut progressed = false;
             for task in live {
-                let coro = task.coro().expect("live tasks have started");
-                // SAFETY: a live task's state, on its home worker.
-                let cs = unsafe { &mut *coro.as_ptr() };
-                if cs.scopes.iter().any(|s| s.has_running_children()) {
+                let record = started::of(&task).expect("live tasks have started");
+                // SAFETY: a live task's record, on its home worker, while its
+                // coroutine is suspended: nothing else borrows it.
+                let owns_running_scope = unsafe { &(*record.as_ptr()).book }
+                    .scopes
+                    .borrow()
+                    .iter()
+                    .any(|s| s.has_running_children());
+                if owns_running_scope {
                     continue;
                 }
+                // SAFETY: a live task's record on its home worker, its
+                // coroutine suspended; the borrow of the bookkeeping just
+                // above has ended, and the switching state is borrowed
+                // alone, as in `run_task`.
+                let cs = unsafe { &mut (*record.as_ptr()).coro };
                 if StackPool::is_evicted(&cs.image) {
                     self.stacks.borrow_mut().make_resident(&mut cs.image);
                 }
                 task.set_running();
                 // Destructors that run during the unwind must not yield.
-                self.budget.set(crate::budget::BUDGET);
+                self.budget.set(BUDGET);
                 cs.force_unwind();
                 task.store_cancelled_after_unwind(true);
-                self.finish(&task, coro);
+                self.finish(&task, record);
                 progressed = true;
             }
             if !progressed {

@@ -1,12 +1,13 @@
 //! One worker's stacks: ranges carved from regions, the resident budget, and
 //! eviction by a clock hand. The design is in the [parent module](super).
 
+use std::cell::Cell;
 use std::io;
 use std::ptr::NonNull;
 
 use super::region::{self, fatal, Range, Region};
 use super::{SlotStack, GUARD_SIZE};
-use crate::switch::CoroState;
+use crate::task::Slot;
 
 /// Free ranges of one size class whose pages stay resident, ready for the
 /// next coroutine to start without a page fault; a range freed beyond them
@@ -25,14 +26,19 @@ pub(crate) struct StackImage {
     resident_index: usize,
     /// Stack pointer the coroutine reported when it last suspended.
     pub(crate) suspend_sp: usize,
+    /// The lowest address of the range, where its guard page starts, and
+    /// the usable size above the guard: what the overflow report needs.
+    pub(crate) guard_bottom: usize,
+    pub(crate) stack_size: usize,
     /// The copied-out bytes, from `saved_low` to the range's top; empty
     /// while resident.
     saved: Vec<u8>,
     saved_low: usize,
     evicted: bool,
     /// While nonzero, the image is never evicted (`coro::scope`,
-    /// `coro::pin_stack`).
-    pub(crate) pins: u32,
+    /// `coro::pin_stack`). A cell: the running coroutine pins itself
+    /// through a shared reference (`switch::with_current`).
+    pub(crate) pins: Cell<u32>,
 }
 
 #[cfg(test)]
@@ -108,7 +114,7 @@ impl SizeClass {
         for step in 0..n {
             let i = (self.hand + step) % n;
             // SAFETY: see `remove_resident`.
-            if unsafe { self.residents[i].as_ref() }.pins == 0 {
+            if unsafe { self.residents[i].as_ref() }.pins.get() == 0 {
                 // The next look starts at whatever takes this place.
                 self.hand = i;
                 return Some(i);
@@ -143,7 +149,7 @@ impl StackPool {
     pub(crate) fn bind(
         &mut self,
         image: &mut StackImage,
-        owner: *const CoroState,
+        owner: *const Slot,
         size: usize,
     ) -> io::Result<SlotStack> {
         let class = match self.classes.iter().position(|c| c.size == size) {
@@ -185,10 +191,13 @@ impl StackPool {
         image.saved = Vec::new();
         let c = &mut self.classes[class];
         c.push_resident(image);
-        Ok(SlotStack {
+        let stack = SlotStack {
             top: range.base + c.range_len,
             bottom: range.base,
-        })
+        };
+        image.guard_bottom = stack.bottom();
+        image.stack_size = stack.size();
+        Ok(stack)
     }
 
     /// Brings the class under its budget by one range if it is at it:
@@ -364,7 +373,8 @@ mod tests {
         b.suspend_sp = sb.top - 64;
         pool.make_resident(&mut a);
         assert!(readable(top - 100));
-        // SAFETY: as above; `a` is resident again.
+        // SAFETY: the 100 bytes below `a`'s top are in its range, which the
+        // pool owns and has just made accessible again (resident).
         let back = unsafe { std::slice::from_raw_parts((top - 100) as *const u8, 100) };
         assert!(back.iter().all(|&x| x == 0xAB));
         assert_eq!(b.saved_len(), 64);
@@ -395,11 +405,11 @@ mod tests {
         let mut b = StackImage::default();
         let sa = pool.bind(&mut a, ptr::null(), size).unwrap();
         a.suspend_sp = sa.top - 64;
-        a.pins = 1;
+        a.pins.set(1);
         pool.bind(&mut b, ptr::null(), size).unwrap();
         assert_eq!(pool.mapped(), 2, "a pinned resident exceeds the budget");
         assert_eq!(a.saved_len(), 0);
-        a.pins = 0;
+        a.pins.set(0);
         pool.release(&mut a);
         pool.release(&mut b);
     }
@@ -414,11 +424,11 @@ mod tests {
         a.suspend_sp = sa.top - 64;
         let sq = pool.bind(&mut q, ptr::null(), size).unwrap();
         q.suspend_sp = sq.top - 64;
-        q.pins = 1;
+        q.pins.set(1);
         assert!(StackPool::is_evicted(&a));
         pool.make_resident(&mut a);
         assert!(!StackPool::is_evicted(&a) && !StackPool::is_evicted(&q));
-        q.pins = 0;
+        q.pins.set(0);
         pool.release(&mut a);
         pool.release(&mut q);
     }

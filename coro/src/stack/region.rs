@@ -33,8 +33,8 @@
 //!
 //! # The fault protocol
 //!
-//! Each range has a [`RangeInfo`]: its owner (the coroutine's state, while
-//! one lives in it) and whether it is evicted. The fault handler
+//! Each range has a [`RangeInfo`]: its owner (the task whose coroutine
+//! lives in it, if one does) and whether it is evicted. The fault handler
 //! ([`crate::overflow`]) calls [`classify_fault`] for any `SIGSEGV`. A
 //! fault in the stack part of an evicted range is reported and aborts the
 //! process; the handler then reads the owner's name, so the owner must not
@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use super::GUARD_SIZE;
-use crate::switch::CoroState;
+use crate::task::Slot;
 
 /// Address space reserved per region when stacks are small: 1 GiB holds
 /// about 4,000 default stacks and costs no memory.
@@ -74,8 +74,8 @@ const MAP_FLAGS: libc::c_int =
 /// What the fault handler knows about one range.
 #[derive(Debug)]
 pub(crate) struct RangeInfo {
-    /// The coroutine whose range this is, or null while it is free.
-    owner: AtomicPtr<CoroState>,
+    /// The task whose coroutine's range this is, or null while it is free.
+    owner: AtomicPtr<Slot>,
     /// Set before the range stops being writable for eviction, cleared
     /// after it is accessible again with its frames back.
     evicted: AtomicBool,
@@ -89,7 +89,7 @@ impl RangeInfo {
         }
     }
 
-    pub(crate) fn set_owner(&self, owner: *const CoroState) {
+    pub(crate) fn set_owner(&self, owner: *const Slot) {
         self.owner.store(owner.cast_mut(), Ordering::Release);
     }
 
@@ -364,7 +364,7 @@ pub(crate) fn restore_into(
 pub(crate) enum Fault {
     /// In the stack of a coroutine whose stack is evicted: report and abort.
     /// The owner cannot run (hence cannot finish) until the process is gone.
-    Evicted(*const CoroState),
+    Evicted(*const Slot),
     /// In a live coroutine's stack that is accessible again (a restore won
     /// the race): running the access again succeeds.
     Retry,

@@ -56,7 +56,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::task::{park, park_until, Waiter};
+use crate::task::Waiter;
+use crate::wait::{park, park_until};
 
 /// Index meaning "no slot".
 const NIL: usize = usize::MAX;

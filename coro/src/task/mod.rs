@@ -5,7 +5,8 @@
 //! ([`TaskRef`]). It holds the state word ([`state`]), the closure before
 //! the first resume and the output after completion (type-erased through a
 //! [`VTable`], inline when small), the join waiter, and the pointer to the
-//! coroutine's machinery ([`CoroState`]) once it has started.
+//! scheduler's record of the task once it has started (untyped here: that
+//! record, `scheduler::started`, belongs to a layer above this one).
 //!
 //! # Who may touch which field
 //!
@@ -16,10 +17,11 @@
 //! | `vtable`, `extra` | the spawner, before the task is published | anyone |
 //! | `payload`     | the spawner (closure); the coroutine (output); the one that sets `OUTPUT_TAKEN` | as written |
 //! | `home`        | the home worker, before the first resume | wakers (they hold a waiter the task made after that) |
-//! | `coro`        | the home worker only                     | the home worker only |
+//! | `started`     | the home worker only                     | the home worker only |
+//! | `id`          | the home worker, before the first resume | the coroutine itself, its worker, the fault handler on its thread |
 //! | `join_waiter` | the join handle owner while `JOIN_WAITER` is clear; the completer once it set `COMPLETE` with `JOIN_WAITER` set | as written |
 //!
-//! `coro` is the one field that reaches `!Send` data (the suspended stack):
+//! `started` is the one field that reaches `!Send` data (the suspended stack):
 //! that is why it is touched on the home worker only. See
 //! [`crate::switch`] for the argument.
 //!
@@ -42,6 +44,7 @@
 //! children's unclaimed results itself, at a point of its own choosing,
 //! and resumes such a panic once they are all gone (`crate::scope`).
 
+pub(crate) mod group;
 pub(crate) mod slab;
 pub(crate) mod state;
 mod waiter;
@@ -52,14 +55,11 @@ use std::marker::PhantomData;
 use std::mem::{self, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
 
-use crate::scheduler::Remote;
-use crate::scope::ScopeShared;
-use crate::switch::CoroState;
 use state::*;
-pub(crate) use waiter::{park, park_forever, park_until, Waiter};
+pub(crate) use waiter::Waiter;
 
 /// Words of inline storage for a closure or an output; larger ones are boxed.
 const PAYLOAD_WORDS: usize = 3;
@@ -82,7 +82,7 @@ pub(crate) struct Extra {
     /// Stack size asked for with `Builder::stack_size`; 0 for the default.
     pub(crate) stack_size: usize,
     /// The scope this task was spawned in, told when the task completes.
-    pub(crate) scope: Option<Arc<ScopeShared>>,
+    pub(crate) scope: Option<Arc<group::Group>>,
     /// The setting the overflow report names instead of
     /// `coro::Builder::stack_size` (`Builder::overflow_hint`).
     pub(crate) overflow_hint: Option<&'static str>,
@@ -107,11 +107,14 @@ pub(crate) struct VTable {
 
 /// A task slot. See the module docs for the access rules.
 pub(crate) struct Slot {
-    state: AtomicU64,
+    state: State,
     refs: AtomicU32,
     vtable: Cell<&'static VTable>,
-    home: UnsafeCell<Option<Arc<Remote>>>,
-    coro: Cell<Option<NonNull<CoroState>>>,
+    home: UnsafeCell<Option<Arc<Home>>>,
+    /// The scheduler's record of the started task (`scheduler::started`).
+    started: Cell<Option<NonNull<()>>>,
+    /// The coroutine's id (`coro::current().id()`), 0 until it starts.
+    id: Cell<u64>,
     extra: UnsafeCell<Option<Box<Extra>>>,
     join_waiter: UnsafeCell<Option<Waiter>>,
     payload: UnsafeCell<Payload>,
@@ -129,17 +132,43 @@ static VACANT: VTable = VTable {
 impl Slot {
     pub(crate) fn vacant() -> Slot {
         Slot {
-            state: AtomicU64::new(0),
+            state: State::new(0),
             refs: AtomicU32::new(0),
             vtable: Cell::new(&VACANT),
             home: UnsafeCell::new(None),
-            coro: Cell::new(None),
+            started: Cell::new(None),
+            id: Cell::new(0),
             extra: UnsafeCell::new(None),
             join_waiter: UnsafeCell::new(None),
             payload: UnsafeCell::new([MaybeUninit::uninit(); PAYLOAD_WORDS]),
         }
     }
 }
+
+/// The scheduler, as this layer sees it: where a woken task goes, and what
+/// a started task is bound to (its *home*, stored in the slot). This layer
+/// declares the hook and calls it; its one implementation is the
+/// scheduler's (`impl Schedule for task::Scheduler` in `crate::scheduler`),
+/// as async-task's `Schedule` and tokio's `task::Schedule` are the
+/// runtime's. It is bound statically, not through a `dyn` pointer in every
+/// slot: a wake is the hottest path of the crate, and a virtual call and an
+/// `Arc<dyn _>` per wake cost about 3% of a channel round trip.
+pub(crate) trait Schedule {
+    /// The home worker's handle, stored with each started task.
+    type Home: Send + Sync + 'static;
+    /// Queues `task`, which the caller just moved from `PARKED` to
+    /// `SCHEDULED`, on its home.
+    fn schedule(task: TaskRef);
+    /// Whether the caller runs on `home`'s worker.
+    fn is_current(home: &Arc<Self::Home>) -> bool;
+}
+
+/// The scheduler's side of [`Schedule`]: its `impl` is in `crate::scheduler`.
+#[derive(Debug)]
+pub(crate) struct Scheduler;
+
+/// What a started task is bound to.
+pub(crate) type Home = <Scheduler as Schedule>::Home;
 
 /// A counted reference to a task slot.
 pub(crate) struct TaskRef(NonNull<Slot>);
@@ -203,8 +232,9 @@ impl TaskRef {
         unsafe {
             let s = slot.as_ref();
             s.refs.store(2, Ordering::Relaxed);
-            let seq_kept = s.state.load(Ordering::Relaxed) & !FLAGS;
-            s.state.store(seq_kept | SCHEDULED, Ordering::Relaxed);
+            let word = s.state.word();
+            let seq_kept = word.load(Ordering::Relaxed) & !FLAGS;
+            word.store(seq_kept | SCHEDULED, Ordering::Relaxed);
             s.vtable.set(&Erased::<F, T>::VTABLE);
             *s.extra.get() = extra;
             put(s.payload.get(), f);
@@ -251,7 +281,7 @@ impl TaskRef {
     }
 
     pub(crate) fn state(&self) -> u64 {
-        self.slot().state.load(Ordering::Acquire)
+        self.slot().state.word().load(Ordering::Acquire)
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -264,8 +294,8 @@ impl TaskRef {
         unsafe { (*self.slot().extra.get()).as_deref() }
     }
 
-    /// The home worker's remote handle, once the task has started.
-    pub(crate) fn home(&self) -> Option<&Arc<Remote>> {
+    /// The home worker's handle, once the task has started.
+    pub(crate) fn home(&self) -> Option<&Arc<Home>> {
         // SAFETY: written by the home worker before the first resume; every
         // caller holds a waiter or reference obtained after that (see the
         // module docs), and it is cleared only in `release`.
@@ -274,9 +304,9 @@ impl TaskRef {
 
     /// Binds the task to its home worker. Home worker only, before the
     /// first resume.
-    pub(crate) fn set_home(&self, remote: Arc<Remote>) {
+    pub(crate) fn set_home(&self, home: Arc<Home>) {
         // SAFETY: the task has not run yet, so no waker can read `home`.
-        unsafe { *self.slot().home.get() = Some(remote) }
+        unsafe { *self.slot().home.get() = Some(home) }
     }
 
     /// Unbinds a completed task from its worker. Home worker only; no waker
@@ -287,14 +317,25 @@ impl TaskRef {
         unsafe { *self.slot().home.get() = None }
     }
 
-    /// The coroutine machinery. Home worker only.
-    pub(crate) fn coro(&self) -> Option<NonNull<CoroState>> {
-        self.slot().coro.get()
+    /// The scheduler's record of the task, once it has started; untyped
+    /// (see the module docs). Home worker only.
+    pub(crate) fn started(&self) -> Option<NonNull<()>> {
+        self.slot().started.get()
     }
 
     /// Home worker only.
-    pub(crate) fn set_coro(&self, coro: Option<NonNull<CoroState>>) {
-        self.slot().coro.set(coro)
+    pub(crate) fn set_started(&self, started: Option<NonNull<()>>) {
+        self.slot().started.set(started)
+    }
+
+    /// The coroutine's id; 0 before it started.
+    pub(crate) fn id(&self) -> u64 {
+        self.slot().id.get()
+    }
+
+    /// Home worker only, before the first resume.
+    pub(crate) fn set_id(&self, id: u64) {
+        self.slot().id.set(id)
     }
 
     /// Runs the closure and stores its outcome. On the coroutine's stack,
@@ -307,119 +348,49 @@ impl TaskRef {
     }
 
     /// Marks the task resumed: `RUNNING`, next run sequence.
+    #[inline]
     pub(crate) fn set_running(&self) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Relaxed);
-        loop {
-            match st.compare_exchange_weak(s, resumed(s), Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.set_running()
     }
 
     /// After the coroutine suspended to wait: `PARKED`, or back to
     /// `SCHEDULED` if a wake already arrived. Returns true when the task
     /// must be scheduled again at once.
+    #[inline]
     pub(crate) fn set_parked(&self) -> bool {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Relaxed);
-        loop {
-            let notified = s & NOTIFIED != 0;
-            let next = if notified {
-                (s & !(RUNNING | NOTIFIED)) | SCHEDULED
-            } else {
-                (s & !RUNNING) | PARKED
-            };
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return notified,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.set_parked()
     }
 
     /// After the coroutine yielded: `SCHEDULED`.
+    #[inline]
     pub(crate) fn set_yielded(&self) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Relaxed);
-        loop {
-            let next = (s & !(RUNNING | NOTIFIED)) | SCHEDULED;
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.set_yielded()
     }
 
     /// The run sequence a waiter made now would carry.
     pub(crate) fn current_seq(&self) -> u32 {
-        seq(self.slot().state.load(Ordering::Relaxed))
+        seq(self.slot().state.word().load(Ordering::Relaxed))
     }
 
-    /// Wakes the task if it is still in the run identified by `run_seq`.
+    /// Wakes the task if it is still in the run identified by `run_seq`:
+    /// through the [`Schedule`] hook when it was parked.
     pub(crate) fn wake(&self, run_seq: u32) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Acquire);
-        loop {
-            if seq(s) != run_seq || s & COMPLETE != 0 {
-                return;
-            }
-            let next = if s & PARKED != 0 {
-                (s & !PARKED) | SCHEDULED
-            } else if s & RUNNING != 0 && s & NOTIFIED == 0 {
-                s | NOTIFIED
-            } else {
-                return;
-            };
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(now) => s = now,
-            }
-        }
-        if s & PARKED != 0 {
-            crate::scheduler::schedule_woken(self.clone());
+        if self.slot().state.wake(run_seq) {
+            Scheduler::schedule(self.clone());
         }
     }
 
     /// The park epoch an `Unparker` made now carries (see [`state`]).
     pub(crate) fn current_epoch(&self) -> u32 {
-        epoch(self.slot().state.load(Ordering::Relaxed))
+        epoch(self.slot().state.word().load(Ordering::Relaxed))
     }
 
     /// An `Unparker` of park epoch `park_epoch` fired: wakes the task if it
     /// is in that epoch's public park, else leaves the token for it. Any
     /// thread.
     pub(crate) fn unpark(&self, park_epoch: u32) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Acquire);
-        let mut schedule;
-        loop {
-            if epoch(s) != park_epoch || s & COMPLETE != 0 {
-                return;
-            }
-            let mut next = s | UNPARKED;
-            schedule = false;
-            if s & IN_PARK != 0 {
-                // The park's own suspension (it is the only one inside a
-                // public park): wake it as a waiter of the current run
-                // would (see `wake`).
-                if s & PARKED != 0 {
-                    next = (next & !PARKED) | SCHEDULED;
-                    schedule = true;
-                } else if s & RUNNING != 0 {
-                    next |= NOTIFIED;
-                }
-            }
-            if next == s {
-                return;
-            }
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(now) => s = now,
-            }
-        }
-        if schedule {
-            crate::scheduler::schedule_woken(self.clone());
+        if self.slot().state.unpark(park_epoch) {
+            Scheduler::schedule(self.clone());
         }
     }
 
@@ -427,40 +398,20 @@ impl TaskRef {
     /// next epoch) if an unparker of this epoch fired already, so the park
     /// returns at once; else marks the task `IN_PARK`.
     pub(crate) fn begin_park(&self) -> bool {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Acquire);
-        loop {
-            let (next, unparked) = if s & UNPARKED != 0 {
-                (park_returned(s), true)
-            } else {
-                (s | IN_PARK, false)
-            };
-            match st.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return unparked,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.begin_park()
     }
 
     /// Leaving a public park, on the task's own coroutine: the next epoch,
     /// so older unparkers do nothing (an unpark that came before this point
     /// is delivered by the return itself).
     pub(crate) fn end_park(&self) {
-        let st = &self.slot().state;
-        let mut s = st.load(Ordering::Relaxed);
-        loop {
-            match st.compare_exchange_weak(s, park_returned(s), Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(now) => s = now,
-            }
-        }
+        self.slot().state.end_park()
     }
 
     /// Marks the task complete (its outcome is in the payload) and wakes its
     /// joiner and its scope.
     pub(crate) fn complete(&self) {
-        let st = &self.slot().state;
+        let st = self.slot().state.word();
         let prev = st.fetch_or(COMPLETE, Ordering::AcqRel);
         st.fetch_and(!(RUNNING | SCHEDULED | NOTIFIED), Ordering::AcqRel);
         debug_assert_eq!(prev & COMPLETE, 0, "task completed twice");
@@ -481,7 +432,7 @@ impl TaskRef {
     /// as cancelled. Any thread.
     pub(crate) fn cancel_unstarted(&self) {
         let slot = self.slot();
-        debug_assert!(self.coro().is_none());
+        debug_assert!(self.started().is_none());
         // SAFETY: the task never started, so the payload holds the closure,
         // and we own the scheduler's reference: nobody else runs it. The
         // closure is gone even if its drop panicked (`take` moved it out).
@@ -540,7 +491,11 @@ impl TaskRef {
 
     /// Claims the output. True once, for the first caller after completion.
     pub(crate) fn claim_output(&self) -> bool {
-        let prev = self.slot().state.fetch_or(OUTPUT_TAKEN, Ordering::AcqRel);
+        let prev = self
+            .slot()
+            .state
+            .word()
+            .fetch_or(OUTPUT_TAKEN, Ordering::AcqRel);
         debug_assert!(prev & COMPLETE != 0);
         prev & OUTPUT_TAKEN == 0
     }
@@ -573,7 +528,7 @@ impl TaskRef {
     /// (the protocol of tokio's `JOIN_WAKER`).
     pub(crate) fn set_join_waiter(&self, waiter: Waiter) -> bool {
         let slot = self.slot();
-        let st = &slot.state;
+        let st = slot.state.word();
         let mut s = st.load(Ordering::Acquire);
         // Take the cell back from an earlier registration.
         while s & JOIN_WAITER != 0 {
@@ -607,7 +562,7 @@ impl TaskRef {
 
     fn release(&self) {
         let slot = self.slot();
-        let s = slot.state.load(Ordering::Relaxed);
+        let s = slot.state.word().load(Ordering::Relaxed);
         // The last reference is gone, so we own the slot. A task is
         // referenced by its scheduler until it completes, so a slot freed
         // here either completed (its output may still be here) or never
@@ -622,19 +577,21 @@ impl TaskRef {
         } else {
             None
         };
-        debug_assert!(slot.coro.get().is_none());
+        debug_assert!(slot.started.get().is_none());
         // SAFETY: we own the slot (the last reference is gone), so nobody
         // else reads these cells.
         unsafe {
             *slot.extra.get() = None;
             *slot.home.get() = None;
         }
+        slot.id.set(0);
         // SAFETY: the last reference is gone; nobody else can touch the cell.
         unsafe { *slot.join_waiter.get() = None };
         slot.vtable.set(&VACANT);
         // Keep the run sequence so a stale waiter of the previous occupant
         // can never match the next one before it runs.
         slot.state
+            .word()
             .store((s & !FLAGS).wrapping_add(1 << SEQ_SHIFT), Ordering::Relaxed);
         slab::free(self.0);
         after_user_drop(panicked, "a coroutine's result or closure");
@@ -699,40 +656,47 @@ impl<F: FnOnce() -> T, T> Erased<F, T> {
     };
 
     unsafe fn run(slot: &Slot) {
-        // SAFETY: (for all functions here) the vtable was made for this
-        // slot's `F` and `T`, and each caller holds the payload in the state
-        // its function expects, as documented on `VTable`.
+        // SAFETY: the vtable was made for this slot's `F` and `T`
+        // (`TaskRef::new`), and the caller (the coroutine, once) holds the
+        // payload with the closure in it, as `VTable::run` requires.
         let f = unsafe { take::<F>(slot.payload.get()) };
         let outcome = match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Outcome::Value(v),
             Err(p) => Outcome::Panic(p),
         };
-        // SAFETY: see above; `take` emptied the payload.
+        // SAFETY: `take` just emptied the payload, which is still the
+        // caller's; `Outcome<T>` is the type every reader expects there.
         unsafe { put(slot.payload.get(), outcome) }
     }
 
     unsafe fn drop_closure(slot: &Slot) {
-        // SAFETY: see `run`.
+        // SAFETY: the vtable was made for this slot's `F`, and the caller
+        // owns a payload that holds the closure (it never ran).
         drop(unsafe { take::<F>(slot.payload.get()) })
     }
 
     unsafe fn drop_output(slot: &Slot) {
-        // SAFETY: see `run`.
+        // SAFETY: the vtable was made for this slot's `T`, and the caller
+        // owns a payload that holds the stored `Outcome<T>`.
         drop(unsafe { take::<Outcome<T>>(slot.payload.get()) })
     }
 
     unsafe fn store_cancelled(slot: &Slot) {
-        // SAFETY: see `run`.
+        // SAFETY: the caller owns an empty payload, and `Outcome<T>` is
+        // what this slot's readers (made for its `T`) expect there.
         unsafe { put(slot.payload.get(), Outcome::<T>::Cancelled) }
     }
 
     unsafe fn store_panic(slot: &Slot, payload: Box<dyn Any + Send + 'static>) {
-        // SAFETY: see `run`.
+        // SAFETY: the caller owns an empty payload, and `Outcome<T>` is
+        // what this slot's readers (made for its `T`) expect there.
         unsafe { put(slot.payload.get(), Outcome::<T>::Panic(payload)) }
     }
 
     unsafe fn output_is_panic(slot: &Slot) -> bool {
-        // SAFETY: see `run`; we only look.
+        // SAFETY: the vtable was made for this slot's `T`, and the caller
+        // owns the payload while it holds the stored `Outcome<T>`; we only
+        // look.
         unsafe { matches!(peek::<Outcome<T>>(slot.payload.get()), Outcome::Panic(_)) }
     }
 }
@@ -786,6 +750,106 @@ unsafe fn peek<'a, X>(p: *mut Payload) -> &'a X {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A task that has started on `home` (a worker's handle, without its
+    /// worker: no runtime runs here) and parked in its first run.
+    fn parked_on(home: &Arc<Home>) -> (TaskRef, TaskRef, u32) {
+        // SAFETY: 'static closure.
+        let (a, b) = unsafe { TaskRef::new(|| (), None) };
+        a.set_home(Arc::clone(home));
+        a.set_running();
+        let seq = a.current_seq();
+        assert!(!a.set_parked());
+        (a, b, seq)
+    }
+
+    /// Takes what was scheduled off the home's inbox, and ends the task.
+    fn end(task: &TaskRef, home: &Home) -> Vec<TaskRef> {
+        let scheduled = home.take_inbox();
+        task.clear_home();
+        task.cancel_unstarted();
+        scheduled
+    }
+
+    #[test]
+    fn a_parked_task_is_woken_through_the_hook_once() {
+        let home = Arc::new(Home::default());
+        let (a, _b, seq) = parked_on(&home);
+        let waiter = Waiter::Task {
+            task: a.clone(),
+            seq,
+        };
+        assert!(!waiter.is_local(), "no worker runs here");
+        waiter.wake_by_ref();
+        waiter.wake();
+        assert_ne!(a.state() & SCHEDULED, 0);
+        let scheduled = end(&a, &home);
+        assert_eq!(scheduled.len(), 1, "scheduled once");
+        assert!(scheduled[0] == a);
+    }
+
+    #[test]
+    fn a_panic_in_a_cancelled_closures_drop_is_contained() {
+        struct PanicsOnDrop;
+        impl Drop for PanicsOnDrop {
+            fn drop(&mut self) {
+                panic!("the closure's capture panics on drop");
+            }
+        }
+        let capture = PanicsOnDrop;
+        // SAFETY: 'static closure.
+        let (a, b) = unsafe {
+            TaskRef::new(
+                move || {
+                    let _keep = &capture;
+                },
+                None,
+            )
+        };
+        // The panic is caught, logged, and the task still completes as
+        // cancelled: the caller (a worker, or the shutdown) carries on.
+        a.cancel_unstarted();
+        assert!(b.is_complete());
+        assert!(b.claim_output());
+        // SAFETY: `()` is the output type of `|| ()`, and the claim was
+        // just won.
+        let outcome = unsafe { b.read_output::<()>() };
+        assert!(matches!(outcome, Outcome::Cancelled));
+    }
+
+    #[test]
+    fn a_group_wakes_its_waiter_when_its_last_child_completes() {
+        let group = Arc::new(group::Group::default());
+        let children: Vec<(TaskRef, TaskRef)> = (0..2)
+            .map(|_| {
+                let extra = Extra {
+                    scope: Some(Arc::clone(&group)),
+                    ..Extra::default()
+                };
+                // SAFETY: 'static closure.
+                let (sched, handle) = unsafe { TaskRef::new(|| (), Some(Box::new(extra))) };
+                group.add(handle.clone());
+                (sched, handle)
+            })
+            .collect();
+        let home = Arc::new(Home::default());
+        let (owner, _h, seq) = parked_on(&home);
+        assert!(group.wait_unless_done(Waiter::Task {
+            task: owner.clone(),
+            seq
+        }));
+        children[0].0.cancel_unstarted();
+        assert!(home.inbox.is_empty());
+        assert!(group.has_running_children());
+        children[1].0.cancel_unstarted();
+        assert!(!group.has_running_children());
+        assert!(!group.wait_unless_done(Waiter::Task {
+            task: owner.clone(),
+            seq
+        }));
+        assert_eq!(end(&owner, &home).len(), 1, "the owner was woken once");
+        assert!(!group.drop_unclaimed_outputs().0);
+    }
 
     #[test]
     fn slot_stays_small() {

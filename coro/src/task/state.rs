@@ -49,6 +49,8 @@
 //! nothing (one whose epoch is a multiple of 2^16 behind may make a park
 //! return early, which `park` allows).
 
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
+
 /// In a run queue, or about to be pushed to one.
 pub(crate) const SCHEDULED: u64 = 1 << 0;
 /// Executing on its home worker.
@@ -108,7 +110,188 @@ pub(crate) fn resumed(prev: u64) -> u64 {
     next_seq | (prev & KEPT_ACROSS_RUNS) | RUNNING
 }
 
-#[cfg(test)]
+/// The state word, with the transitions of the park/wake state machine:
+/// the worker's (resume, park, yield), a waker's, an unparker's, and the
+/// task's own around a public park. Each is one compare-and-swap loop on
+/// the word; the ones a waker runs say whether the caller must schedule
+/// the task (it moved it from `PARKED` to `SCHEDULED`), so that scheduling
+/// is the caller's business, not this module's. The loom model
+/// `tests/loom_task_state.rs` runs these against each other.
+#[derive(Debug)]
+pub(crate) struct State(AtomicU64);
+
+impl State {
+    pub(crate) fn new(word: u64) -> State {
+        State(AtomicU64::new(word))
+    }
+
+    /// The word itself, for the slot's own protocols (completion, the join
+    /// waiter, recycling).
+    #[inline]
+    pub(crate) fn word(&self) -> &AtomicU64 {
+        &self.0
+    }
+
+    /// The worker resumes the task: `RUNNING`, next run sequence.
+    #[inline]
+    pub(crate) fn set_running(&self) {
+        let mut s = self.0.load(Ordering::Relaxed);
+        loop {
+            match self
+                .0
+                .compare_exchange_weak(s, resumed(s), Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The coroutine suspended to wait: `PARKED`, or back to `SCHEDULED` if
+    /// a wake already arrived (`NOTIFIED`). True when the worker must
+    /// schedule the task again at once.
+    #[inline]
+    pub(crate) fn set_parked(&self) -> bool {
+        let mut s = self.0.load(Ordering::Relaxed);
+        loop {
+            let notified = s & NOTIFIED != 0;
+            let next = if notified {
+                (s & !(RUNNING | NOTIFIED)) | SCHEDULED
+            } else {
+                (s & !RUNNING) | PARKED
+            };
+            match self
+                .0
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return notified,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The coroutine yielded: `SCHEDULED`.
+    #[inline]
+    pub(crate) fn set_yielded(&self) {
+        let mut s = self.0.load(Ordering::Relaxed);
+        loop {
+            let next = (s & !(RUNNING | NOTIFIED)) | SCHEDULED;
+            match self
+                .0
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// A waiter of run `run_seq` fires. Marks a running task `NOTIFIED`, or
+    /// moves a parked one to `SCHEDULED` and returns true: the caller must
+    /// then schedule it. A stale or late wake does nothing.
+    #[inline]
+    pub(crate) fn wake(&self, run_seq: u32) -> bool {
+        let mut s = self.0.load(Ordering::Acquire);
+        loop {
+            if seq(s) != run_seq || s & COMPLETE != 0 {
+                return false;
+            }
+            let next = if s & PARKED != 0 {
+                (s & !PARKED) | SCHEDULED
+            } else if s & RUNNING != 0 && s & NOTIFIED == 0 {
+                s | NOTIFIED
+            } else {
+                return false;
+            };
+            match self
+                .0
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return s & PARKED != 0,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// An `Unparker` of park epoch `park_epoch` fires: wakes the task if it
+    /// is in that epoch's public park (true: the caller must schedule it,
+    /// as for [`wake`](Self::wake)), else leaves the token for it.
+    #[inline]
+    pub(crate) fn unpark(&self, park_epoch: u32) -> bool {
+        let mut s = self.0.load(Ordering::Acquire);
+        loop {
+            if epoch(s) != park_epoch || s & COMPLETE != 0 {
+                return false;
+            }
+            let mut next = s | UNPARKED;
+            let mut schedule = false;
+            if s & IN_PARK != 0 {
+                // The park's own suspension (it is the only one inside a
+                // public park): wake it as a waiter of the current run
+                // would (see `wake`).
+                if s & PARKED != 0 {
+                    next = (next & !PARKED) | SCHEDULED;
+                    schedule = true;
+                } else if s & RUNNING != 0 {
+                    next |= NOTIFIED;
+                }
+            }
+            if next == s {
+                return false;
+            }
+            match self
+                .0
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return schedule,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The task enters a public park: true (and the next epoch) if an
+    /// unparker of this epoch fired already, so the park returns at once;
+    /// else marks it `IN_PARK`.
+    #[inline]
+    pub(crate) fn begin_park(&self) -> bool {
+        let mut s = self.0.load(Ordering::Acquire);
+        loop {
+            let (next, unparked) = if s & UNPARKED != 0 {
+                (park_returned(s), true)
+            } else {
+                (s | IN_PARK, false)
+            };
+            match self
+                .0
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return unparked,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The task leaves a public park: the next epoch, so older unparkers
+    /// do nothing (an unpark that came before this point is delivered by
+    /// the return itself).
+    #[inline]
+    pub(crate) fn end_park(&self) {
+        let mut s = self.0.load(Ordering::Relaxed);
+        loop {
+            match self.0.compare_exchange_weak(
+                s,
+                park_returned(s),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

@@ -1,28 +1,21 @@
-//! Waiters: how a blocking primitive wakes whoever waits on it, coroutine
-//! or thread.
-//!
-//! Every blocking call in this crate follows one protocol, the same whether
-//! the caller is a coroutine or a plain OS thread:
-//!
-//! 1. under the primitive's own lock, check the condition; if it does not
-//!    hold, store [`Waiter::current()`] in the primitive's wait list;
-//! 2. release the lock and call [`park()`];
-//! 3. on return, check the condition again (a `park` may return early).
+//! Waiters: the value a blocking primitive keeps for whoever waits on it,
+//! coroutine or thread, and how it is woken.
 //!
 //! A coroutine's waiter names the task *and its current run sequence*, so a
-//! wake that arrives between steps 1 and 2 is not lost (the task is marked
-//! `NOTIFIED` and is rescheduled the moment it suspends) and a wake that
-//! arrives after the task moved on is ignored. A thread's waiter is its
-//! `Thread` handle; `park`/`unpark` tokens give the same guarantee.
+//! wake that arrives before the task suspends is not lost (the task is
+//! marked `NOTIFIED` and is rescheduled the moment it suspends) and a wake
+//! that arrives after the task moved on is ignored (see [`super::state`]).
+//! A thread's waiter is its `Thread` handle; `park`/`unpark` tokens give
+//! the same guarantee. Waking a parked task goes through the
+//! [`Schedule`](super::Schedule) hook.
 //!
-//! No lock may be held across step 2: a coroutine that parks while holding a
-//! `parking_lot` lock would stall every other coroutine of its worker that
-//! wants it.
+//! Making a waiter for the caller ([`Waiter::current`]) and blocking
+//! ([`crate::wait::park`]) need the running coroutine, which this layer
+//! does not know: they live in [`crate::wait`], above the scheduler.
 
-use std::thread::{self, Thread};
-use std::time::Instant;
+use std::thread::Thread;
 
-use super::TaskRef;
+use super::{Schedule, TaskRef};
 
 /// Someone blocked on a primitive: a coroutine in one of its runs, or a thread.
 #[derive(Debug, Clone)]
@@ -34,34 +27,6 @@ pub(crate) enum Waiter {
 }
 
 impl Waiter {
-    /// A waiter for the caller: the running coroutine, else the thread.
-    pub(crate) fn current() -> Waiter {
-        match crate::scheduler::current_task() {
-            Some(task) => {
-                let seq = task.current_seq();
-                Waiter::Task { task, seq }
-            }
-            None => Waiter::Thread(thread::current()),
-        }
-    }
-
-    /// As [`current`](Waiter::current), but a coroutine's task reference is
-    /// not counted: the result must never be dropped (wrap it in
-    /// `ManuallyDrop`), and may be used only while the caller knows the
-    /// task is alive. Cloning it makes a counted waiter.
-    pub(crate) fn current_uncounted() -> Waiter {
-        match crate::switch::current() {
-            Some(cs) => {
-                // SAFETY: the running coroutine's task is alive; the caller
-                // promises not to drop the uncounted reference.
-                let task = unsafe { TaskRef::from_raw(cs.task()) };
-                let seq = task.current_seq();
-                Waiter::Task { task, seq }
-            }
-            None => Waiter::Thread(thread::current()),
-        }
-    }
-
     /// Wakes the waiter (no effect if it already moved on).
     pub(crate) fn wake(self) {
         self.wake_by_ref();
@@ -71,9 +36,7 @@ impl Waiter {
     /// queue (a coroutine whose home is the calling worker).
     pub(crate) fn is_local(&self) -> bool {
         match self {
-            Waiter::Task { task, .. } => {
-                task.home().is_some_and(crate::scheduler::is_current_worker)
-            }
+            Waiter::Task { task, .. } => task.home().is_some_and(super::Scheduler::is_current),
             Waiter::Thread(_) => false,
         }
     }
@@ -83,49 +46,6 @@ impl Waiter {
         match self {
             Waiter::Task { task, seq } => task.wake(*seq),
             Waiter::Thread(t) => t.unpark(),
-        }
-    }
-}
-
-/// Blocks the caller until its waiter is woken (or spuriously): suspends the
-/// running coroutine, or parks the thread.
-pub(crate) fn park() {
-    if crate::scheduler::in_coroutine() {
-        crate::switch::suspend_park();
-    } else {
-        thread::park();
-    }
-}
-
-/// Blocks the caller for good: parks it without a waiter anywhere, so
-/// nothing wakes it on purpose, and parks it again after every spurious
-/// wake-up (a stale wake of an earlier operation). A parked coroutine costs
-/// its worker nothing; a stopping runtime unwinds it out of its park as it
-/// does any parked coroutine, and that unwind passes through here.
-pub(crate) fn park_forever() -> ! {
-    loop {
-        park();
-    }
-}
-
-/// As [`park`], but returns by `deadline` at the latest (a coroutine gets a
-/// timer on its worker for it).
-pub(crate) fn park_until(deadline: Instant) {
-    if crate::scheduler::in_coroutine() {
-        // The coroutine's own timer entry, kept from one park to the next
-        // (see `time::timers`); the worker releases it when the coroutine
-        // ends. The waiter is made before the coroutine's state is
-        // borrowed, and the borrow ends before the suspension.
-        let waiter = Waiter::current();
-        let cs = crate::switch::current().expect("in a coroutine");
-        let key = crate::scheduler::with_timers(|t| t.arm(cs.timer, deadline, waiter));
-        cs.timer = Some(key);
-        crate::switch::suspend_park();
-        crate::scheduler::with_timers(|t| t.disarm(key));
-    } else {
-        let now = Instant::now();
-        if deadline > now {
-            thread::park_timeout(deadline - now);
         }
     }
 }

@@ -1,15 +1,13 @@
 //! Sleeping without holding a thread.
 //!
-//! A coroutine that sleeps registers a timer on its home worker's
-//! [`timers`] and parks; the worker fires it when due (between coroutine
+//! A coroutine that sleeps registers a timer on its home worker's timers
+//! (`scheduler::timers`) and parks; the worker fires it when due (between coroutine
 //! runs, or by parking its thread with the deadline as timeout when idle).
 //! Outside a coroutine, these functions sleep the calling thread.
 
-pub(crate) mod timers;
-
 use std::time::{Duration, Instant};
 
-use crate::task::park_until;
+use crate::wait::park_until;
 
 /// Puts the current coroutine to sleep for at least `duration`.
 ///
