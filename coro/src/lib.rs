@@ -121,11 +121,26 @@
 //!   `Runtime::drop` waiting forever; [`is_cancelling`] tells such a
 //!   `catch_unwind` that what it caught is this unwind (hand it on with
 //!   `std::panic::resume_unwind`), not a panic.
+//!
+//! # Layers (of the source)
+//!
+//! Imports point one way, from the bottom: `task` (slots, the state word,
+//! payloads, the join waiter; it wakes through the `task::Schedule` hook
+//! the scheduler implements, and imports nothing else), `stack`, `switch`
+//! (stack switching only, the current coroutine lent by
+//! `switch::with_current`), `overflow`, `scheduler` (queues, workers,
+//! sleep and park, timers, the blocking pool, the I/O driver hook), `wait`
+//! (`Waiter`, `park`, `park_until`), then the public API (`coroutine`,
+//! `runtime`, `scope`, `blocking`, `parking`, `budget`) and, above it,
+//! `sync`, `chan` and `time`. Within the public API, `coroutine`,
+//! `runtime`, `scope` and `blocking` use each other by design (the free
+//! functions use the default runtime, the runtime's methods the
+//! builders); `.ci/module_cycles.py` checks the rest in CI.
 
 mod blocking;
 mod budget;
 pub mod chan;
-pub mod driver;
+pub use scheduler::driver;
 pub mod runtime;
 pub mod sync;
 

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Worker};
 
-use crate::blocking::{BlockingPool, PoolConfig, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS};
 use crate::coroutine::{spawn_with, JoinHandle};
+use crate::scheduler::blocking_pool::{
+    BlockingPool, PoolConfig, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS,
+};
 use crate::scheduler::idle::Idle;
 use crate::scheduler::park::Parker;
 use crate::scheduler::worker::WorkerCtx;
@@ -141,7 +143,7 @@ impl Runtime {
         }
         let me = thread::current().id();
         if self.threads.iter().any(|t| t.thread().id() == me)
-            || crate::blocking::is_pool_thread_of(&self.shared)
+            || crate::scheduler::blocking_pool::is_pool_thread_of(&self.shared)
         {
             // Dropped from one of its own coroutines (or pool threads): the
             // workers wait for each other in the shutdown protocol, so this

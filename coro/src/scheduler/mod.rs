@@ -105,6 +105,8 @@
 //!    (the children borrow its stack);
 //! 5. drops what is left in its queues and exits.
 
+pub(crate) mod blocking_pool;
+pub mod driver;
 pub(crate) mod hog;
 pub(crate) mod idle;
 pub(crate) mod monitor;
@@ -215,7 +217,7 @@ pub(crate) struct Shared {
     /// kept by the monitor, read with one relaxed load.
     pub(crate) congested: AtomicBool,
     /// The runtime's blocking pool (`crate::blocking`).
-    pub(crate) blocking: crate::blocking::BlockingPool,
+    pub(crate) blocking: blocking_pool::BlockingPool,
 }
 
 impl Shared {
@@ -377,7 +379,7 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 /// The runtime the calling thread belongs to: its worker's, or the pool's
 /// of a blocking pool thread.
 pub(crate) fn entered_shared() -> Option<Arc<Shared>> {
-    current_shared().or_else(crate::blocking::current_shared)
+    current_shared().or_else(blocking_pool::current_shared)
 }
 
 /// Runs `f` on the calling coroutine's worker timers. Coroutines only.

@@ -14,8 +14,8 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
+use super::driver::{Driver, InstallError};
 use super::sleep::{SleepState, Sleeping};
-use crate::driver::{Driver, InstallError};
 
 #[derive(Default)]
 pub(crate) struct Parker {
