@@ -111,6 +111,11 @@ impl ConnEntry {
         }
     }
 
+    /// Shuts the connection's socket from outside its stream.
+    pub(crate) fn shut(&self, how: Shutdown) {
+        self.shutter.shut(how);
+    }
+
     /// Closes the connection if it is idle; a busy one sees the flag later.
     pub(crate) fn close_if_idle(&self) {
         if self

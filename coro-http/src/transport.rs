@@ -22,7 +22,8 @@ pub trait Transport: Read + Write + Send + 'static {
     /// Bounds the reads that follow: one that waits longer fails with
     /// [`io::ErrorKind::TimedOut`] (or `WouldBlock`). `None` waits
     /// forever. The server's header, idle and body timeouts work through
-    /// it; a stream that ignores it has none of them.
+    /// it. A stream that cannot bound its reads should return `Ok(())` and
+    /// go without them (an error here closes the connection).
     ///
     /// # Errors
     /// If the bound cannot be set.

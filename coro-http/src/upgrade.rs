@@ -194,6 +194,9 @@ pub(crate) fn run_upgraded(
         }
         log::error!("an upgraded connection's closure panicked; closing the connection");
     }
+    // The connection ends with the closure, even where the closure moved
+    // its `Upgraded` elsewhere: the registry forgets it next.
+    entry.shut(std::net::Shutdown::Both);
 }
 
 #[cfg(test)]

@@ -31,8 +31,10 @@ impl fmt::Debug for OnUpgrade {
 /// [`set_read_timeout`](Self::set_read_timeout)); writes keep the server's
 /// write timeout. A read returns `WouldBlock` only when interrupted: by
 /// the server's shutdown ([`is_shutting_down`](Self::is_shutting_down)
-/// then says so), or by an [`Interrupter`]. Dropping it closes the
-/// connection.
+/// then says so), or by an [`Interrupter`]. The connection closes when
+/// the closure returns, even if the closure moved the `Upgraded` elsewhere
+/// (its socket is shut then; it is the server's connection only while the
+/// closure runs). Dropping it ends a TLS session with `close_notify`.
 pub struct Upgraded {
     io: ConnIo,
     closing: Closing,
@@ -90,6 +92,13 @@ impl Upgraded {
             Some(t) => self.io.link_mut().set_read_timeout(t),
             None => self.io.link_mut().clear_read_timeout(),
         }
+    }
+}
+
+impl Drop for Upgraded {
+    fn drop(&mut self) {
+        // A TLS session says it ends (`close_notify`) rather than stop.
+        self.io.link_mut().close();
     }
 }
 

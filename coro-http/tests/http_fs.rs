@@ -290,6 +290,11 @@ fn one_range_is_206_and_one_past_the_end_416() {
         assert_eq!(r.status, 200, "{range}");
         assert_eq!(r.body, data, "{range}");
     }
+    // A HEAD describes the whole file whatever its Range (RFC 9110 §14.2).
+    c.send("HEAD /static/data.bin HTTP/1.1\r\nHost: test\r\nRange: bytes=0-9\r\n\r\n");
+    let head = c.head_response();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("1000"));
     c.assert_serves();
 }
 
@@ -326,10 +331,11 @@ fn directories_serve_their_index_and_redirect_without_the_slash() {
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
     assert_eq!(c.request(get("/static/sub/")).text(), SUB_INDEX);
 
+    // Relative to the path sent, which resolves to it with the slash.
     for (path, location) in [
-        ("/static", "/static/"),
-        ("/static/sub", "/static/sub/"),
-        ("/static/sub?x=1", "/static/sub/?x=1"),
+        ("/static", "./static/"),
+        ("/static/sub", "./sub/"),
+        ("/static/sub?x=1", "./sub/?x=1"),
     ] {
         let r = c.request(get(path));
         assert_eq!(r.status, 301, "{path}");
@@ -561,6 +567,9 @@ fn the_root_may_be_mounted_at_the_top() {
     let mut c = server.connect();
     assert_eq!(c.request(get("/")).text(), INDEX);
     assert_eq!(c.request(get("/a.txt")).text(), A_TXT);
-    assert_eq!(c.request(get("/sub")).header("location"), Some("/sub/"));
+    assert_eq!(c.request(get("/sub")).header("location"), Some("./sub/"));
+    // `//sub` reaches the same directory; an absolute `//sub/` would send
+    // a browser to the host `sub`.
+    assert_eq!(c.request(get("//sub")).header("location"), Some("./sub/"));
     assert_eq!(c.request(get("/../a.txt")).status, 400);
 }

@@ -634,3 +634,32 @@ fn the_101_names_the_first_subprotocol_of_the_servers_that_the_client_offered() 
     assert_eq!(answer(Some("V2.CHAT, other")), None, "compared exactly");
     assert_eq!(answer(None), None);
 }
+
+#[test]
+fn a_connection_ends_with_its_closure_even_when_the_upgraded_stream_was_moved_out() {
+    let (kept_tx, kept_rx) = std::sync::mpsc::channel();
+    let kept_tx = Mutex::new(kept_tx);
+    let mut router = Router::new();
+    router.get("/keep", move |_req: &mut Request| {
+        let tx = kept_tx.lock().unwrap().clone();
+        Response::upgrade(HeaderValue::from_static("echo"), move |up| {
+            // Handed elsewhere, and kept alive there.
+            tx.send(up).unwrap();
+        })
+    });
+    let server = serve(router);
+    let mut stream = raw_stream(server.addr());
+    stream
+        .write_all(b"GET /keep HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
+        .unwrap();
+    let _kept = kept_rx.recv_timeout(READ_TIMEOUT).expect("the closure ran");
+    // The closure returned: the server shut the connection, so the client
+    // reads the 101 and then the end of the stream, not a silent socket.
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).unwrap();
+    assert!(
+        all.starts_with(b"HTTP/1.1 101 "),
+        "{:?}",
+        String::from_utf8_lossy(&all)
+    );
+}

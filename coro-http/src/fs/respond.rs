@@ -36,7 +36,11 @@ pub(crate) fn respond(
         Outcome::Proceed { range_applies } => range_applies,
     };
     let ranged = match req.header("range") {
-        Some(value) if range_applies => range::parse(value, len),
+        // Only a GET's (RFC 9110 §14.2): a HEAD describes the whole file,
+        // as the GET without a range would.
+        Some(value) if range_applies && *req.method() == http::Method::GET => {
+            range::parse(value, len)
+        }
         _ => Ranged::Whole,
     };
     let described = |status| {

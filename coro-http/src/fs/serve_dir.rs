@@ -137,9 +137,17 @@ impl Handler for ServeDir {
     }
 }
 
-/// 301 to the request's path with a `/` added, its query kept.
+/// 301 to the request's path with a `/` added, its query kept. The
+/// `Location` is relative (the last segment and a `/`, as Go's
+/// `localRedirect`): the path as sent could start with `//`, which a
+/// browser would read as another host.
 fn redirect_to_slash(req: &Request<'_>) -> Response {
-    let mut location = format!("{}/", req.path());
+    let last = req.path().rsplit('/').next().unwrap_or("");
+    let mut location = if last.is_empty() {
+        "./".to_string()
+    } else {
+        format!("./{last}/")
+    };
     if let Some(query) = req.query() {
         location.push('?');
         location.push_str(query);
