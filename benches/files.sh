@@ -148,18 +148,6 @@ CONF
 }
 
 declare -A values
-record() {
-    local key="$1" pair
-    shift
-    for pair in "$@"; do
-        values["$key.${pair%%=*}"]+="${pair#*=} "
-    done
-}
-m() {
-    local v
-    v="$(tr ' ' '\n' <<<"${values[$1]:-}" | sed '/^$/d;/^-$/d')"
-    if [ -n "$v" ]; then median <<<"$v"; else echo -; fi
-}
 
 # check SERVER: fails the script unless SERVER (running) sends the small
 # file's bytes and the big file's length.

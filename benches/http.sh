@@ -108,15 +108,6 @@ takes_part() {
 
 declare -A values
 failed=0
-# record KEY VALUE...: appends each NAME=VALUE to the figures under
-# KEY.NAME.
-record() {
-    local key="$1" pair
-    shift
-    for pair in "$@"; do
-        values["$key.${pair%%=*}"]+="${pair#*=} "
-    done
-}
 
 # run SCENARIO SERVER: one fresh server, warm-up, measured wrk run, stop.
 run() {
@@ -195,13 +186,6 @@ for _ in $(seq "$runs"); do
     done
 done
 
-# m KEY: the median of the figures recorded under KEY, or "-" for none
-# (latencies of pipelined runs, servers not run).
-m() {
-    local v
-    v="$(tr ' ' '\n' <<<"${values[$1]:-}" | sed '/^$/d;/^-$/d')"
-    if [ -n "$v" ]; then median <<<"$v"; else echo -; fi
-}
 # lat KEY: the median p50 / p99 under KEY, or "-".
 lat() {
     local l

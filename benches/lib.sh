@@ -35,6 +35,24 @@ median() {
         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# record KEY NAME=VALUE...: appends each VALUE to the figures under
+# KEY.NAME, in the caller's `values` (a global `declare -A values`).
+record() {
+    local key="$1" pair
+    shift
+    for pair in "$@"; do
+        values["$key.${pair%%=*}"]+="${pair#*=} "
+    done
+}
+
+# m KEY: the median of the figures recorded under KEY in `values`, or "-"
+# for none (a figure recorded as "-" does not count).
+m() {
+    local v
+    v="$(tr ' ' '\n' <<<"${values[$1]:-}" | sed '/^$/d;/^-$/d')"
+    if [ -n "$v" ]; then median <<<"$v"; else echo -; fi
+}
+
 # ratio A B: A / B to two places; "-" when either is "-" or B is 0.
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'

@@ -151,12 +151,6 @@ for _ in $(seq "$runs"); do
     done
 done
 
-# m KEY: the median of the figures recorded under KEY, or "-" for none.
-m() {
-    local v
-    v="$(tr ' ' '\n' <<<"${values[$1]:-}" | sed '/^$/d;/^-$/d')"
-    if [ -n "$v" ]; then median <<<"$v"; else echo -; fi
-}
 has() { [[ " $1 " == *" $2 "* ]]; }
 
 first="${workers_list%% *}"

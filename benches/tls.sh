@@ -58,15 +58,6 @@ trap 'exit 130' INT TERM
 
 declare -A values
 failed=0
-# record KEY VALUE...: appends each NAME=VALUE to the figures under
-# KEY.NAME.
-record() {
-    local key="$1" pair
-    shift
-    for pair in "$@"; do
-        values["$key.${pair%%=*}"]+="${pair#*=} "
-    done
-}
 
 # run SCENARIO SERVER: one fresh server, warm-up, measured wrk run, stop.
 run() {
@@ -107,12 +98,6 @@ for _ in $(seq "$runs"); do
     done
 done
 
-# m KEY: the median of the figures recorded under KEY, or "-" for none.
-m() {
-    local v
-    v="$(tr ' ' '\n' <<<"${values[$1]:-}" | sed '/^$/d;/^-$/d')"
-    if [ -n "$v" ]; then median <<<"$v"; else echo -; fi
-}
 title() {
     case "$1" in
     keepalive) echo "TLS keep-alive, 1 worker" ;;
