@@ -78,7 +78,14 @@ impl Root {
         }
         if !NO_OPENAT2.load(Ordering::Relaxed) {
             match self.open_beneath(relative) {
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                // The call itself refused (no such syscall, or a seccomp
+                // filter), not one file: a file's own EPERM (a fanotify
+                // denial) is that file's answer, and must not switch every
+                // later open to the fallback.
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM))
+                        && self.openat2_refused() =>
+                {
                     log::warn!(
                         "openat2 is not available ({e}): files are checked with realpath, \
                          which leaves a race with a concurrent rename (see coro_http::fs)"
@@ -92,6 +99,15 @@ impl Root {
             }
         }
         self.open_by_realpath(relative)
+    }
+
+    /// Whether `openat2` itself is refused here: it cannot open even the
+    /// root.
+    fn openat2_refused(&self) -> bool {
+        matches!(
+            self.open_beneath("").err().and_then(|e| e.raw_os_error()),
+            Some(libc::ENOSYS | libc::EPERM)
+        )
     }
 
     /// The fallback without `openat2`: canonicalize, check the prefix,
