@@ -11,13 +11,12 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::date::append_date_line;
-use crate::io::{ConnIo, FLUSH_AT};
+use crate::io::{file_ended_early, read_file_at, ConnIo, FLUSH_AT};
 use crate::parse::Head;
 use crate::response::{BodyKind, Response, StreamFn};
 
@@ -231,24 +230,11 @@ fn copy_small_file(io: &mut ConnIo, file: &File, offset: u64, len: u64) -> io::R
     let out = io.output();
     let start = out.len();
     // At most COPY_BODY_MAX, so it fits.
-    let len = len as usize;
-    out.resize(start + len, 0);
-    let mut got = 0;
-    let failure = loop {
-        if got == len {
-            return Ok(());
-        }
-        match file.read_at(&mut out[start + got..], offset + got as u64) {
-            Ok(0) => {
-                break io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file ended before the length sent for it (truncated meanwhile?)",
-                )
-            }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break e,
-        }
+    out.resize(start + len as usize, 0);
+    let (got, failure) = match read_file_at(file, &mut out[start..], offset) {
+        Ok(n) if n as u64 == len => return Ok(()),
+        Ok(n) => (n, file_ended_early()),
+        Err(e) => (0, e),
     };
     out.truncate(start + got);
     io.flush()?;

@@ -250,10 +250,7 @@ impl ConnIo {
             _ => self.copy_file(file, offset, len)?,
         };
         if sent < len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file ended before the length sent for it (truncated meanwhile?)",
-            ));
+            return Err(file_ended_early());
         }
         Ok(())
     }
@@ -267,18 +264,39 @@ impl ConnIo {
             let want = chunk
                 .len()
                 .min(usize::try_from(len - sent).unwrap_or(usize::MAX));
-            let n = match file.read_at(&mut chunk[..want], offset + sent) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
+            let n = read_file_at(file, &mut chunk[..want], offset + sent)?;
+            if n == 0 {
+                break;
+            }
             self.stream.write_all(&chunk[..n])?;
             sent += n as u64;
         }
         self.stream.flush()?;
         Ok(sent)
     }
+}
+
+/// Reads `file` at `offset` into `buf` until it is full or the file ends:
+/// how many bytes it holds then.
+pub(crate) fn read_file_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// A file body that ended before the `Content-Length` already sent for it.
+pub(crate) fn file_ended_early() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file ended before the length sent for it (truncated meanwhile?)",
+    )
 }
 
 /// Writes `a` then `b` with vectored writes until both are sent.

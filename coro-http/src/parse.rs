@@ -631,7 +631,7 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
 }
 
 /// The items of a comma-separated field value, trimmed, empty ones skipped.
-fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(<[u8]>::trim_ascii)

@@ -72,7 +72,7 @@ use crate::body::{self, ConnBody};
 use crate::encode::write_response;
 use crate::error::Error;
 use crate::io::ConnIo;
-use crate::parse::Head;
+use crate::parse::{list_items, Head};
 use crate::registry::ConnEntry;
 use crate::response::Response;
 use crate::shared::Shared;
@@ -129,7 +129,7 @@ fn asks_for(head: &Head, offered: &[&[u8]]) -> Result<(), &'static str> {
         head.fields
             .iter()
             .filter(move |(n, _)| head.bytes[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .flat_map(|(_, v)| tokens(&head.bytes[v.clone()]))
+            .flat_map(|(_, v)| list_items(&head.bytes[v.clone()]))
     };
     if !values("connection").any(|t| t.eq_ignore_ascii_case(b"upgrade")) {
         return Err("the request has no `Connection: upgrade`");
@@ -138,7 +138,7 @@ fn asks_for(head: &Head, offered: &[&[u8]]) -> Result<(), &'static str> {
     if asked.is_empty() {
         return Err("the request has no `Upgrade` field");
     }
-    let mut protocols = offered.iter().flat_map(|v| tokens(v)).peekable();
+    let mut protocols = offered.iter().flat_map(|v| list_items(v)).peekable();
     if protocols.peek().is_none() {
         return Err("the response has no `Upgrade` field");
     }
@@ -147,15 +147,6 @@ fn asks_for(head: &Head, offered: &[&[u8]]) -> Result<(), &'static str> {
     } else {
         Err("the response's `Upgrade` names a protocol the request did not offer")
     }
-}
-
-/// The comma-separated elements of a field value, trimmed, empty ones
-/// skipped (RFC 9110 §5.6.1).
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
 }
 
 /// Step 3: reads the request's body to its end, within the body limit.

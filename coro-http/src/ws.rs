@@ -56,6 +56,7 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 pub use tungstenite::{self, Error as WsError, Message};
 
 use crate::error::Error;
+use crate::parse::list_items;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 use crate::upgraded::{Interrupter, Upgraded};
@@ -196,9 +197,7 @@ fn check(req: &Request<'_>) -> Result<WebSocketUpgrade, Error> {
     let offered = req
         .headers()
         .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
-        .flat_map(|(_, v)| v.split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
+        .flat_map(|(_, v)| list_items(v))
         .map(|t| String::from_utf8_lossy(t).into_owned())
         .collect();
     Ok(WebSocketUpgrade {
@@ -213,8 +212,8 @@ fn check(req: &Request<'_>) -> Result<WebSocketUpgrade, Error> {
 fn has_token(req: &Request<'_>, name: &str, token: &str) -> bool {
     req.headers()
         .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .flat_map(|(_, v)| v.split(|&b| b == b','))
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        .flat_map(|(_, v)| list_items(v))
+        .any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Whether `key` is 16 bytes in base64: 22 characters of the alphabet,
