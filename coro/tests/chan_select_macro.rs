@@ -17,7 +17,7 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chan_common::{both_test, go, settle};
+use chan_common::{both_test, go, settle, with_runtime};
 use coro::chan::{
     after, bounded, never, tick, unbounded, Receiver, RecvError, SendError, Sender, TryRecvError,
 };
@@ -394,6 +394,77 @@ both_test! {
         }
         assert_eq!(r.try_recv(), Err(TryRecvError::Empty));
     }
+}
+
+/// A send arm that finds its channel ready before its message is made
+/// stays in the select. Here the receiver it found is taken while the
+/// message is made (by a thief that the message expression lets run): the
+/// select must then wait with both its arms, so that the other one can
+/// still happen. It used to return the send arm and send as a lone send,
+/// which waited for a receiver that never came; `matching_pairs` hung now
+/// and then that way, with two such senders left over. One worker, so the
+/// order of events is fixed; if a `settle` were too short, the send would
+/// find no receiver and the test would check an easier case.
+#[test]
+fn a_send_arm_whose_receiver_is_taken_meanwhile_stays_in_the_select() {
+    with_runtime(
+        "a_send_arm_whose_receiver_is_taken_meanwhile_stays_in_the_select",
+        1,
+        |rt| {
+            rt.block_on(|| {
+                let (tx, rx) = bounded::<u32>(0);
+                let (other_tx, other_rx) = bounded::<()>(1);
+                let (steal_tx, steal_rx) = bounded::<()>(1);
+                let waiting = {
+                    let (tx, rx) = (tx.clone(), rx.clone());
+                    coro::spawn(move || {
+                        coro::select! {
+                            recv(rx) -> v => v.unwrap(),
+                            send(tx, 100) -> r => { r.unwrap(); 0 },
+                        }
+                    })
+                };
+                let thief = {
+                    let rx = rx.clone();
+                    coro::spawn(move || {
+                        steal_rx.recv().unwrap();
+                        rx.recv().unwrap()
+                    })
+                };
+                settle();
+                let chooser = coro::spawn(move || {
+                    coro::select! {
+                        send(tx, {
+                            steal_tx.send(()).unwrap();
+                            coro::yield_now();
+                            1
+                        }) -> r => { r.unwrap(); "sent" },
+                        recv(other_rx) -> v => { v.unwrap(); "received" },
+                    }
+                });
+                settle();
+                assert_eq!(
+                    thief.join().unwrap(),
+                    100,
+                    "the thief took the waiting message"
+                );
+                assert_eq!(waiting.join().unwrap(), 0, "the waiting select sent");
+                other_tx.send(()).unwrap();
+                settle();
+                let stuck_in_a_lone_send = !chooser.is_finished();
+                if stuck_in_a_lone_send {
+                    // Let it go, so that the test fails instead of hanging.
+                    let _ = rx.try_recv();
+                }
+                assert_eq!(
+                    chooser.join().unwrap(),
+                    "received",
+                    "the select left its send arm to a lone send"
+                );
+                assert!(!stuck_in_a_lone_send);
+            })
+        },
+    );
 }
 
 both_test! {

@@ -9,9 +9,10 @@
 //!    the expression (`recv(c.rx())`, `recv(get())`) lives to the end of
 //!    that `match`, so to the end of the whole select.
 //! 2. `@register`: make the `Select` and add each operation. A send arm's
-//!    message becomes a closure, called only if that arm is chosen or the
-//!    select has to wait (then it waits holding its message, as a partner
-//!    a receiver can meet); so `send(s, expensive()), default => ...` on a
+//!    message becomes a closure, called only if that arm's channel is
+//!    ready or the select has to wait (then it waits holding its message,
+//!    as a partner a receiver can meet); the select performs the send
+//!    itself, never the macro; so `send(s, expensive()), default => ...` on a
 //!    full channel does not run `expensive()`.
 //! 3. `@dispatch`: run it (`select`, `try_select` for `default`,
 //!    `select_timeout` for `default(timeout)`), drop the `Select` (which
@@ -25,8 +26,8 @@
 /// Arms, separated by commas (optional after a block):
 /// * `recv(rx) -> msg => expr`: `msg` is `Result<T, RecvError>`;
 /// * `send(tx, value) -> res => expr`: `res` is `Result<(), SendError<T>>`;
-///   `value` is evaluated only if this arm is chosen or the select has to
-///   wait;
+///   `value` is evaluated only if this arm's channel is ready or the select
+///   has to wait (and dropped if another arm then happens first);
 /// * `default => expr` (or `default() => expr`): runs if no operation is
 ///   ready right away;
 /// * `default(timeout) => expr`: runs if none becomes ready in time.

@@ -31,13 +31,20 @@
 //!
 //! Some operations are not performed by the select but only found *ready*:
 //! every operation of [`Select::ready`](super::Select::ready), and a send
-//! without its message (crossbeam's `Select::send`, and a `select!` send
-//! arm whose channel is ready before its message was needed). The select
-//! then returns it and the caller performs it. Such an operation waits as
+//! without its message (crossbeam's `Select::send`). The select then
+//! returns it and the caller performs it. Such an operation waits as
 //! an observer, and it is not reserved: between the select and the
 //! caller's send, another sender may take the room (or the receiver may
 //! leave), and that send then waits. crossbeam reserves the slot instead;
 //! here that would mean holding a receiver's hook claimed across user code.
+//!
+//! A `select!` send arm is not such an operation, though its message is
+//! made only when needed: when its channel is found ready first, the select
+//! makes the message (step 4) and tries again rather than return it. A
+//! send left to the caller could meet a receiver that another sender took
+//! meanwhile, and then wait as a plain send, where none of the select's
+//! other arms could happen any more: selects that pair up among themselves
+//! on one channel would hang.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
@@ -149,13 +156,10 @@ impl<T> Payload for RecvPayload<T> {
     }
 }
 
-/// A chosen send: its result if it happened, or else how to make its
-/// message (if the select had it).
-pub(crate) struct SendPayload<'a, T> {
-    pub(crate) result: Option<Result<(), SendError<T>>>,
-    pub(crate) make: Option<MakeMessage<'a, T>>,
-}
-impl<T> Payload for SendPayload<'_, T> {
+/// A chosen send: its result if it happened; `None` for a send that was
+/// only found ready (crossbeam's `Select::send`), which the caller makes.
+pub(crate) struct SendPayload<T>(pub(crate) Option<Result<(), SendError<T>>>);
+impl<T> Payload for SendPayload<T> {
     fn is_send(&self) -> bool {
         true
     }
@@ -442,8 +446,9 @@ impl<'a, T> SendOp<'a, T> {
         }
     }
 
-    /// A send whose message `make` computes, only when this send is chosen
-    /// or the select has to wait (a `select!` send arm).
+    /// A send whose message `make` computes, only when its channel is found
+    /// ready or the select has to wait (a `select!` send arm). The select
+    /// performs it itself: it never returns it unsent.
     pub(crate) fn lazy(chan: &'a Channel<T>, make: MakeMessage<'a, T>) -> Self {
         SendOp {
             make: Some(make),
@@ -589,14 +594,7 @@ impl<'a, T> SelectOp<'a> for SendOp<'a, T> {
         if self.once {
             return None;
         }
-        let result = self.result.take();
-        // A message made before waiting but not sent (the select found the
-        // channel ready only): it is the message to send.
-        let make: Option<MakeMessage<'a, T>> = match self.value.take() {
-            Some(v) => Some(Box::new(move || v)),
-            None => self.make.take(),
-        };
-        Some(Box::new(SendPayload { result, make }))
+        Some(Box::new(SendPayload(self.result.take())))
     }
 
     #[inline]
@@ -752,6 +750,7 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
         // to the one after it.
         let poll_order = poll_order(n, mode.biased);
         lock_all(ops, order);
+        let mut ready_without_message = false;
         for &i in poll_order.iter() {
             if ops[i].is_spent() {
                 continue;
@@ -759,6 +758,18 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
             let mut woken = None;
             // SAFETY: we hold every lock.
             if unsafe { ops[i].try_locked(mode.ready_only, &mut woken) } {
+                if !mode.ready_only && ops[i].wants_message() {
+                    // A `select!` send arm found its channel ready before
+                    // its message was made. Returning it would leave the
+                    // send to the caller, outside the select: if another
+                    // sender took the receiver meanwhile, it would wait
+                    // there as a plain send, and the other arms could no
+                    // longer happen. Make the message (step 4) and try
+                    // again, so that the send happens here or the select
+                    // waits with all its arms.
+                    ready_without_message = true;
+                    break;
+                }
                 // SAFETY: the `lock_all(ops, order)` before this loop took
                 // these locks; nothing in the loop released them.
                 unsafe { unlock_all(ops, order) };
@@ -773,7 +784,7 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
             Wait::Forever => false,
             Wait::Until(d) => Instant::now() >= d,
         };
-        if expired {
+        if expired && !ready_without_message {
             // SAFETY: the locks of this round's `lock_all(ops, order)` are
             // still held: the poll loop above returns after it unlocks.
             unsafe { unlock_all(ops, order) };

@@ -201,8 +201,8 @@ impl<'a> Select<'a> {
         self.push(Box::new(SendOp::reusable(&tx.chan)))
     }
 
-    /// Adds a send whose message `make` computes, only when the send is
-    /// chosen or the select has to wait (for `select!`).
+    /// Adds a send whose message `make` computes, only when its channel is
+    /// ready or the select has to wait (for `select!`).
     #[doc(hidden)]
     pub fn __send_lazy<T: 'a>(
         &mut self,
@@ -549,32 +549,29 @@ impl<'a> SelectedOperation<'a> {
     /// operation is a receive.
     pub fn send<T>(mut self, tx: &Sender<T>, msg: T) -> Result<(), SendError<T>> {
         let payload = self.send_payload(tx);
-        match payload.result {
+        match payload.0 {
             Some(r) => r,
             None => tx.send(msg),
         }
     }
 
-    /// Completes a chosen `select!` send arm: its message is computed
-    /// here, unless the select already sent it.
+    /// Completes a chosen `select!` send arm: the select already performed
+    /// it (see `SendOp::lazy`); this hands back its result.
     #[doc(hidden)]
     pub fn __send_lazy<T>(mut self, tx: &Sender<T>) -> Result<(), SendError<T>> {
-        let payload = self.send_payload(tx);
-        match (payload.result, payload.make) {
-            (Some(r), _) => r,
-            (None, Some(make)) => tx.send(make()),
-            (None, None) => unreachable!("a lazy send without its message"),
-        }
+        self.send_payload(tx)
+            .0
+            .expect("a select! send arm is performed by the select that chose it")
     }
 
-    fn send_payload<T>(&mut self, tx: &Sender<T>) -> Box<SendPayload<'a, T>> {
+    fn send_payload<T>(&mut self, tx: &Sender<T>) -> Box<SendPayload<T>> {
         let chan = &*tx.chan as *const _ as usize;
         let payload = self.take(chan, true);
         let payload: *mut (dyn Payload + 'a) = Box::into_raw(payload);
         // SAFETY: as in `recv`, with a send's payload, which only a
-        // `SendOp<'a, U>` makes: `SendPayload<'a, U>` of the channel at
+        // `SendOp<'a, U>` makes: `SendPayload<U>` of the channel at
         // `chan`, which is `tx`'s, so `U` is `T`.
-        unsafe { Box::from_raw(payload.cast::<SendPayload<'a, T>>()) }
+        unsafe { Box::from_raw(payload.cast::<SendPayload<T>>()) }
     }
 }
 

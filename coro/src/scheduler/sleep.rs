@@ -10,6 +10,15 @@
 //! worker sees the work, or the waker sees the worker waiting and wakes it,
 //! or both; never neither. The loom model `tests/loom_sleep.rs` checks
 //! exactly this, with this file compiled against loom.
+//!
+//! Every write to the word is a read-modify-write (`swap`), the worker's
+//! too. The fence argument needs the word's writes in one modification
+//! order, which the memory model gives any atomic; loom, though, orders
+//! plain stores only by causality, so with a plain `store` it let a
+//! waker's swap read an `AWAKE` older than the worker's concurrent
+//! announcement and reported a deadlock that the model excludes. Swaps
+//! form one chain that loom follows too. On x86 a `SeqCst` store is an
+//! `xchg` already, so the swaps cost nothing more.
 
 use crate::loom::sync::atomic::{fence, AtomicU8, Ordering};
 
@@ -44,14 +53,14 @@ impl SleepState {
     /// its thread. It must look for work once more afterwards.
     pub(crate) fn prepare(&self, in_driver: bool) {
         let state = if in_driver { IN_DRIVER } else { ON_THREAD };
-        self.0.store(state, Ordering::SeqCst);
+        self.0.swap(state, Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }
 
     /// The worker is awake again: it found work after all, or its wait
     /// ended.
     pub(crate) fn set_awake(&self) {
-        self.0.store(AWAKE, Ordering::SeqCst);
+        self.0.swap(AWAKE, Ordering::SeqCst);
     }
 
     /// A waker that published work takes the worker off its sleep state:
