@@ -65,7 +65,10 @@
 //! connection closes, so bytes after a malformed request are never parsed
 //! as a request. Closing after an error uses a lingering close: the write
 //! side is shut first and the input drained briefly, so that the client
-//! reads the error response instead of a reset.
+//! reads the error response instead of a reset. So does any close that
+//! the client may still be sending into (a keep-alive request the server
+//! closes after, a body left unread, bytes buffered behind the request);
+//! a client that asked to close and sent nothing more is closed at once.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -347,6 +350,13 @@ impl Conn<'_> {
             if self.shared.is_shutting_down() {
                 close = true;
             }
+            // A client that asked to close, and whose request was read to
+            // its end with nothing behind it, sends nothing more: no later
+            // byte can meet the closed socket and reset the connection, so
+            // it closes without the lingering read (Go's rule, which
+            // lingers only after a body cut short).
+            let client_done =
+                !head.keep_alive && body_state.is_done() && self.io.buffered().is_empty();
             let written = catch_unwind(AssertUnwindSafe(|| {
                 write_response(self.io, &head, response, close)
             }));
@@ -354,7 +364,11 @@ impl Conn<'_> {
             match written {
                 Ok(Ok(After::KeepOpen)) => {}
                 Ok(Ok(After::Close)) => {
-                    self.close_gracefully();
+                    if client_done {
+                        self.end_output();
+                    } else {
+                        self.close_gracefully();
+                    }
                     return Exit::Closed;
                 }
                 Ok(Err(_)) => return Exit::Closed,
@@ -503,17 +517,20 @@ impl Conn<'_> {
         }
     }
 
+    /// Sends what is buffered and shuts the write side (a TLS stream sends
+    /// its `close_notify` first); false if either failed.
+    fn end_output(&mut self) -> bool {
+        self.io.flush().is_ok() && self.io.link_mut().shutdown_write().is_ok()
+    }
+
     /// Sends what is buffered, shuts the write side, and reads (and drops)
     /// what the client still sends for a moment, so that it gets the last
     /// response rather than a reset.
     fn close_gracefully(&mut self) {
-        if self.io.flush().is_err() {
+        if !self.end_output() {
             return;
         }
         let stream = self.io.link_mut();
-        if stream.shutdown_write().is_err() {
-            return;
-        }
         let deadline = Instant::now() + LINGER;
         let mut scratch = [0u8; 4096];
         let mut dropped = 0;

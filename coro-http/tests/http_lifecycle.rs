@@ -8,7 +8,7 @@
 
 mod util;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -202,6 +202,40 @@ fn panics_answer_500_and_spare_other_connections(workers: usize) {
     let mut after = server.connect();
     assert_eq!(after.request(get("/")).status, 200);
     after.assert_serves();
+}
+
+/// A client that asked to close, its request read to the end, gets the
+/// response and then a socket closed at once: a byte it sends afterwards
+/// meets no reader, the kernel answers it with a reset, and the client's
+/// next write fails. A lingering close would read and drop such bytes for
+/// `LINGER` (half a second), and the writes would succeed all that time;
+/// the test gives up well before that (on loopback the reset comes back
+/// within the first write, so the second one already fails).
+#[test]
+fn a_client_that_asked_to_close_is_closed_without_lingering() {
+    let server = serve_with(router(), |b| b);
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    let give_up = std::time::Instant::now() + Duration::from_millis(200);
+    let refused = loop {
+        match stream.write_all(b"x") {
+            Err(e) => break Some(e.kind()),
+            Ok(()) if std::time::Instant::now() >= give_up => break None,
+            Ok(()) => thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    assert!(
+        matches!(
+            refused,
+            Some(std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+        ),
+        "the server lingered: it read what was sent after its answer ({refused:?})"
+    );
 }
 
 #[test]

@@ -117,11 +117,20 @@ where
     A::from_arg_matches(&matches)
 }
 
-/// Installs the examples' logger (`env_logger`, to stderr): warnings and
-/// errors by default, or what `RUST_LOG` says (`RUST_LOG=info`,
-/// `RUST_LOG=coro_http=debug`, see the `env_logger` docs).
+/// What the examples log without `RUST_LOG`: warnings and errors, but only
+/// errors from rustls, which warns about its clients' quirks once per
+/// connection (wrk and curl send an IP address as the server name, which
+/// the TLS spec forbids): under load that is a formatted line and a
+/// `write` per connection, for nothing the server can change.
+const DEFAULT_LOG_FILTER: &str = "warn,rustls=error";
+
+/// Installs the examples' logger (`env_logger`, to stderr):
+/// [`DEFAULT_LOG_FILTER`] by default, or what `RUST_LOG` says
+/// (`RUST_LOG=info`, `RUST_LOG=coro_http=debug`, see the `env_logger`
+/// docs).
 pub fn init_logger() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(DEFAULT_LOG_FILTER))
+        .init();
 }
 
 /// Serves `router` at the host, port and workers of `args`: prints

@@ -108,8 +108,15 @@ impl TcpListener {
     /// # Errors
     /// As `std::net::TcpListener::accept`.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = self.reg.io(Direction::Read, None, || self.inner.accept())?;
-        Ok((TcpStream::from_std(stream)?, peer))
+        // `accept4` with `SOCK_NONBLOCK`: the socket comes nonblocking, with
+        // no `ioctl` per connection to make it so (std's `accept` would).
+        let (socket, peer) = self.reg.io(Direction::Read, None, || {
+            socket2::SockRef::from(&self.inner).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+        })?;
+        let peer = peer.as_socket().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "accept: not an IP peer address")
+        })?;
+        Ok((TcpStream::from_nonblocking(socket.into())?, peer))
     }
 
     /// A second descriptor for the same listening socket (`dup`), with a

@@ -47,6 +47,12 @@ impl TcpStream {
     /// If it cannot be made nonblocking or registered.
     pub fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
+        TcpStream::from_nonblocking(stream)
+    }
+
+    /// Wraps a connected `std` stream that is nonblocking already (an
+    /// `accept4` with `SOCK_NONBLOCK`).
+    pub(crate) fn from_nonblocking(stream: net::TcpStream) -> io::Result<TcpStream> {
         // SAFETY: the stream is moved into the result, declared after the
         // registration, so it outlives it.
         let reg = unsafe { Registration::new(stream.as_fd(), Interest::Socket)? };
