@@ -20,7 +20,7 @@ use crate::scheduler::blocking_pool::{
     BlockingPool, PoolConfig, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS,
 };
 use crate::scheduler::idle::Idle;
-use crate::scheduler::park::Parker;
+use crate::scheduler::sleeper::Sleeper;
 use crate::scheduler::worker::WorkerCtx;
 use crate::scheduler::{Config, Remote, Shared};
 use crate::stack::{round_stack_size, DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
@@ -312,7 +312,7 @@ impl Builder {
                     Arc::new(Remote {
                         inbox: Injector::new(),
                         runnext: Default::default(),
-                        parker: Parker::default(),
+                        sleeper: Sleeper::default(),
                         poll_due: Default::default(),
                         stuck: Default::default(),
                         cpu_clock: Default::default(),

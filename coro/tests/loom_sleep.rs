@@ -5,7 +5,7 @@
 //!
 //! `RUSTFLAGS="--cfg loom" cargo test -p coro --release --test loom_sleep`
 //!
-//! A lost wake-up shows as a worker parked for good: loom reports the
+//! A lost wake-up shows as a worker asleep for good: loom reports the
 //! deadlock.
 #![cfg(loom)]
 #![allow(dead_code)]
@@ -27,7 +27,7 @@ use ::loom::sync::Arc;
 use ::loom::thread;
 use sleep::{SleepState, Sleeping};
 
-/// The worker's side (`WorkerCtx::sleep`, `Parker`): announce the wait,
+/// The worker's side (`WorkerCtx::sleep`, `Sleeper`): announce the wait,
 /// look for work once more, wait; until `expected` items of work came.
 /// The look is a relaxed load: only the two `SeqCst` fences order it.
 fn worker(state: &SleepState, work: &AtomicUsize, expected: usize) {
@@ -42,7 +42,7 @@ fn worker(state: &SleepState, work: &AtomicUsize, expected: usize) {
     }
 }
 
-/// A waker's side (`Parker::unpark`): publish, then wake the worker only
+/// A waker's side (`Sleeper::wake`): publish, then wake the worker only
 /// if it waits.
 fn give_work(state: &SleepState, work: &AtomicUsize, worker: &thread::Thread) {
     work.fetch_add(1, Ordering::Relaxed);

@@ -302,10 +302,10 @@ const RACE_STUCK: Duration = Duration::from_secs(2);
 /// its way to sleep. A lost wake-up leaves the coroutine unrun.
 ///
 /// Regression test for a race in `WorkerCtx::sleep`: a worker that
-/// registered as a sleeper (`Idle::sleep`) before announcing its park
-/// (`Parker::prepare`) could be taken off the sleeper list and counted as
-/// searching by a spawner whose `Parker::unpark` then found no announcement
-/// and did nothing; the worker parked for good as a phantom searcher, and
+/// registered as a sleeper (`Idle::sleep`) before announcing its sleep
+/// (`Sleeper::prepare`) could be taken off the sleeper list and counted as
+/// searching by a spawner whose `Sleeper::wake` then found no announcement
+/// and did nothing; the worker slept for good as a phantom searcher, and
 /// since `searching` stayed 1, no later spawn woke anyone. Before the fix
 /// this hunt hit the window in about a third of 15-second runs.
 #[test]

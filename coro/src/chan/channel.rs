@@ -235,7 +235,11 @@ pub(crate) struct Channel<T> {
 // messages it holds are `Send`, and its hooks point at `Waiting`s of `Send`
 // messages whose access follows the rules on `Waiting`.
 unsafe impl<T: Send> Send for Channel<T> {}
-// SAFETY: as above.
+// SAFETY: shared access from several threads touches `inner` only with
+// `lock` held (see `locked`), so no two threads reach it at once; the
+// counters are atomics and `cap` is never written after creation. Messages
+// and the `Waiting`s that hooks point at only move between threads, which
+// `T: Send` allows.
 unsafe impl<T: Send> Sync for Channel<T> {}
 
 /// Holds a channel's lock; releases it when dropped.

@@ -72,6 +72,6 @@ impl std::error::Error for InstallError {}
 /// # Errors
 /// The caller is not on a worker thread, or its worker has a driver.
 pub fn install(driver: Arc<dyn Driver>) -> Result<(), InstallError> {
-    super::worker::with_current(|w| w.remote.parker.set_driver(driver))
+    super::worker::with_current(|w| w.remote.sleeper.set_driver(driver))
         .unwrap_or(Err(InstallError::NotAWorker))
 }

@@ -7,7 +7,7 @@
 //!   steal. At most half of the workers may search at once
 //!   ([`Idle::try_start_searching`]), so an idle runtime does not have every
 //!   thread hammering every other thread's queue.
-//! * `sleepers`: workers parked with nothing to do.
+//! * `sleepers`: workers asleep with nothing to do.
 //!
 //! When stealable work appears (a spawn), [`Idle::worker_to_notify`] picks a
 //! sleeper to wake *only if nobody is searching*: a searcher will find the
@@ -17,7 +17,7 @@
 //! this), so parallelism ramps up one worker at a time.
 //!
 //! No wake-up is lost: a worker registers as a sleeper and then, after a
-//! `SeqCst` fence, looks at every queue once more before it parks; a spawner
+//! `SeqCst` fence, looks at every queue once more before it sleeps; a spawner
 //! pushes and then, after a `SeqCst` fence, reads the counters. One of the two
 //! sees the other.
 
@@ -84,9 +84,9 @@ impl Idle {
         Some(worker)
     }
 
-    /// Registers `worker` as asleep. The caller must have announced its park
-    /// (see `park::Parker::prepare`) before, and must look for work once more
-    /// after, before it parks.
+    /// Registers `worker` as asleep. The caller must have announced its sleep
+    /// (see `sleeper::Sleeper::prepare`) before, and must look for work once
+    /// more after, before it sleeps.
     pub(crate) fn sleep(&self, worker: usize) {
         let mut sleepers = self.sleepers.lock();
         sleepers.push(worker);

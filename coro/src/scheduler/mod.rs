@@ -41,7 +41,7 @@
 //!    another worker's runnext task; at most half the workers search at
 //!    once ([`idle`]);
 //! 6. nothing anywhere: wait until woken or the next timer is due
-//!    ([`park`]), in the worker's own I/O [driver](crate::driver) if a
+//!    ([`sleeper`]), in the worker's own I/O [driver](crate::driver) if a
 //!    coroutine on it installed one (one epoll instance per worker, see
 //!    `coro-net`), else on its thread.
 //!
@@ -51,16 +51,18 @@
 //! task goes to the waiter it registered with (a wait list, its timer
 //! entry, a socket's `IoState`), and nothing of it is in any queue. What
 //! wakes it pushes the task onto its home worker: the LIFO slot or `ready`
-//! when the waker runs on that worker, the inbox plus an unpark otherwise.
-//! The three sources reach a worker by three paths that never cross:
+//! when the waker runs on that worker, the inbox plus a wake of the worker
+//! otherwise. The three sources reach a worker by three paths that never
+//! cross:
 //!
 //! * timers are per worker, and fire on it (step 1, 2, and before it
 //!   waits: the next deadline bounds the wait);
 //! * I/O events come from the worker's own driver, where the coroutines of
 //!   that worker registered their sockets, so they are found by the worker
 //!   that runs their coroutines, with no other thread involved;
-//! * wake-ups from other threads go through the inbox; the unpark ends the
-//!   wait on the thread, or in the driver through its `wake`.
+//! * wake-ups from other threads go through the inbox; the worker's wake
+//!   (`Sleeper::wake`) ends its sleep on the thread, or in the driver
+//!   through the driver's `wake`.
 //!
 //! # Stuck workers
 //!
@@ -83,7 +85,7 @@
 //!
 //! A woken task goes to its home worker: into the LIFO slot when the waker
 //! is a coroutine on that worker, into `ready` when it is the worker itself
-//! (a timer), into the inbox otherwise, followed by an unpark of that worker
+//! (a timer), into the inbox otherwise, followed by a wake of that worker
 //! if it sleeps. A spawn from a coroutine goes to its worker's runnext slot,
 //! pushing the task there before to the fresh queue, and wakes a sleeping
 //! worker to come and steal, if nobody is searching already. A spawn from
@@ -91,7 +93,7 @@
 //!
 //! # Shutdown
 //!
-//! Dropping the runtime sets `shutdown` and unparks every worker. Each
+//! Dropping the runtime sets `shutdown` and wakes every worker. Each
 //! worker then, in order:
 //!
 //! 1. stops running tasks and waits until every worker has stopped;
@@ -110,9 +112,9 @@ pub mod driver;
 pub(crate) mod hog;
 pub(crate) mod idle;
 pub(crate) mod monitor;
-pub(crate) mod park;
 pub(crate) mod queue;
 pub(crate) mod sleep;
+pub(crate) mod sleeper;
 pub(crate) mod started;
 pub(crate) mod timers;
 pub(crate) mod worker;
@@ -124,7 +126,7 @@ use crossbeam_deque::{Injector, Stealer};
 
 use crate::task::{Schedule, TaskRef};
 use idle::Idle;
-use park::Parker;
+use sleeper::Sleeper;
 use timers::Timers;
 
 /// Ticks between two looks at the I/O driver, the inbox and the injector
@@ -164,7 +166,7 @@ pub(crate) struct Remote {
     pub(crate) inbox: Injector<TaskRef>,
     /// The task its worker runs next; see `queue`.
     pub(crate) runnext: queue::RunNext,
-    pub(crate) parker: Parker,
+    pub(crate) sleeper: Sleeper,
     /// Set by the monitor while the worker runs coroutines, about once a
     /// [`DRIVER_POLL_PERIOD`]; the worker clears it at its periodic look.
     pub(crate) poll_due: AtomicBool,
@@ -272,13 +274,13 @@ impl Shared {
         // flag above. Plain threads cannot reach a runtime being dropped.
         let remote = &self.remotes[worker % self.remotes.len()];
         remote.inbox.push(task);
-        remote.parker.unpark();
+        remote.sleeper.wake();
     }
 
     /// Wakes a sleeping worker to steal, if nobody is searching.
     pub(crate) fn notify_work(&self) {
         if let Some(w) = self.idle.worker_to_notify() {
-            self.remotes[w].parker.unpark();
+            self.remotes[w].sleeper.wake();
         }
     }
 
@@ -297,7 +299,7 @@ impl Shared {
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
         for r in self.remotes.iter() {
-            r.parker.force_unpark();
+            r.sleeper.force_wake();
         }
     }
 }
@@ -326,7 +328,7 @@ impl Schedule for crate::task::Scheduler {
             // any moment.
             let home = Arc::clone(task.home().expect("a woken task has started"));
             home.inbox.push(task);
-            home.parker.unpark();
+            home.sleeper.wake();
         }
     }
 

@@ -1,7 +1,7 @@
 //! A worker's sleep state: the word by which a worker about to wait tells
 //! its wakers whether, and where, it waits, so that a waker makes a system
 //! call only for a worker that needs one (the protocol is in
-//! [`super::park`]).
+//! [`super::sleeper`]).
 //!
 //! The worker stores its state and issues a `SeqCst` fence *before* it
 //! looks at its queues once more; a waker publishes its work and issues a

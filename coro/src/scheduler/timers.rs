@@ -2,7 +2,7 @@
 //!
 //! Every sleeping coroutine and every timed wait arms an entry here, on its
 //! home worker, so no thread sleeps on its behalf. The worker fires due
-//! entries between coroutine runs and parks with a timeout equal to the
+//! entries between coroutine runs and sleeps with a timeout equal to the
 //! earliest deadline.
 //!
 //! # One entry per coroutine, re-armed lazily

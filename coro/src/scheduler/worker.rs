@@ -115,7 +115,7 @@ impl WorkerCtx {
 
     /// The worker thread's body.
     pub(crate) fn run_thread(self) {
-        self.remote.parker.bind_current_thread();
+        self.remote.sleeper.bind_current_thread();
         self.remote.publish_cpu_clock();
         reduce_timer_slack();
         let _altstack = crate::overflow::AltStack::ensure();
@@ -154,7 +154,7 @@ impl WorkerCtx {
             }
             any_running = true;
             if remote.stuck.load(Ordering::Relaxed) {
-                if let Some(driver) = remote.parker.driver() {
+                if let Some(driver) = remote.sleeper.driver() {
                     driver.wait(Some(Duration::ZERO));
                 }
             }
@@ -318,20 +318,20 @@ impl WorkerCtx {
 
     fn sleep(&self) {
         let idle = &self.shared.idle;
-        let driver = self.remote.parker.driver();
+        let driver = self.remote.sleeper.driver();
         // What a stuck worker's events start lands in our queues, which
         // `has_work` looks at below; and while any other worker runs a
         // coroutine, we look again after `STUCK_AFTER` at the latest.
         let others_running = self.help_stuck_workers();
         // Announce the wait before registering as a sleeper: a notifier that
-        // takes us off the sleepers list counts us as searching and unparks
-        // us, and that unpark must not be skipped for want of the
+        // takes us off the sleepers list counts us as searching and wakes
+        // us, and that wake must not be skipped for want of the
         // announcement, or we would sleep as a phantom searcher that keeps
         // every other worker from being notified.
-        self.remote.parker.prepare(driver.is_some());
+        self.remote.sleeper.prepare(driver.is_some());
         idle.sleep(self.index);
         if self.has_work() {
-            self.remote.parker.cancel();
+            self.remote.sleeper.set_awake();
         } else {
             let mut timeout = self
                 .timers
@@ -344,9 +344,9 @@ impl WorkerCtx {
             match driver {
                 Some(driver) => {
                     driver.wait(timeout);
-                    self.remote.parker.cancel();
+                    self.remote.sleeper.set_awake();
                 }
-                None => self.remote.parker.park(timeout),
+                None => self.remote.sleeper.sleep_on_thread(timeout),
             }
         }
         if idle.wake(self.index) {
@@ -374,7 +374,7 @@ impl WorkerCtx {
 
     /// Lets I/O events in while this worker is busy.
     fn poll_driver(&self) {
-        if let Some(driver) = self.remote.parker.driver() {
+        if let Some(driver) = self.remote.sleeper.driver() {
             driver.wait(Some(Duration::ZERO));
         }
     }

@@ -113,7 +113,10 @@ impl SizeClass {
         let n = self.residents.len();
         for step in 0..n {
             let i = (self.hand + step) % n;
-            // SAFETY: see `remove_resident`.
+            // SAFETY: every pointer in `residents` refers to a live image:
+            // an image leaves `residents` before it is released or dropped.
+            // The shared borrow only reads `pins`, a `Cell` that the running
+            // coroutine itself may set through a shared reference too.
             if unsafe { self.residents[i].as_ref() }.pins.get() == 0 {
                 // The next look starts at whatever takes this place.
                 self.hand = i;
@@ -216,9 +219,11 @@ impl StackPool {
         if let Some(i) = c.pick_victim() {
             let mut victim = c.residents[i];
             c.remove_resident(i);
-            // SAFETY: see `SizeClass::remove_resident`; the worker runs one
-            // coroutine at a time and is in the pool, so the victim is
-            // suspended and nobody else touches its image.
+            // SAFETY: the victim was in `residents`, so it is a live image
+            // (images leave `residents` before they are released or
+            // dropped). The worker runs one coroutine at a time and is in
+            // the pool, so the victim is suspended and nobody else touches
+            // its image while we hold this `&mut`.
             evict(unsafe { victim.as_mut() }, c.range_len, margin);
         }
     }

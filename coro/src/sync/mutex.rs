@@ -433,7 +433,9 @@ impl<T: ?Sized> Deref for MutexGuard<'_, T> {
 
 impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as for `deref`, and `&mut self` makes this borrow unique.
+        // SAFETY: the guard exists only while its holder owns the lock, so
+        // no other borrow of the data exists outside this guard, and `&mut
+        // self` makes this one unique within it.
         unsafe { &mut *self.mutex.data.get() }
     }
 }

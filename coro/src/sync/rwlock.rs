@@ -450,7 +450,9 @@ impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
 
 impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as for `deref`, and `&mut self` makes the borrow unique.
+        // SAFETY: the holder of a write guard owns the lock exclusively, so
+        // no reader or other writer borrows the data, and `&mut self` makes
+        // this borrow unique within the guard.
         unsafe { &mut *self.lock.data.get() }
     }
 }
