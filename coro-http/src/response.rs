@@ -35,6 +35,12 @@ use http::StatusCode;
 use crate::error::Error;
 use crate::upgraded::{OnUpgrade, Upgraded};
 
+// A response moves from the handler through the router to the writer;
+// up to 128 bytes the compiler moves it with inline stores, past that with
+// a `memcpy` call each time (see `OnUpgrade`).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Response>() <= 128);
+
 /// An HTTP response.
 #[derive(Debug)]
 pub struct Response {
@@ -539,7 +545,7 @@ impl Response {
     {
         let mut response =
             Response::new(StatusCode::SWITCHING_PROTOCOLS).header(http::header::UPGRADE, protocol);
-        response.upgrade = Some(OnUpgrade(Box::new(on_upgrade)));
+        response.upgrade = Some(OnUpgrade(Box::new(Box::new(on_upgrade))));
         response
     }
 }
