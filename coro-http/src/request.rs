@@ -78,9 +78,14 @@ impl<'c> Request<'c> {
         }
     }
 
-    /// Where the path starts in the head's bytes.
-    pub(crate) fn path_range_start(&self) -> usize {
-        self.head.path.start
+    /// The path as sent, where it starts in the head's bytes, and the
+    /// path parameters to fill in: what routing needs, borrowed apart.
+    pub(crate) fn route_parts(&mut self) -> (&str, usize, &mut Params) {
+        (
+            self.head.str(&self.head.path),
+            self.head.path.start,
+            &mut self.params,
+        )
     }
 
     /// The method.

@@ -384,10 +384,10 @@ impl Router {
     }
 
     fn endpoint(&self, req: &mut Request<'_>) -> Endpoint<'_> {
-        let mut params = std::mem::take(&mut req.params);
+        // Filled in place: a request's parameters keep their memory from
+        // request to request on a connection, and none is moved or dropped.
+        let (path, path_at, params) = req.route_parts();
         params.clear();
-        let path = req.path();
-        let path_at = req.path_range_start();
         let mut bad_param = None;
         let route = match self.tree.at(path) {
             Ok(m) => {
@@ -409,7 +409,6 @@ impl Router {
             }
             Err(_) => None,
         };
-        req.params = params;
         let Some(route) = route else {
             return Endpoint::NotFound;
         };
