@@ -314,7 +314,6 @@ impl Builder {
                         runnext: Default::default(),
                         sleeper: Sleeper::default(),
                         poll_due: Default::default(),
-                        looks: Default::default(),
                         stuck: Default::default(),
                         cpu_clock: Default::default(),
                         probe: Default::default(),

@@ -7,13 +7,12 @@
 //! resumes and the running coroutine, two relaxed atomics the worker writes
 //! at each resume; see [`super::hog`]) and:
 //!
-//! * asks each running worker that has not looked at its I/O since the
-//!   last look (`Remote::looks`: its periodic looks by ticks and its waits)
-//!   for its periodic look (`Remote::poll_due`): after its current
-//!   coroutine suspends, the worker polls its I/O driver, fires its timers
-//!   and takes from its inbox and the injector ahead of local work, so a
-//!   worker whose coroutines run for milliseconds between suspensions still
-//!   sees I/O within about one of them;
+//! * asks each worker that is running for its periodic look
+//!   (`Remote::poll_due`): after its current coroutine suspends, the worker
+//!   polls its I/O driver, fires its timers and takes from its inbox and
+//!   the injector ahead of local work, so a worker whose coroutines run for
+//!   milliseconds between suspensions still sees I/O within about one of
+//!   them;
 //! * marks *stuck* a worker that is in the same run as at its last look,
 //!   at least a period long (`Remote::stuck`), and wakes a sleeping worker
 //!   (`notify_work`) to help: the others poll a stuck worker's driver
@@ -32,18 +31,6 @@
 //! * reports coroutines that run past the hog threshold ([`super::hog`]),
 //!   when one is set.
 //!
-//! While every running worker looks on its own between two looks and none
-//! is stuck (the common case under a load of short requests: a worker
-//! waits in its driver every few dozen of them), the monitor has nothing
-//! to do, and it doubles its period up to [`CALM_PERIOD`]; anything else
-//! brings it back to [`BUSY_PERIOD`]. As Go's `sysmon` backs off, and
-//! for the same reason: at a millisecond, the monitor woke a thousand
-//! times a second beside a busy worker, and where they shared a CPU
-//! (one worker pinned) it preempted the worker as often, for about 2% of
-//! the CPU. The cost of the back-off is that a worker that turns from
-//! short runs to long ones is asked for its first look up to a
-//! `CALM_PERIOD` late, and found stuck that much later.
-//!
 //! It exits at the runtime's shutdown (which unparks it).
 
 use std::sync::atomic::Ordering;
@@ -59,11 +46,6 @@ use super::Shared;
 const BUSY_PERIOD: Duration = super::DRIVER_POLL_PERIOD;
 /// Between two looks while no worker runs one.
 const IDLE_PERIOD: Duration = Duration::from_millis(10);
-/// The longest period the monitor backs off to while every running worker
-/// looks at its I/O on its own (see the module docs): a few milliseconds,
-/// so that a worker that starts a long run is still asked for its look,
-/// and found stuck, within a few milliseconds.
-const CALM_PERIOD: Duration = Duration::from_millis(4);
 /// CPU time one run must use after the monitor first found it stuck (so a
 /// millisecond or more in all) to make the runtime congested.
 const LONG_RUN: Duration = Duration::from_micros(800);
@@ -86,8 +68,6 @@ pub(crate) fn start(
 struct Seen {
     runs: u32,
     id: u64,
-    /// The worker's `looks`.
-    looks: u32,
     /// The worker thread's CPU time at the first look that found this run
     /// stuck.
     cpu: Option<Duration>,
@@ -103,33 +83,24 @@ fn run(shared: &Shared, hog_threshold: Option<Duration>) {
         let mut running = false;
         let mut any_stuck = false;
         let mut long_run = false;
-        // Every running worker looked on its own since the last look.
-        let mut calm = true;
         for (remote, seen) in shared.remotes.iter().zip(&mut seen) {
             let (runs, id) = remote.probe.sample();
-            let looks = remote.looks.load(Ordering::Relaxed);
-            let looked = std::mem::replace(&mut seen.looks, looks) != looks;
             if id == 0 {
                 remote.stuck.store(false, Ordering::Relaxed);
                 *seen = Seen {
                     runs,
                     id,
-                    looks,
                     cpu: None,
                 };
                 continue;
             }
             running = true;
-            if !looked {
-                remote.poll_due.store(true, Ordering::Relaxed);
-                calm = false;
-            }
+            remote.poll_due.store(true, Ordering::Relaxed);
             if (runs, id) != (seen.runs, seen.id) {
                 remote.stuck.store(false, Ordering::Relaxed);
                 *seen = Seen {
                     runs,
                     id,
-                    looks,
                     cpu: None,
                 };
                 continue;
@@ -157,20 +128,7 @@ fn run(shared: &Shared, hog_threshold: Option<Duration>) {
         if any_stuck {
             shared.notify_work();
         }
-        period = next_period(period, running, calm && !any_stuck);
-    }
-}
-
-/// The period after one of `period`: `running`, some worker runs a
-/// coroutine; `calm`, every running worker looked at its I/O on its own
-/// since the last look and none is stuck.
-fn next_period(period: Duration, running: bool, calm: bool) -> Duration {
-    if !running {
-        IDLE_PERIOD
-    } else if calm {
-        (period * 2).clamp(BUSY_PERIOD, CALM_PERIOD)
-    } else {
-        BUSY_PERIOD
+        period = if running { BUSY_PERIOD } else { IDLE_PERIOD };
     }
 }
 
@@ -186,28 +144,4 @@ fn cpu_time(clock: libc::clockid_t) -> Option<Duration> {
         return None;
     }
     Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_period_backs_off_while_calm_and_snaps_back_when_not() {
-        // From idle to busy and calm: straight to the calm cap.
-        assert_eq!(next_period(IDLE_PERIOD, true, true), CALM_PERIOD);
-        // Busy and calm: doubling from the busy period, up to the cap.
-        let mut period = BUSY_PERIOD;
-        let mut seen = vec![period];
-        while period < CALM_PERIOD {
-            period = next_period(period, true, true);
-            seen.push(period);
-        }
-        assert_eq!(seen, [BUSY_PERIOD, BUSY_PERIOD * 2, BUSY_PERIOD * 4]);
-        assert_eq!(next_period(CALM_PERIOD, true, true), CALM_PERIOD);
-        // A worker that did not look, or a stuck one: back to the busy period.
-        assert_eq!(next_period(CALM_PERIOD, true, false), BUSY_PERIOD);
-        // Nothing running: the idle period.
-        assert_eq!(next_period(BUSY_PERIOD, false, false), IDLE_PERIOD);
-    }
 }
