@@ -35,9 +35,9 @@ use http::StatusCode;
 use crate::error::Error;
 use crate::upgraded::{OnUpgrade, Upgraded};
 
-// A response moves from the handler through the router to the writer;
-// up to 128 bytes the compiler moves it with inline stores, past that with
-// a `memcpy` call each time (see `OnUpgrade`).
+// A response moves several times from the handler through the router to
+// the writer; up to 128 bytes the compiler moves it with inline stores,
+// past that with a `memcpy` call each time (hence the thin `OnUpgrade`).
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<Response>() <= 128);
 

@@ -15,11 +15,8 @@ use crate::registry::Closing;
 
 /// What a 101 response runs once it is sent: see [`Response::upgrade`](crate::Response::upgrade).
 ///
-/// Boxed twice, so that it is one pointer wide: that keeps `Response` at
-/// 128 bytes, which the compiler moves with inline stores where a larger
-/// one costs a `memcpy` call at every move (a handler's answer moves
-/// several times on its way to the writer). The upgrade pays one
-/// allocation more.
+/// Boxed twice, so that it is one pointer wide and `Response` stays within
+/// its size bound (see `response.rs`); the upgrade pays one allocation more.
 pub(crate) struct OnUpgrade(pub(crate) Box<UpgradeFn>);
 
 /// The handler's closure itself.

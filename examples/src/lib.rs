@@ -124,8 +124,8 @@ where
 /// `write` per connection, for nothing the server can change.
 const DEFAULT_LOG_FILTER: &str = "warn,rustls=error";
 
-/// Installs the examples' logger (`env_logger`, to stderr):
-/// warnings, and errors only from rustls, by default, or what `RUST_LOG` says
+/// Installs the examples' logger (`env_logger`, to stderr): by default
+/// warnings and errors (from rustls errors only), or what `RUST_LOG` says
 /// (`RUST_LOG=info`, `RUST_LOG=coro_http=debug`, see the `env_logger`
 /// docs).
 pub fn init_logger() {
