@@ -125,7 +125,7 @@ where
 const DEFAULT_LOG_FILTER: &str = "warn,rustls=error";
 
 /// Installs the examples' logger (`env_logger`, to stderr): by default
-/// warnings and errors (from rustls errors only), or what `RUST_LOG` says
+/// warnings and errors, but only errors from rustls; or what `RUST_LOG` says
 /// (`RUST_LOG=info`, `RUST_LOG=coro_http=debug`, see the `env_logger`
 /// docs).
 pub fn init_logger() {
