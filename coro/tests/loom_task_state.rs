@@ -8,6 +8,11 @@
 //! while wakers fire, exactly one party ends up scheduling it (the worker,
 //! because a wake came first and left `NOTIFIED`, or the one waker that
 //! moved it from `PARKED` to `SCHEDULED`), never none and never two.
+//!
+//! The shutdown model checks the other side of that transition: a waker
+//! that won it goes on to read the task's `home` and push the task there,
+//! so the stopping worker must not claim the task (and clear `home`) until
+//! the push has reached it.
 #![cfg(loom)]
 #![allow(dead_code)]
 
@@ -23,6 +28,8 @@ mod loom {
 #[path = "../src/task/state.rs"]
 mod state;
 
+use ::loom::cell::UnsafeCell;
+use ::loom::sync::atomic::{AtomicUsize, Ordering};
 use ::loom::sync::Arc;
 use ::loom::thread;
 use state::*;
@@ -120,4 +127,67 @@ fn an_unpark_reaches_its_park_once() {
             "the park ends exactly one way: {ends:?}"
         );
     });
+}
+
+/// A task parked in run `seq`, woken from another thread while its worker
+/// stops. The waker that wins reads `home` and then pushes the task to it;
+/// the worker claims the task for its unwind only from `PARKED`, or once
+/// the push reached it, and then clears `home`. Loom's cell reports any
+/// read of `home` that is not ordered before the clear.
+fn shutdown_against(wakers: usize, in_park: bool) {
+    ::loom::model(move || {
+        let st = running();
+        let seq = seq(word(&st));
+        let epoch = epoch(word(&st));
+        if in_park {
+            assert!(!st.begin_park());
+        }
+        assert!(!st.set_parked());
+        let home = Arc::new(UnsafeCell::new(1u32));
+        let pushed = Arc::new(AtomicUsize::new(0));
+        let wakers: Vec<_> = (0..wakers)
+            .map(|k| {
+                let (st, home, pushed) = (st.clone(), home.clone(), pushed.clone());
+                thread::spawn(move || {
+                    let schedules = if k == 0 {
+                        st.wake(seq)
+                    } else {
+                        st.unpark(epoch)
+                    };
+                    if schedules {
+                        // SAFETY: a model of `Schedule::schedule`'s read.
+                        let home = home.with(|h| unsafe { *h });
+                        assert_eq!(home, 1, "the home was cleared under the waker");
+                        pushed.fetch_add(1, Ordering::Release);
+                    }
+                })
+            })
+            .collect();
+        loop {
+            let reached_home = pushed.load(Ordering::Acquire) > 0;
+            if st.claim_for_unwind(reached_home) {
+                break;
+            }
+            thread::yield_now();
+        }
+        // SAFETY: a model of `finish`'s `clear_home`.
+        home.with_mut(|h| unsafe { *h = 0 });
+        for w in wakers {
+            w.join().unwrap();
+        }
+        assert!(pushed.load(Ordering::Relaxed) <= 1, "pushed twice");
+        let w = word(&st);
+        assert_eq!(w & (PARKED | SCHEDULED), 0);
+        assert_ne!(w & RUNNING, 0);
+    });
+}
+
+#[test]
+fn the_stopping_worker_never_clears_home_under_a_waker() {
+    shutdown_against(1, false);
+}
+
+#[test]
+fn the_stopping_worker_never_clears_home_under_a_wake_and_an_unpark() {
+    shutdown_against(2, true);
 }

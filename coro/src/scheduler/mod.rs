@@ -104,7 +104,14 @@
 //! 4. unwinds each of its suspended coroutines on its own thread, so their
 //!    destructors run where their thread-locals live. A coroutine that owns
 //!    a scope whose children are still alive is unwound only after them
-//!    (the children borrow its stack);
+//!    (the children borrow its stack). Nor is one taken while a waker may
+//!    still be on its way to it: a waker on another thread that moved the
+//!    task from `PARKED` to `SCHEDULED` goes on to read the task's `home`
+//!    and push it there, and the unwind ends by clearing `home`. So the
+//!    worker takes a task from `PARKED` itself, in one compare-and-swap
+//!    that shuts later wakers out, or from `SCHEDULED` once it has found
+//!    the task in its own queues; a task in between waits for a later
+//!    round (`TaskRef::claim_for_unwind`, and its loom model);
 //! 5. drops what is left in its queues and exits.
 
 pub(crate) mod blocking_pool;

@@ -14,6 +14,7 @@
 //! message instead.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use super::{Remote, Shared, GLOBAL_QUEUE_INTERVAL, TIMER_INTERVAL};
 use crate::rand::FastRand;
 use crate::stack::StackPool;
 use crate::switch::SuspendKind;
-use crate::task::TaskRef;
+use crate::task::{Slot, TaskRef};
 
 /// Operations a coroutine may complete per resume without suspending
 /// (`crate::budget`; tokio uses the same figure).
@@ -509,20 +510,14 @@ impl WorkerCtx {
             shared.idle.stop_searching();
         }
         wait_for_all(&shared.stopped, workers);
-        let unstarted = self
-            .queues
-            .drain(&self.remote.runnext)
-            .into_iter()
-            .chain(self.remote.take_inbox());
-        for task in unstarted {
-            // On the home worker (or before any), so `coro` may be read.
-            if task.started().is_none() && !task.is_complete() {
-                task.cancel_unstarted();
-            }
-        }
+        let mut reached_home = HashSet::new();
+        self.take_queued(&mut reached_home);
         shared.cancel_injected();
         wait_for_all(&shared.drained, workers);
         loop {
+            // Started tasks that wakers pushed since: their wakers are done
+            // with them, so they may be claimed now.
+            self.take_queued(&mut reached_home);
             let live: Vec<TaskRef> = self.live.borrow().clone();
             if live.is_empty() {
                 break;
@@ -540,6 +535,12 @@ impl WorkerCtx {
                 if owns_running_scope {
                     continue;
                 }
+                // A task a waker scheduled but has not pushed yet is left
+                // for a later round: the waker is about to read its `home`,
+                // which `finish` clears.
+                if !task.claim_for_unwind(reached_home.remove(&task.as_ptr())) {
+                    continue;
+                }
                 // SAFETY: a live task's record on its home worker, its
                 // coroutine suspended; the borrow of the bookkeeping just
                 // above has ended, and the switching state is borrowed
@@ -548,7 +549,6 @@ impl WorkerCtx {
                 if StackPool::is_evicted(&cs.image) {
                     self.stacks.borrow_mut().make_resident(&mut cs.image);
                 }
-                task.set_running();
                 // Destructors that run during the unwind must not yield.
                 self.budget.set(BUDGET);
                 cs.force_unwind();
@@ -560,9 +560,30 @@ impl WorkerCtx {
                 std::thread::sleep(SHUTDOWN_POLL);
             }
         }
+        // Every task of this worker completed, so no waker can push one
+        // here any more: the queues are empty but for completed tasks.
         drop(self.queues.drain(&self.remote.runnext));
         drop(self.remote.take_inbox());
         self.timers.borrow_mut().clear();
+    }
+
+    /// Empties this worker's queues and inbox during the shutdown: cancels
+    /// the never-started tasks, and notes the started ones in
+    /// `reached_home` (whoever scheduled them is done with them).
+    fn take_queued(&self, reached_home: &mut HashSet<*const Slot>) {
+        let queued = self
+            .queues
+            .drain(&self.remote.runnext)
+            .into_iter()
+            .chain(self.remote.take_inbox());
+        for task in queued {
+            // On the home worker (or before any), so `started` may be read.
+            if task.started().is_some() {
+                reached_home.insert(task.as_ptr());
+            } else if !task.is_complete() {
+                task.cancel_unstarted();
+            }
+        }
     }
 }
 

@@ -273,11 +273,14 @@ impl TaskRef {
         unsafe { *self.slot().home.get() = Some(home) }
     }
 
-    /// Unbinds a completed task from its worker. Home worker only; no waker
-    /// reads `home` of a task that is not parked.
+    /// Unbinds a completed task from its worker. Home worker only, once
+    /// its coroutine returned or was unwound after `claim_for_unwind`.
     pub(crate) fn clear_home(&self) {
-        // SAFETY: the task finished; wakers only read `home` after winning
-        // the `PARKED` to `SCHEDULED` transition, impossible from here on.
+        // SAFETY: wakers read `home` only after winning the `PARKED` to
+        // `SCHEDULED` transition, and are done with it once the task is in
+        // its home's queues. The worker resumed the task (or claimed it)
+        // only from there or from `PARKED`, which shut later wakers out;
+        // so no waker reads `home` now, nor can from here on.
         unsafe { *self.slot().home.get() = None }
     }
 
@@ -306,6 +309,14 @@ impl TaskRef {
     #[inline]
     pub(crate) fn set_running(&self) {
         self.slot().state.set_running()
+    }
+
+    /// The stopping home worker takes the suspended task to unwind it, if
+    /// no waker is still on its way to `home` (see
+    /// [`State::claim_for_unwind`](state::State::claim_for_unwind)).
+    #[inline]
+    pub(crate) fn claim_for_unwind(&self, reached_home: bool) -> bool {
+        self.slot().state.claim_for_unwind(reached_home)
     }
 
     /// After the coroutine suspended to wait: `PARKED`, or back to

@@ -147,6 +147,33 @@ impl State {
         }
     }
 
+    /// The stopping home worker takes a suspended task to unwind it:
+    /// `RUNNING`, next run sequence, as [`set_running`](Self::set_running),
+    /// but only from a state in which no waker can still be on its way to
+    /// the task's `home`. That is `PARKED` (the transition shuts every
+    /// waker out: their wake needs `PARKED` and the old sequence), or
+    /// `SCHEDULED` once the worker has taken the task off its own queues
+    /// (`reached_home`: the waker that scheduled it is done with the slot).
+    /// A task `SCHEDULED` but not yet pushed has a waker between its
+    /// transition and its read of `home`: false, try again later.
+    #[inline]
+    pub(crate) fn claim_for_unwind(&self, reached_home: bool) -> bool {
+        let mut s = self.0.load(Ordering::Acquire);
+        loop {
+            let claimable = s & PARKED != 0 || (s & SCHEDULED != 0 && reached_home);
+            if !claimable {
+                return false;
+            }
+            match self
+                .0
+                .compare_exchange_weak(s, resumed(s), Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
     /// The coroutine suspended to wait: `PARKED`, or back to `SCHEDULED` if
     /// a wake already arrived (`NOTIFIED`). True when the worker must
     /// schedule the task again at once.
