@@ -75,8 +75,9 @@ use crate::task::Waiter;
 /// completer pops it (the completer is done with it before it releases the
 /// lock), or when its owner removes it under the lock. The owner frees it
 /// only after one of these (on every path, unwinding included: a select
-/// unwound out of its park unregisters every hook before it frees any, see
-/// `select::run`).
+/// unwound out of its wait, whether from its park or from a yield while a
+/// claim on it is held, unregisters every hook before it frees any, and
+/// waits out that claim without suspending again, see `select::run`).
 ///
 /// # The message slot
 ///

@@ -844,53 +844,60 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
                 }
             }
         }
-        let signal = |ops: &[&mut O]| -> *const Signal {
-            match shared {
-                Some(s) => s.as_ptr(),
-                None => ops[0].own_signal(),
-            }
-        };
         // SAFETY: this round's `lock_all(ops, order)` took these locks, and
         // nothing released them since (every earlier unlock returns or
         // starts the next round).
         unsafe { unlock_all(ops, order) };
 
-        // Step 6.
-        // SAFETY: the signal is alive: it is `shared` (freed by `free_shared` only
-        // after every hook is unregistered, below) or the lone operation's
-        // own hook's, which it holds until `finish` or `abandon`, below.
-        let mut selected = unsafe { &*signal(ops) }.selected();
-        let mut timed_out = false;
-        if selected.is_none() {
-            let parked = panic::catch_unwind(AssertUnwindSafe(|| match park_deadline {
-                Some(d) => park_until(d),
-                None => park(),
-            }));
-            if let Err(unwinding) = parked {
-                // The coroutine is being unwound (its runtime stopped): take
-                // every hook out of its channel before anything is freed.
+        // Step 6. Every suspension from here to the unregistration below
+        // (the park, and the yields of `selected` while a completer on
+        // another thread holds a claim) may be where a stopping runtime
+        // unwinds the coroutine: the unwind must take every hook out of its
+        // channel before the stack that holds them is freed, so it is
+        // caught around all of them.
+        let signal: *const Signal = match shared {
+            Some(s) => s.as_ptr(),
+            None => ops[0].own_signal(),
+        };
+        let waited = panic::catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: the signal is alive: it is `shared` (freed by
+            // `free_shared` only after every hook is unregistered, below) or
+            // the lone operation's own hook's, which it holds until `finish`
+            // or `abandon`, below.
+            let signal = unsafe { &*signal };
+            let mut selected = signal.selected();
+            let mut timed_out = false;
+            if selected.is_none() {
+                match park_deadline {
+                    Some(d) => park_until(d),
+                    None => park(),
+                }
+                selected = signal.selected();
+                if selected.is_none() {
+                    timed_out = user_deadline.is_some_and(|d| Instant::now() >= d);
+                    // Timed out, a clock came due, or woken spuriously: end
+                    // this round.
+                    selected = signal.abort();
+                }
+            }
+            (selected, timed_out)
+        }));
+        let (selected, timed_out) = match waited {
+            Ok(outcome) => outcome,
+            Err(unwinding) => {
+                // The coroutine is being unwound (its runtime stopped). An
+                // operation a completer selected meanwhile is abandoned like
+                // the others: `abandon` takes back what its hook holds.
                 // SAFETY: the signal is alive: neither `shared` nor the lone
                 // hook has been freed yet (that happens below, after the
                 // hooks are unregistered).
-                unsafe { &*signal(ops) }.abort();
+                unsafe { &*signal }.abort_unwinding();
                 unregister_all(ops, order);
                 ops.iter_mut().for_each(|op| op.abandon());
                 free_shared(shared);
                 panic::resume_unwind(unwinding);
             }
-            // SAFETY: the signal is alive: `shared` and the lone hook are
-            // freed only after `unregister_all` and `finish`/`abandon` below.
-            selected = unsafe { &*signal(ops) }.selected();
-            if selected.is_none() {
-                timed_out = user_deadline.is_some_and(|d| Instant::now() >= d);
-                // Timed out, a clock came due, or woken spuriously: end
-                // this round.
-                // SAFETY: the signal is alive: `shared` and the lone hook are
-                // freed only after `unregister_all` and `finish`/`abandon`
-                // below.
-                selected = unsafe { &*signal(ops) }.abort();
-            }
-        }
+        };
         // The completer removed the selected hook; remove the others.
         if n > 1 || selected.is_none() {
             unregister_all(ops, order);
@@ -914,5 +921,80 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
         }
         // An observer was woken, a clock came due, or a spurious wake-up:
         // start over.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::thread;
+    use std::time::Duration;
+
+    use crate::chan::signal::tests::CLAIM_STALL;
+    use crate::chan::{bounded, TrySendError};
+    use crate::runtime::Builder;
+
+    /// A message that counts its drops.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A receiver whose deadline passed while a sender on another thread
+    /// holds a claim on it (the message already in its hook) waits for the
+    /// claim by yielding, and its runtime is dropped then. The unwind
+    /// starts at that yield, not in the park: it must still take the hook
+    /// out of the channel and the message back before the stack goes, so
+    /// the message is dropped once (it used to be left in the dead hook,
+    /// which the sender then wrote to on a freed stack).
+    #[test]
+    fn a_receiver_unwound_while_a_sender_holds_its_claim_drops_the_message() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let rt = Builder::new().workers(1).build().expect("a runtime");
+        let (tx, rx) = bounded::<Counted>(0);
+        rt.spawn(move || loop {
+            if rx.recv_timeout(Duration::from_millis(20)).is_ok() {
+                break;
+            }
+        });
+        let (claiming_tx, claiming) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let sender = {
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || {
+                CLAIM_STALL.with(|stall| {
+                    *stall.borrow_mut() = Some(Box::new(move || {
+                        claiming_tx.send(()).unwrap();
+                        released.recv().unwrap();
+                    }))
+                });
+                let mut message = Counted(drops);
+                loop {
+                    match tx.try_send(message) {
+                        Ok(()) => break,
+                        Err(TrySendError::Full(back)) => message = back,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        claiming.recv().unwrap();
+        // Past the receiver's deadline: it yields in its wait for the claim.
+        thread::sleep(Duration::from_millis(100));
+        let dropper = thread::spawn(move || drop(rt));
+        thread::sleep(Duration::from_millis(50));
+        release.send(()).unwrap();
+        dropper.join().unwrap();
+        sender.join().unwrap();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the message was dropped once"
+        );
     }
 }

@@ -77,6 +77,12 @@ impl Signal {
     /// Ends a successful claim: operation `op` happened. The caller wakes
     /// the waiter (after releasing its locks).
     pub(crate) fn complete(&self, op: usize) {
+        #[cfg(test)]
+        tests::CLAIM_STALL.with(|stall| {
+            if let Some(stall) = &*stall.borrow() {
+                stall();
+            }
+        });
         self.state.store(SELECTED + op, Ordering::Release);
     }
 
@@ -115,6 +121,23 @@ impl Signal {
         }
     }
 
+    /// As [`abort`](Self::abort), for a coroutine being unwound out of its
+    /// wait: waits out a claim in progress without suspending. A stopping
+    /// runtime re-throws its unwind at any suspension, which would leave
+    /// the hooks in their channels; the claim's holder is another thread,
+    /// a few instructions from its end (a claim never spans a suspension).
+    pub(crate) fn abort_unwinding(&self) {
+        if self
+            .state
+            .compare_exchange(WAITING, ABORTED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while self.state.load(Ordering::Acquire) == CLAIMING {
+                std::thread::yield_now();
+            }
+        }
+    }
+
     /// Aborts the wait unless an operation was selected; returns that one.
     pub(crate) fn abort(&self) -> Option<usize> {
         match self
@@ -128,8 +151,17 @@ impl Signal {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::cell::RefCell;
+
     use super::*;
+
+    thread_local! {
+        /// What a completer on this thread runs just before it ends a
+        /// claim: lets a test hold a claim open, as a completer preempted
+        /// there would.
+        pub(crate) static CLAIM_STALL: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+    }
 
     #[test]
     fn one_claim_wins() {
