@@ -314,6 +314,7 @@ impl Builder {
                         runnext: Default::default(),
                         sleeper: Sleeper::default(),
                         poll_due: Default::default(),
+                        looks: Default::default(),
                         stuck: Default::default(),
                         cpu_clock: Default::default(),
                         probe: Default::default(),
@@ -326,6 +327,7 @@ impl Builder {
             shutdown: AtomicBool::new(false),
             stopped: AtomicUsize::new(0),
             drained: AtomicUsize::new(0),
+            monitor: Default::default(),
             blocking: BlockingPool::new(PoolConfig {
                 max_threads: self.max_blocking_threads,
                 keep_alive: self.thread_keep_alive,

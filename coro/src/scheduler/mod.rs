@@ -26,8 +26,9 @@
 //! Each *tick* runs one task until it suspends or returns. Looking for the
 //! next task:
 //!
-//! 1. every [`GLOBAL_QUEUE_INTERVAL`] ticks, and whenever
-//!    [`DRIVER_POLL_PERIOD`] has passed since the last time, the worker
+//! 1. every [`GLOBAL_QUEUE_INTERVAL`] ticks, and whenever the monitor
+//!    found it running for a [`DRIVER_POLL_PERIOD`] or more without a look
+//!    of its own (a wait, or one of these by ticks), the worker
 //!    polls its I/O driver without blocking, fires its due timers, and
 //!    takes from the inbox and the injector first, so a worker busy with
 //!    local work, or with coroutines that run for milliseconds between
@@ -126,7 +127,7 @@ pub(crate) mod started;
 pub(crate) mod timers;
 pub(crate) mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_deque::{Injector, Stealer};
@@ -155,7 +156,9 @@ pub(crate) const TIMER_INTERVAL: u32 = 16;
 /// however few ticks that is: a worker whose coroutines compute for
 /// milliseconds between yields still sees I/O after about one of them.
 /// The [`monitor`] keeps this time, so the worker reads no clock for it;
-/// a poll that finds nothing costs one `epoll_wait`.
+/// a poll that finds nothing costs one `epoll_wait`. A worker that was
+/// looking on its own is asked up to the monitor's calm period late (see
+/// `monitor`) when it turns to long runs.
 pub(crate) const DRIVER_POLL_PERIOD: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Settings a runtime is built with.
@@ -174,9 +177,16 @@ pub(crate) struct Remote {
     /// The task its worker runs next; see `queue`.
     pub(crate) runnext: queue::RunNext,
     pub(crate) sleeper: Sleeper,
-    /// Set by the monitor while the worker runs coroutines, about once a
-    /// [`DRIVER_POLL_PERIOD`]; the worker clears it at its periodic look.
+    /// Set by the monitor while the worker runs coroutines, unless it was
+    /// running at the monitor's last look too and has looked at its I/O on
+    /// its own since (see `looks`); the worker clears it at its periodic
+    /// look.
     pub(crate) poll_due: AtomicBool,
+    /// How many times the worker looked at its I/O driver, inbox and
+    /// timers on its own: its looks by ticks and its waits, not the looks
+    /// the monitor asked for. Written by the worker
+    /// only; the monitor compares it between two looks of its own.
+    pub(crate) looks: AtomicU32,
     /// Set by the monitor while the worker has been running one coroutine
     /// for a whole monitor period or more: the others poll its driver.
     pub(crate) stuck: AtomicBool,
@@ -227,6 +237,9 @@ pub(crate) struct Shared {
     pub(crate) congested: AtomicBool,
     /// The runtime's blocking pool (`crate::blocking`).
     pub(crate) blocking: blocking_pool::BlockingPool,
+    /// How a worker that leaves a wait wakes the monitor from its idle
+    /// period.
+    pub(crate) monitor: monitor::IdleWake,
 }
 
 impl Shared {

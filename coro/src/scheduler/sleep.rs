@@ -63,6 +63,12 @@ impl SleepState {
         self.0.swap(AWAKE, Ordering::SeqCst);
     }
 
+    /// Whether the worker waits (or is about to), as the monitor asks
+    /// before it sleeps its idle period.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != AWAKE
+    }
+
     /// A waker that published work takes the worker off its sleep state:
     /// where it waits (or is about to), if it does, for the waker to wake
     /// it there; `None` if it is running.

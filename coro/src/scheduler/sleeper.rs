@@ -71,6 +71,11 @@ impl Sleeper {
         self.state.set_awake();
     }
 
+    /// Whether the worker waits, or is about to (see `SleepState`).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.state.is_waiting()
+    }
+
     /// Sleeps on the thread until woken, or until `timeout` passes.
     pub(crate) fn sleep_on_thread(&self, timeout: Option<Duration>) {
         match timeout {

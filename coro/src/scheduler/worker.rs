@@ -168,7 +168,14 @@ impl WorkerCtx {
         // coroutines run long between suspensions still lets in I/O
         // events, wake-ups from other threads and spawns from outside
         // within about one such run.
-        if tick % GLOBAL_QUEUE_INTERVAL == 0 || self.take_poll_due() {
+        let by_ticks = tick % GLOBAL_QUEUE_INTERVAL == 0;
+        if by_ticks || self.take_poll_due() {
+            // A look the monitor asked for is not one of the worker's own:
+            // counting it would let the monitor back off from a worker
+            // that looks only when asked.
+            if by_ticks {
+                self.count_look();
+            }
             self.poll_driver();
             self.help_stuck_workers();
             self.fire_timers();
@@ -189,10 +196,21 @@ impl WorkerCtx {
         self.pull_inbox().or_else(|| self.pull_injector())
     }
 
+    /// Tells the monitor this worker looked at its I/O, inbox and timers
+    /// on its own (so it need not be asked to). One relaxed load and
+    /// store: the worker is the only writer.
+    fn count_look(&self) {
+        let looks = &self.remote.looks;
+        looks.store(
+            looks.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
     /// Whether the monitor asked for the periodic look since the last one
-    /// (it does every millisecond or so while this worker runs coroutines:
-    /// `DRIVER_POLL_PERIOD`); clears the request. One relaxed load a tick
-    /// when it did not.
+    /// (it does when this worker has run coroutines for one of its periods,
+    /// a `DRIVER_POLL_PERIOD` or a little more, without a look of its own);
+    /// clears the request. One relaxed load a tick when it did not.
     fn take_poll_due(&self) -> bool {
         let due = self.remote.poll_due.load(Ordering::Relaxed);
         if due {
@@ -342,6 +360,7 @@ impl WorkerCtx {
             if others_running {
                 timeout = Some(timeout.map_or(STUCK_AFTER, |t| t.min(STUCK_AFTER)));
             }
+            self.count_look();
             match driver {
                 Some(driver) => {
                     driver.wait(timeout);
@@ -349,6 +368,7 @@ impl WorkerCtx {
                 }
                 None => self.remote.sleeper.sleep_on_thread(timeout),
             }
+            self.shared.monitor.wake_if_idle();
         }
         if idle.wake(self.index) {
             self.searching.set(true);
