@@ -376,6 +376,18 @@ impl Conn<'_> {
                     return Exit::Closed;
                 }
                 Ok(Err(_)) => return Exit::Closed,
+                Err(unwind) if coro::is_cancelling() => {
+                    // Not a panic: the server stopped (its runtime is
+                    // dropped) while the response was still going out, to
+                    // a client that does not read it fast enough. As for a
+                    // handler cut off, the unwind goes on.
+                    log::warn!(
+                        "a response still being sent at the end of the grace period was cut off: {} {}",
+                        head.method,
+                        head.str(&head.target)
+                    );
+                    std::panic::resume_unwind(unwind)
+                }
                 Err(_) => {
                     log::error!("a response body panicked; closing the connection");
                     return Exit::Closed;

@@ -1,5 +1,6 @@
 //! The server as its process sees it: signals, a file descriptor limit, a
-//! stack overflow and a handler cut off at the end of the grace period.
+//! stack overflow, and a handler or a response cut off at the end of the
+//! grace period.
 //!
 //! Each test runs its server in a child process: this test binary again,
 //! with only that test selected and [`CHILD`] set, so the child takes the
@@ -442,4 +443,61 @@ fn a_handler_cut_off_after_the_grace_period_is_not_called_a_panic() {
         !all.contains("panicked"),
         "a cut-off called a panic:\n{all}"
     );
+}
+
+#[test]
+fn a_response_cut_off_after_the_grace_period_is_not_called_a_panic() {
+    if child_of().is_some() {
+        init_child_logger();
+        let (entered, handler_runs) = mpsc::channel();
+        let entered = std::sync::Mutex::new(entered);
+        let mut router = Router::new();
+        router.get("/events", move |_: &mut Request<'_>| {
+            let entered = entered.lock().unwrap().clone();
+            // A stream that waits for its next event between writes, longer
+            // than any test: only the shutdown ends it, which closes the
+            // socket under it while it waits, then drops the runtime.
+            Response::stream(move |out| {
+                out.write_all(b"event 1\n")?;
+                let _ = entered.send(());
+                coro::sleep(Duration::from_secs(3600));
+                out.write_all(b"event 2\n")
+            })
+        });
+        let server = Server::builder()
+            .bind("127.0.0.1:0")
+            .workers(1)
+            .timeouts(Timeouts {
+                grace: Duration::from_millis(100),
+                ..Timeouts::default()
+            })
+            .build(router)
+            .expect("build");
+        let stop = server.shutdown_handle();
+        say(&format!("listening on {}", server.local_addrs()[0]));
+        thread::spawn(move || {
+            handler_runs.recv().expect("the handler runs");
+            stop.shutdown();
+        });
+        server.run().expect("run");
+        say("run returned");
+        std::process::exit(0)
+    }
+    let mut child =
+        ChildProcess::start("a_response_cut_off_after_the_grace_period_is_not_called_a_panic");
+    let mut client = Client::connect(child.addr());
+    client.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    child.wait_out("run returned");
+    let (status, log) = child.wait();
+    assert!(status.success(), "{status}");
+    let all = log.join("\n");
+    assert!(
+        all.contains("was cut off: GET /events"),
+        "no cut-off line in:\n{all}"
+    );
+    assert!(
+        !all.contains("panicked"),
+        "a cut-off called a panic:\n{all}"
+    );
+    drop(client);
 }
