@@ -397,8 +397,8 @@ fn a_connection_stack_overflow_names_the_server_setting() {
 
 #[test]
 fn a_handler_cut_off_after_the_grace_period_is_not_called_a_panic() {
+    const TEST: &str = "a_handler_cut_off_after_the_grace_period_is_not_called_a_panic";
     if child_of().is_some() {
-        init_child_logger();
         let (entered, handler_runs) = mpsc::channel();
         let entered = std::sync::Mutex::new(entered);
         let mut router = Router::new();
@@ -408,48 +408,16 @@ fn a_handler_cut_off_after_the_grace_period_is_not_called_a_panic() {
             coro::sleep(Duration::from_secs(3600));
             "too late"
         });
-        let server = Server::builder()
-            .bind("127.0.0.1:0")
-            .workers(1)
-            .timeouts(Timeouts {
-                grace: Duration::from_millis(100),
-                ..Timeouts::default()
-            })
-            .build(router)
-            .expect("build");
-        let stop = server.shutdown_handle();
-        say(&format!("listening on {}", server.local_addrs()[0]));
-        thread::spawn(move || {
-            handler_runs.recv().expect("the handler runs");
-            stop.shutdown();
-        });
-        server.run().expect("run");
-        say("run returned");
-        std::process::exit(0)
+        serve_and_stop_once_entered(router, handler_runs);
     }
-    let mut child =
-        ChildProcess::start("a_handler_cut_off_after_the_grace_period_is_not_called_a_panic");
-    let mut client = Client::connect(child.addr());
-    client.send("GET /long HTTP/1.1\r\nHost: x\r\n\r\n");
-    child.wait_out("run returned");
-    let (status, log) = child.wait();
-    assert!(status.success(), "{status}");
-    let all = log.join("\n");
-    assert!(
-        all.contains("was cut off: GET /long"),
-        "no cut-off line in:\n{all}"
-    );
-    assert!(
-        !all.contains("panicked"),
-        "a cut-off called a panic:\n{all}"
-    );
+    expect_a_cut_off_not_a_panic(TEST, "/long");
 }
 
 #[test]
 fn a_response_cut_off_after_the_grace_period_is_not_called_a_panic() {
+    const TEST: &str = "a_response_cut_off_after_the_grace_period_is_not_called_a_panic";
     if child_of().is_some() {
-        init_child_logger();
-        let (entered, handler_runs) = mpsc::channel();
+        let (entered, stream_runs) = mpsc::channel();
         let entered = std::sync::Mutex::new(entered);
         let mut router = Router::new();
         router.get("/events", move |_: &mut Request<'_>| {
@@ -464,35 +432,49 @@ fn a_response_cut_off_after_the_grace_period_is_not_called_a_panic() {
                 out.write_all(b"event 2\n")
             })
         });
-        let server = Server::builder()
-            .bind("127.0.0.1:0")
-            .workers(1)
-            .timeouts(Timeouts {
-                grace: Duration::from_millis(100),
-                ..Timeouts::default()
-            })
-            .build(router)
-            .expect("build");
-        let stop = server.shutdown_handle();
-        say(&format!("listening on {}", server.local_addrs()[0]));
-        thread::spawn(move || {
-            handler_runs.recv().expect("the handler runs");
-            stop.shutdown();
-        });
-        server.run().expect("run");
-        say("run returned");
-        std::process::exit(0)
+        serve_and_stop_once_entered(router, stream_runs);
     }
-    let mut child =
-        ChildProcess::start("a_response_cut_off_after_the_grace_period_is_not_called_a_panic");
+    expect_a_cut_off_not_a_panic(TEST, "/events");
+}
+
+/// The child of a cut-off test: serves `router` on one worker with a
+/// grace period of 100 ms, starts the shutdown once `entered` says the
+/// request's code runs, and exits when `run` returns.
+fn serve_and_stop_once_entered(router: Router, entered: mpsc::Receiver<()>) -> ! {
+    init_child_logger();
+    let server = Server::builder()
+        .bind("127.0.0.1:0")
+        .workers(1)
+        .timeouts(Timeouts {
+            grace: Duration::from_millis(100),
+            ..Timeouts::default()
+        })
+        .build(router)
+        .expect("build");
+    let stop = server.shutdown_handle();
+    say(&format!("listening on {}", server.local_addrs()[0]));
+    thread::spawn(move || {
+        entered.recv().expect("the request's code runs");
+        stop.shutdown();
+    });
+    server.run().expect("run");
+    say("run returned");
+    std::process::exit(0)
+}
+
+/// The parent of a cut-off test: sends `GET path` to the child of `test`,
+/// waits for the child to stop, and checks that its log names the cut-off
+/// and calls nothing a panic.
+fn expect_a_cut_off_not_a_panic(test: &str, path: &str) {
+    let mut child = ChildProcess::start(test);
     let mut client = Client::connect(child.addr());
-    client.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    client.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
     child.wait_out("run returned");
     let (status, log) = child.wait();
     assert!(status.success(), "{status}");
     let all = log.join("\n");
     assert!(
-        all.contains("was cut off: GET /events"),
+        all.contains(&format!("was cut off: GET {path}")),
         "no cut-off line in:\n{all}"
     );
     assert!(
