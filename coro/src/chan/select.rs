@@ -853,8 +853,8 @@ pub(crate) fn run<'a, O: SelectOp<'a> + ?Sized>(
         // (the park, and the yields of `selected` while a completer on
         // another thread holds a claim) may be where a stopping runtime
         // unwinds the coroutine: the unwind must take every hook out of its
-        // channel before the stack that holds them is freed, so it is
-        // caught around all of them.
+        // channel before the hooks, their signal and the task they name are
+        // freed, so it is caught around all of them.
         let signal: *const Signal = match shared {
             Some(s) => s.as_ptr(),
             None => ops[0].own_signal(),
@@ -949,8 +949,8 @@ mod tests {
     /// claim by yielding, and its runtime is dropped then. The unwind
     /// starts at that yield, not in the park: it must still take the hook
     /// out of the channel and the message back before the stack goes, so
-    /// the message is dropped once (it used to be left in the dead hook,
-    /// which the sender then wrote to on a freed stack).
+    /// the message is dropped once (it used to be left in a hook that stayed
+    /// in the channel, naming a task that was freed).
     #[test]
     fn a_receiver_unwound_while_a_sender_holds_its_claim_drops_the_message() {
         let drops = Arc::new(AtomicUsize::new(0));

@@ -104,6 +104,36 @@ impl Signal {
 
     /// The operation selected, if any; waits out a claim in progress.
     pub(crate) fn selected(&self) -> Option<usize> {
+        self.selected_yielding_with(crate::yield_now)
+    }
+
+    /// Aborts the wait unless an operation was selected; returns that one.
+    pub(crate) fn abort(&self) -> Option<usize> {
+        self.abort_yielding_with(crate::yield_now)
+    }
+
+    /// As [`abort`](Self::abort), for a coroutine being unwound out of its
+    /// wait: waits out a claim in progress without suspending. A stopping
+    /// runtime re-throws its unwind at any suspension, which would leave
+    /// the hooks in their channels; the claim's holder is another thread,
+    /// a few instructions from its end (a claim never spans a suspension).
+    pub(crate) fn abort_unwinding(&self) {
+        self.abort_yielding_with(std::thread::yield_now);
+    }
+
+    fn abort_yielding_with(&self, yield_now: fn()) -> Option<usize> {
+        match self
+            .state
+            .compare_exchange(WAITING, ABORTED, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => None,
+            Err(_) => self.selected_yielding_with(yield_now),
+        }
+    }
+
+    /// [`selected`](Self::selected), calling `yield_now` while a claim
+    /// lasts past a short spin.
+    fn selected_yielding_with(&self, yield_now: fn()) -> Option<usize> {
         let mut spins = 0;
         loop {
             match self.state.load(Ordering::Acquire) {
@@ -113,39 +143,11 @@ impl Signal {
                         spins += 1;
                         std::hint::spin_loop();
                     } else {
-                        crate::yield_now();
+                        yield_now();
                     }
                 }
                 s => return Some(s - SELECTED),
             }
-        }
-    }
-
-    /// As [`abort`](Self::abort), for a coroutine being unwound out of its
-    /// wait: waits out a claim in progress without suspending. A stopping
-    /// runtime re-throws its unwind at any suspension, which would leave
-    /// the hooks in their channels; the claim's holder is another thread,
-    /// a few instructions from its end (a claim never spans a suspension).
-    pub(crate) fn abort_unwinding(&self) {
-        if self
-            .state
-            .compare_exchange(WAITING, ABORTED, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            while self.state.load(Ordering::Acquire) == CLAIMING {
-                std::thread::yield_now();
-            }
-        }
-    }
-
-    /// Aborts the wait unless an operation was selected; returns that one.
-    pub(crate) fn abort(&self) -> Option<usize> {
-        match self
-            .state
-            .compare_exchange(WAITING, ABORTED, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(_) => None,
-            Err(_) => self.selected(),
         }
     }
 }
