@@ -185,6 +185,18 @@ fn resume(mut conn: Parked, shared: Arc<Shared>) {
     }
 }
 
+/// Not a panic: the server stopped (its runtime is dropped) with `what`
+/// (a handler, or a response still going out) past the grace period. Says
+/// so, and lets the unwind go on, so that the coroutine's destructors run.
+fn cut_off(what: &str, head: &Head, unwind: Box<dyn std::any::Any + Send>) -> ! {
+    log::warn!(
+        "{what} at the end of the grace period was cut off: {} {}",
+        head.method,
+        head.str(&head.target)
+    );
+    std::panic::resume_unwind(unwind)
+}
+
 /// Hands an idle connection to whichever worker sees its next request: a
 /// new coroutine is made for it and started when the socket turns readable
 /// (or is shut by the shutdown or the idle sweep, see `server`). Until
@@ -308,16 +320,7 @@ impl Conn<'_> {
                 }
                 Ok(r) => (r, !head.keep_alive),
                 Err(unwind) if coro::is_cancelling() => {
-                    // Not a panic: the server stopped (its runtime is
-                    // dropped) with the handler still running after the
-                    // grace period. The unwind goes on, so that the
-                    // coroutine's destructors run.
-                    log::warn!(
-                        "a handler still running at the end of the grace period was cut off: {} {}",
-                        head.method,
-                        head.str(&head.target)
-                    );
-                    std::panic::resume_unwind(unwind)
+                    cut_off("a handler still running", &head, unwind)
                 }
                 Err(_) => {
                     log::error!(
@@ -377,16 +380,7 @@ impl Conn<'_> {
                 }
                 Ok(Err(_)) => return Exit::Closed,
                 Err(unwind) if coro::is_cancelling() => {
-                    // Not a panic: the server stopped (its runtime is
-                    // dropped) while the response was still going out, to
-                    // a client that does not read it fast enough. As for a
-                    // handler cut off, the unwind goes on.
-                    log::warn!(
-                        "a response still being sent at the end of the grace period was cut off: {} {}",
-                        head.method,
-                        head.str(&head.target)
-                    );
-                    std::panic::resume_unwind(unwind)
+                    cut_off("a response still being sent", &head, unwind)
                 }
                 Err(_) => {
                     log::error!("a response body panicked; closing the connection");
