@@ -365,7 +365,7 @@ impl Conn<'_> {
             let client_done =
                 !head.keep_alive && body_state.is_done() && self.io.buffered().is_empty();
             let written = catch_unwind(AssertUnwindSafe(|| {
-                write_response(self.io, &head, response, close)
+                write_response(self.io, &head, &mut response, close)
             }));
             served = true;
             match written {
@@ -521,8 +521,8 @@ impl Conn<'_> {
     /// Answers a request that cannot be served with its error, and closes.
     fn refuse(&mut self, error: Error) {
         let head = Head::default();
-        let response = self.shared.router.refusal(error, None, self.peer);
-        if write_response(self.io, &head, response, true).is_ok() {
+        let mut response = self.shared.router.refusal(error, None, self.peer);
+        if write_response(self.io, &head, &mut response, true).is_ok() {
             self.close_gracefully();
         }
     }

@@ -42,29 +42,31 @@ pub(crate) enum After {
 /// small body) may stay in the output buffer; larger bodies are sent.
 /// `close` says the connection closes after it; a streamed body to an
 /// HTTP/1.0 client, or a handler's `Connection: close`, also closes it.
+/// The response is borrowed, not taken: it is dropped where it lies in the
+/// caller (a response is over a hundred bytes, and a move copies them); a
+/// body sent from a reader, a file or a closure is taken out of it.
 ///
 /// An error means the response could not be completed (the client went
 /// away, or a body reader failed): the connection must close at once.
 pub(crate) fn write_response(
     io: &mut ConnIo,
     head: &Head,
-    response: Response,
+    response: &mut Response,
     close: bool,
 ) -> io::Result<After> {
-    let Response {
-        status,
-        content_type,
-        headers,
-        body,
-        ..
-    } = response;
-    let frame = Frame::of(status, body.len(), &headers, head.version, close);
+    let frame = Frame::of(
+        response.status,
+        response.body.len(),
+        &response.headers,
+        head.version,
+        close,
+    );
     write_head(
         io,
         head.version,
-        status,
-        content_type.as_ref(),
-        &headers,
+        response.status,
+        response.content_type.as_ref(),
+        &response.headers,
         &frame,
     );
     let after = if frame.close {
@@ -75,17 +77,29 @@ pub(crate) fn write_response(
     if frame.bodiless || head.method == Method::HEAD {
         return Ok(after);
     }
-    match body.kind {
+    match &response.body.kind {
         BodyKind::Empty => {}
-        BodyKind::Bytes(bytes) => send_bytes(io, &bytes)?,
-        BodyKind::Reader { reader, len } => send_reader(io, reader, len, frame.chunked)?,
-        BodyKind::File { file, offset, len } => send_file(io, &file, offset, len)?,
-        BodyKind::Stream(write) => send_stream(io, write, frame.chunked)?,
+        BodyKind::Bytes(bytes) => send_bytes(io, bytes)?,
+        BodyKind::Reader { .. } | BodyKind::File { .. } | BodyKind::Stream(_) => {
+            send_taken(io, std::mem::take(&mut response.body).kind, frame.chunked)?;
+        }
     }
     if io.output().len() >= FLUSH_AT {
         io.flush()?;
     }
     Ok(after)
+}
+
+/// A body taken out of its response to be sent: one from a reader, a file
+/// or a closure, which sending consumes.
+fn send_taken(io: &mut ConnIo, kind: BodyKind, chunked: bool) -> io::Result<()> {
+    match kind {
+        BodyKind::Empty => Ok(()),
+        BodyKind::Bytes(bytes) => send_bytes(io, &bytes),
+        BodyKind::Reader { reader, len } => send_reader(io, reader, len, chunked),
+        BodyKind::File { file, offset, len } => send_file(io, &file, offset, len),
+        BodyKind::Stream(write) => send_stream(io, write, chunked),
+    }
 }
 
 /// How a response is delimited, decided before its head is written.

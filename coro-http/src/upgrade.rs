@@ -114,7 +114,7 @@ pub(crate) fn switch_protocols(
         ));
     }
     read_rest_of_body(body)?;
-    write_response(body.io, head, response, false)?;
+    write_response(body.io, head, &mut response, false)?;
     body.io.flush()?;
     Ok(on_upgrade)
 }
