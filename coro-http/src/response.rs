@@ -84,17 +84,17 @@ impl Response {
 
     /// 200 with a `text/plain; charset=utf-8` body.
     pub fn text(body: impl Into<Body>) -> Response {
-        Response::new(StatusCode::OK).with_body(TEXT, body)
+        Response::with_body(StatusCode::OK, TEXT, body)
     }
 
     /// 200 with a `text/html; charset=utf-8` body.
     pub fn html(body: impl Into<Body>) -> Response {
-        Response::new(StatusCode::OK).with_body(HTML, body)
+        Response::with_body(StatusCode::OK, HTML, body)
     }
 
     /// 200 with an `application/octet-stream` body.
     pub fn bytes(body: impl Into<Body>) -> Response {
-        Response::new(StatusCode::OK).with_body(OCTETS, body)
+        Response::with_body(StatusCode::OK, OCTETS, body)
     }
 
     /// 200 with `value` serialized as `application/json`; 500 if it cannot
@@ -102,7 +102,7 @@ impl Response {
     #[cfg(feature = "json")]
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Response {
         match serde_json::to_vec(value) {
-            Ok(v) => Response::new(StatusCode::OK).with_body(JSON, v),
+            Ok(v) => Response::with_body(StatusCode::OK, JSON, v),
             Err(e) => {
                 log::error!("cannot serialize a JSON response: {e}");
                 Response::new(StatusCode::INTERNAL_SERVER_ERROR)
@@ -118,7 +118,7 @@ impl Response {
     where
         F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
     {
-        Response::new(StatusCode::OK).with_body(OCTETS, Body::stream(write))
+        Response::with_body(StatusCode::OK, OCTETS, Body::stream(write))
     }
 
     /// 200 with the contents of `file` (its length taken now).
@@ -126,13 +126,26 @@ impl Response {
     /// # Errors
     /// If the file's metadata cannot be read.
     pub fn file(file: File) -> io::Result<Response> {
-        Ok(Response::new(StatusCode::OK).with_body(OCTETS, Body::file(file)?))
+        Ok(Response::with_body(
+            StatusCode::OK,
+            OCTETS,
+            Body::file(file)?,
+        ))
     }
 
-    fn with_body(mut self, content_type: HeaderValue, body: impl Into<Body>) -> Response {
-        self.content_type = Some(content_type);
-        self.body = body.into();
-        self
+    /// A response of `status` with a body: built whole, in the place it is
+    /// returned to, rather than as `Response::new(..)` changed by value, as
+    /// each move of a response copies it (it is over a hundred bytes) and
+    /// this is the response of nearly every handler.
+    fn with_body(status: StatusCode, content_type: HeaderValue, body: impl Into<Body>) -> Response {
+        Response {
+            status,
+            content_type: Some(content_type),
+            headers: Vec::new(),
+            body: body.into(),
+            cause: None,
+            upgrade: None,
+        }
     }
 
     /// Sets the status.
@@ -219,7 +232,7 @@ impl Response {
         } else {
             format!("{}\n", status.canonical_reason().unwrap_or("error"))
         };
-        let mut response = Response::new(status).with_body(TEXT, body);
+        let mut response = Response::with_body(status, TEXT, body);
         response.cause = Some(Box::new(Cause {
             error,
             shaped: false,
