@@ -37,6 +37,7 @@ mod reactor;
 mod readiness;
 mod registration;
 mod stream_io;
+mod syscall;
 pub mod tcp;
 mod timeout;
 pub mod udp;

@@ -9,6 +9,7 @@ use socket2::{Domain, Socket, Type};
 
 use crate::addr::{resolve, ToSocketAddrs};
 use crate::registration::{drained_by, Direction, Interest, Registration};
+use crate::syscall;
 use crate::timeout::Timeout;
 
 /// A TCP connection; see `std::net::TcpStream`. `Read` and `Write` are
@@ -191,7 +192,7 @@ impl TcpStream {
         let len = buf.len();
         self.reg
             .io_drain(Direction::Read, self.read_timeout.deadline(), || {
-                (&self.inner).read(buf).map(|n| (n, drained_by(n, len)))
+                syscall::recv(self.inner.as_fd(), buf).map(|n| (n, drained_by(n, len)))
             })
     }
 
@@ -208,7 +209,7 @@ impl TcpStream {
     fn write_with(&self, buf: &[u8]) -> io::Result<usize> {
         self.reg
             .io_drain(Direction::Write, self.write_timeout.deadline(), || {
-                (&self.inner).write(buf).map(|n| (n, n < buf.len()))
+                syscall::send(self.inner.as_fd(), buf).map(|n| (n, n < buf.len()))
             })
     }
 
