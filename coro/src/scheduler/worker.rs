@@ -378,14 +378,14 @@ impl WorkerCtx {
     /// Takes one unit of the running coroutine's budget; true when there
     /// was none left (the caller yields, which refills it).
     pub(crate) fn take_budget(&self) -> bool {
-        // No yield from a coroutine that is unwinding: a destructor that
-        // suspended there could not be resumed (shutdown) or would leave
-        // the thread's panic count raised while others run.
-        if !crate::switch::in_coroutine() || std::thread::panicking() {
-            return false;
-        }
         match self.budget.get() {
-            0 => true,
+            // Only a coroutine yields, and not one that is unwinding: a
+            // destructor that suspended there could not be resumed
+            // (shutdown) or would leave the thread's panic count raised
+            // while others run. Asked only once the budget is spent: a
+            // unit taken outside a coroutine, or while unwinding, changes
+            // nothing but when the next yield comes.
+            0 => crate::switch::in_coroutine() && !std::thread::panicking(),
             n => {
                 self.budget.set(n - 1);
                 false
