@@ -70,9 +70,10 @@
 //! (2^64 - 2, centuries of wake-ups) the write would fail with `EAGAIN`,
 //! and `wake` then reads it back to zero and writes again, as mio does.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,6 +188,24 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+thread_local! {
+    /// The calling worker's reactor, once made (see `Reactor::with_current`).
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    /// Its address while `CURRENT` holds it, else null.
+    static CURRENT_ADDRESS: Cell<*const Reactor> = const { Cell::new(ptr::null()) };
+}
+
+/// A worker's reactor in `CURRENT`; its drop (the thread's end) clears
+/// `CURRENT_ADDRESS`, so no later reactor at the same address is taken for
+/// it.
+struct Current(Arc<Reactor>);
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        let _ = CURRENT_ADDRESS.try_with(|a| a.set(ptr::null()));
+    }
+}
+
 impl Reactor {
     /// Runs `f` on the calling worker's reactor, made and installed as
     /// the worker's driver on first use. Coroutines only: a plain thread
@@ -196,20 +215,28 @@ impl Reactor {
     /// The epoll instance or eventfd cannot be made (out of descriptors),
     /// or the worker has another driver.
     pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Reactor>) -> R) -> io::Result<R> {
-        thread_local! {
-            static CURRENT: RefCell<Option<Arc<Reactor>>> = const { RefCell::new(None) };
-        }
         CURRENT.with(|current| {
-            if let Some(r) = current.borrow().as_ref() {
+            if let Some(Current(r)) = current.borrow().as_ref() {
                 return Ok(f(r));
             }
             let reactor = Arc::new(Reactor::new()?);
             coro::driver::install(Arc::clone(&reactor) as Arc<dyn coro::driver::Driver>)
                 .map_err(|e| io::Error::other(e.to_string()))?;
             let out = f(&reactor);
-            *current.borrow_mut() = Some(reactor);
+            CURRENT_ADDRESS.with(|a| a.set(Arc::as_ptr(&reactor)));
+            *current.borrow_mut() = Some(Current(reactor));
             Ok(out)
         })
+    }
+
+    /// Whether `reactor` is the calling worker's reactor: the check every
+    /// wait for readiness makes first, by address, without the borrow and
+    /// the result that [`with_current`](Self::with_current) costs.
+    pub(crate) fn is_current(reactor: *const Reactor) -> bool {
+        !reactor.is_null()
+            && CURRENT_ADDRESS
+                .try_with(|a| ptr::eq(a.get(), reactor))
+                .unwrap_or(false)
     }
 
     fn new() -> io::Result<Reactor> {

@@ -181,6 +181,9 @@ impl Registration {
     /// retired and is dropped, and the new reactor reports the same
     /// readiness anew.
     fn ensure_on_current_reactor(&self) -> io::Result<()> {
+        if Reactor::is_current(self.reactor.load(Ordering::Acquire)) {
+            return Ok(());
+        }
         Reactor::with_current(|current| {
             if ptr::eq(self.reactor.load(Ordering::Acquire), Arc::as_ptr(current)) {
                 return Ok(());
