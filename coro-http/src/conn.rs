@@ -286,13 +286,17 @@ impl Conn<'_> {
             let states = shared.router.states();
             // The request is dropped where it lies, at the end of this
             // block: `drop(req)` would move it (a 352-byte copy per request).
-            let answer = {
+            // The answer is assigned, not the block's value, and the
+            // response is taken from it without a tuple: each is a copy of
+            // the response otherwise.
+            let answer;
+            {
                 let mut req = Request::on_connection(&head, params, body, self.peer, states);
-                let answer = catch_unwind(AssertUnwindSafe(|| self.shared.router.handle(&mut req)));
+                answer = catch_unwind(AssertUnwindSafe(|| self.shared.router.handle(&mut req)));
                 params = std::mem::take(&mut req.params);
-                answer
-            };
-            let (mut response, mut close) = match answer {
+            }
+            let mut close = !head.keep_alive;
+            let mut response = match answer {
                 Ok(r) if r.status == StatusCode::SWITCHING_PROTOCOLS => {
                     // The connection switches protocols and leaves this
                     // loop (see `upgrade`), or is refused and closes.
@@ -303,7 +307,10 @@ impl Conn<'_> {
                     match switch_protocols(&mut body, &head, r) {
                         Ok(on_upgrade) => return Exit::Upgraded(on_upgrade),
                         Err(Error::Io(_)) => return Exit::Closed,
-                        Err(e) => (shared.router.refusal(e, Some(&head), self.peer), true),
+                        Err(e) => {
+                            close = true;
+                            shared.router.refusal(e, Some(&head), self.peer)
+                        }
                     }
                 }
                 Ok(r) if r.status.is_informational() => {
@@ -316,9 +323,10 @@ impl Conn<'_> {
                         r.status
                     );
                     let error = Error::HandlerFailed("it answered with a 1xx status");
-                    (shared.router.refusal(error, Some(&head), self.peer), true)
+                    close = true;
+                    shared.router.refusal(error, Some(&head), self.peer)
                 }
-                Ok(r) => (r, !head.keep_alive),
+                Ok(r) => r,
                 Err(unwind) if coro::is_cancelling() => {
                     cut_off("a handler still running", &head, unwind)
                 }
@@ -329,7 +337,8 @@ impl Conn<'_> {
                         head.str(&head.target)
                     );
                     let error = Error::HandlerFailed("it panicked");
-                    (shared.router.refusal(error, Some(&head), self.peer), true)
+                    close = true;
+                    shared.router.refusal(error, Some(&head), self.peer)
                 }
             };
             // A connection that closes anyway does not drain the body, and
