@@ -69,10 +69,8 @@ run() {
         exit 2
         ;;
     esac
-    local ps=() pc=()
-    if [ "$pinned" = 1 ]; then ps=("${pin_server[@]}") pc=("${pin_client[@]}"); fi
-    start_server "$tmp/server.log" "$server" \
-        "${ps[@]}" "${server_bin[$server]}" --port 0 --workers "$workers"
+    start_http_server "$tmp/server.log" "$server" "$workers" "$pinned"
+    local pc=("${client_pin[@]}")
     local wrk_args=(-t1 -c"$conns" "${script[@]}" "http://127.0.0.1:$server_port/plaintext")
     if [ "${#script[@]}" -gt 0 ]; then wrk_args+=(-- "$depth"); fi
     "${pc[@]}" wrk -d1s "${wrk_args[@]}" >/dev/null

@@ -145,6 +145,18 @@ build_http_servers() {
     done
 }
 
+# start_http_server LOG SERVER WORKERS PINNED: start_server for an HTTP
+# scenario: server_bin[SERVER] on an ephemeral port with WORKERS workers,
+# pinned to the server's CPU when PINNED is 1 (see `pinning`). Sets
+# client_pin to the matching prefix for the load generator (empty when
+# not pinned).
+start_http_server() {
+    local log="$1" server="$2" workers="$3" pinned="$4" ps=()
+    client_pin=()
+    if [ "$pinned" = 1 ]; then ps=("${pin_server[@]}") client_pin=("${pin_client[@]}"); fi
+    start_server "$log" "$server" "${ps[@]}" "${server_bin[$server]}" --port 0 --workers "$workers"
+}
+
 # cpu_ticks PID: the user + system clock ticks PID has used, all threads.
 # The fields after the ")" closing the command name start at field 3, so
 # utime (14) and stime (15) are the 12th and 13th of them.
