@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
 # Where an HTTP hello server's CPU goes per request, split into the
-# kernel's part and the process's own (user space), by sampling: the
-# figure to read when per-CPU-second ratios (benches/http.sh) move with
-# the host more than with the servers. On the 2-vCPU VM the kernel's part
-# of a plaintext request moves by a third from run to run for the same
-# binary, while the user-space part, the servers' own code, holds steady.
+# kernel's part and the process's own (user space), by sampling. On the
+# 2-vCPU VM the kernel's part of a plaintext request moves by a third from
+# run to run for the same binary, while the user-space part, the server's
+# own code, holds steadier: this shows what a change to coro's own code
+# did (BEFORE= runs an older build beside it).
+#
+# Not for ranking servers: the sampling slows them, and not evenly.
+# Pipelined ×16 on the 2-vCPU VM (2026-12-03), per request: coro 0.90 to
+# 1.41 µs under perf against 0.78 to 0.90 without it (benches/http.sh),
+# hyper 1.59 to 1.85 against 1.09 to 1.38. Rank servers by
+# benches/http.sh, which runs no profiler.
 #
 # Each run starts a fresh server on an ephemeral loopback port, loads it
 # with a 1 s wrk warm-up, then samples it with `perf record -e cpu-clock
 # -F 4000` (every thread) while wrk loads it for SECONDS, and stops it.
-# Samples are split by DSO: `[kernel.kallsyms]` is the kernel's, the rest
-# (the binary, libc, the vDSO) the process's own; one sample is 250 µs.
-# The scenarios are benches/http.sh's:
+# The CPU time per request is the process's own count (utime + stime from
+# /proc/PID/stat over the measured run, as benches/http.sh takes it: the
+# kernel keeps their sum exact); the samples split it, by DSO:
+# `[kernel.kallsyms]` is the kernel's, the rest (the binary, libc, the
+# vDSO) the process's own. (Counting 250 µs a sample instead undercounts,
+# and not evenly: 0.86 CPU-seconds a second for coro against 0.90 by its
+# own count in benches/http.sh's runs, 0.89 for hyper against 0.99,
+# pipelined.) The scenarios are
+# benches/http.sh's:
 #
 #   plaintext     1 worker pinned to CPU 0, wrk -t1 -c64 on CPU 1
 #   pipelined     the same, 16 requests a write (benches/http/pipeline.lua)
@@ -19,11 +31,11 @@
 #
 # Rounds alternate the servers scenario by scenario. Each run prints its
 # line; at the end, per scenario, each server's medians (CPU per request
-# in µs: total, kernel, user) and the medians of the rounds' ratios of
-# requests per CPU, coro against each other server.
+# in µs: total, kernel, user) and, with BEFORE=, the medians of the
+# rounds' ratios of coro's figures to the older build's.
 #
 # usage: benches/http_split.sh [ROUNDS=5] [SECONDS=3]
-#   SERVERS="coro bare hyper"   of coro, hyper, may and bare (the floor)
+#   SERVERS="coro bare"         of coro, hyper, may and bare (the floor)
 #   SCENARIOS="plaintext pipelined plaintext-2w"
 #   BEFORE=PATH                 another build of examples/hello (an older
 #                               commit, built as benches/lib.sh builds
@@ -34,7 +46,7 @@ set -euo pipefail
 
 rounds="${1:-5}"
 seconds="${2:-3}"
-servers="${SERVERS:-coro bare hyper}"
+servers="${SERVERS:-coro bare}"
 scenarios="${SCENARIOS:-plaintext pipelined plaintext-2w}"
 depth=16
 
@@ -77,19 +89,26 @@ run() {
     perf record -q -e cpu-clock -F 4000 -p "$server_pid" -o "$tmp/perf.data" \
         -- sleep "$seconds" >/dev/null 2>&1 &
     local perf_pid=$!
-    local out
+    local before after out
+    before="$(cpu_ticks "$server_pid")"
     out="$("${pc[@]}" wrk -d"${seconds}s" "${wrk_args[@]}")"
+    after="$(cpu_ticks "$server_pid")"
     wait "$perf_pid" || true
     stop_server
     local requests
     requests="$(wrk_requests "$out")"
+    # The total is the process's CPU time (exact, as benches/http.sh
+    # takes it); the samples only split it.
     perf report -i "$tmp/perf.data" -n --no-children --sort dso -q 2>/dev/null |
-        awk -v n="$requests" -v sc="$scenario" -v s="$server" '
+        awk -v n="$requests" -v ticks="$((after - before))" -v hz="$(getconf CLK_TCK)" \
+            -v sc="$scenario" -v s="$server" '
             { if ($3 ~ /kernel/) k += $2; else u += $2 }
             END {
                 if (n == 0) n = 1
+                if (k + u == 0) u = 1
+                total = ticks / hz * 1e6 / n
                 printf "%s %s requests=%d us_per_req=%.3f kernel_us=%.3f user_us=%.3f\n",
-                    sc, s, n, (k + u) * 250 / n, k * 250 / n, u * 250 / n
+                    sc, s, n, total, total * k / (k + u), total * u / (k + u)
             }' | tee -a "$tmp/lines"
 }
 
@@ -124,13 +143,12 @@ for scenario in dict.fromkeys(s for s, _ in order):
         r = runs[(scenario, server)]
         print(f"  {server:8} {med(x[0] for x in r):7.3f} / {med(x[1] for x in r):7.3f}"
               f" / {med(x[2] for x in r):6.3f}   ({len(r)} runs)")
-    coro = runs.get((scenario, "coro"))
-    for server in servers:
-        if not coro or server == "coro":
-            continue
-        # Requests per CPU, coro against SERVER: SERVER's CPU per request
-        # over coro's, round by round.
-        ratios = [o[0] / c[0] for c, o in zip(coro, runs[(scenario, server)])]
-        print(f"  coro / {server} per CPU: median {med(ratios):.2f}"
-              f" (rounds {' '.join(f'{x:.2f}' for x in ratios)})")
+    coro, before = runs.get((scenario, "coro")), runs.get((scenario, "before"))
+    if coro and before:
+        # Round by round: coro's figure over the older build's (below 1:
+        # coro spends less).
+        for i, name in enumerate(("total", "kernel", "user")):
+            ratios = [c[i] / b[i] for c, b in zip(coro, before)]
+            print(f"  coro / before, {name} per request: median {med(ratios):.2f}"
+                  f" (rounds {' '.join(f'{x:.2f}' for x in ratios)})")
 EOF
