@@ -184,10 +184,9 @@ impl Registration {
         if Reactor::is_current(self.reactor.load(Ordering::Acquire)) {
             return Ok(());
         }
+        // Not on this worker's reactor (or the worker has none yet, and
+        // `with_current` makes it): move it here.
         Reactor::with_current(|current| {
-            if ptr::eq(self.reactor.load(Ordering::Acquire), Arc::as_ptr(current)) {
-                return Ok(());
-            }
             let mut place = self.place.lock();
             if let Some((old, token)) = place.take() {
                 // SAFETY: the owner keeps the fd open while we exist.
