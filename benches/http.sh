@@ -30,7 +30,9 @@
 # during the measured wrk run(s) (utime + stime from /proc/PID/stat, all
 # threads) and requests per server CPU-second (in mixed-2w: plaintext
 # requests per CPU-second of all the server's work, fib included; fib_rps
-# and fib_p50_us are the /fib/32 loop's), plus any non-2xx responses or
+# and fib_p50_us are the /fib/32 loop's), with more than one worker the
+# CPU ticks each of the server's threads used (threads=A/B/..., busiest
+# first: how evenly the load was spread), plus any non-2xx responses or
 # socket errors wrk saw. At the end, markdown tables of the medians:
 # coro against hyper (requests/s and requests per CPU-second, ratios
 # higher wins) and the fib scaling from 1 to 2 workers; may_minihttp
@@ -39,10 +41,11 @@
 #
 # usage: benches/http.sh [RUNS=3] [SECONDS=10]
 #   SERVERS="coro hyper"  the servers to run, of coro, hyper, may
-#                         (may_minihttp), bare and bare-uring (the floor
-#                         servers: benches/examples/hello_bare.rs on epoll,
-#                         hello_bare_uring.rs on io_uring); each runs the
-#                         scenarios the table above gives it
+#                         (may_minihttp), bare, bare-spread and bare-uring
+#                         (the floor servers: benches/examples/hello_bare.rs
+#                         on epoll, bare-spread the same with a listener
+#                         per thread, hello_bare_uring.rs on io_uring);
+#                         each runs the scenarios the table above gives it
 #   SCENARIOS="..."       a subset of the scenarios above, in that order
 #   MIXED_FIB=32          the n of mixed-2w's long request (fib(32) takes
 #                         4 to 10 ms of CPU on the machines seen so far)
@@ -139,7 +142,8 @@ run() {
     fi
     "${pc[@]}" wrk -d"${warmup}s" "${wrk_args[@]}" >/dev/null
     if [ -n "$fib_pid" ]; then wait "$fib_pid"; fi
-    local before after out fib_out=""
+    local before after out fib_out="" threads_before threads_after
+    threads_before="$(thread_ticks "$server_pid")"
     before="$(cpu_ticks "$server_pid")"
     if [ "$mixed" = 1 ]; then
         wrk -d"${seconds}s" "${fib_args[@]}" >"$tmp/fib.out" &
@@ -151,9 +155,11 @@ run() {
         fib_out="$(cat "$tmp/fib.out")"
     fi
     after="$(cpu_ticks "$server_pid")"
+    threads_after="$(thread_ticks "$server_pid")"
     stop_server
 
-    local ticks=$((after - before))
+    local ticks=$((after - before)) split=""
+    if [ "$workers" -gt 1 ]; then split=" threads=$(thread_split "$threads_before" "$threads_after")"; fi
     local rps cpu_s per_cpu p50=- p90=- p99=- errors fib=()
     rps="$(wrk_rps "$out")"
     cpu_s="$(cpu_seconds "$ticks")"
@@ -170,7 +176,7 @@ run() {
     fi
     local figures=("rps=$rps" "p50_us=$p50" "p90_us=$p90" "p99_us=$p99" "${fib[@]}"
         "cpu_s=$cpu_s" "rps_per_cpu_s=$per_cpu")
-    echo "$scenario $server ${figures[*]}${errors:+ errors=\"$errors\"}"
+    echo "$scenario $server ${figures[*]}$split${errors:+ errors=\"$errors\"}"
     if [ -n "$errors" ]; then failed=$((failed + 1)); fi
     record "$scenario.$server" "${figures[@]}"
 }
@@ -253,7 +259,7 @@ for server in $servers; do
 done
 if [ -n "$floors" ]; then
     echo
-    echo "Against the floor, per server CPU-second (bare: hello_bare on epoll, bare-uring: hello_bare_uring on io_uring; the system calls alone, no HTTP work); floor / hyper is the most any server could beat hyper by here."
+    echo "Against the floor, per server CPU-second (bare: hello_bare on epoll, bare-spread: the same with a listener per thread, bare-uring: hello_bare_uring on io_uring; the system calls alone, no HTTP work); floor / hyper is the most any server could beat hyper by here."
     echo
     head="| scenario | floor | floor req/s | floor req/CPU-s |" rule="|---|---|---|---|"
     for server in $others; do head+=" $server / floor |" rule+="---|"; done

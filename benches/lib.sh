@@ -103,10 +103,14 @@ stop_server() {
 # The HTTP scripts (http.sh, scaling.sh) share what follows.
 
 # build_http_servers SERVER...: builds the named HTTP hello servers and
-# sets server_bin[NAME] to each binary. coro is examples/examples/hello.rs;
+# sets server_bin[NAME] to each binary (and server_args[NAME] to options
+# it is started with). coro is examples/examples/hello.rs;
 # hyper, hyper-tls, may, bare and bare-uring are
 # benches/examples/hello_hyper.rs, hello_hyper_tls.rs, hello_may.rs,
-# hello_bare.rs and hello_bare_uring.rs.
+# hello_bare.rs and hello_bare_uring.rs; bare-spread is hello_bare with
+# `--spread` (a listener per thread, so new connections are dealt evenly
+# over the threads; bare's threads share one, and a burst of connects
+# lands on one of them).
 #
 # They are built with every function aligned to 64 bytes, in a target
 # directory of their own (target/http-bench): where the linker happens to
@@ -114,7 +118,7 @@ stop_server() {
 # figures by 10 to 15% from one build to the next, which would compare
 # code layout, not runtimes. ALIGN=0 builds with the default flags
 # instead.
-declare -A server_bin
+declare -A server_bin server_args
 build_http_servers() {
     local root
     root="$(pwd)"
@@ -134,9 +138,10 @@ build_http_servers() {
         hyper-tls) example=hello_hyper_tls ;;
         may) example=hello_may ;;
         bare) example=hello_bare ;;
+        bare-spread) example=hello_bare server_args[$server]=--spread ;;
         bare-uring) example=hello_bare_uring ;;
         *)
-            echo "unknown server $server; SERVERS takes coro, hyper, hyper-tls, may, bare and bare-uring" >&2
+            echo "unknown server $server; SERVERS takes coro, hyper, hyper-tls, may, bare, bare-spread and bare-uring" >&2
             exit 2
             ;;
         esac
@@ -154,7 +159,9 @@ start_http_server() {
     local log="$1" server="$2" workers="$3" pinned="$4" ps=()
     client_pin=()
     if [ "$pinned" = 1 ]; then ps=("${pin_server[@]}") client_pin=("${pin_client[@]}"); fi
-    start_server "$log" "$server" "${ps[@]}" "${server_bin[$server]}" --port 0 --workers "$workers"
+    # shellcheck disable=SC2086 # one word per option
+    start_server "$log" "$server" "${ps[@]}" "${server_bin[$server]}" --port 0 --workers "$workers" \
+        ${server_args[$server]:-}
 }
 
 # cpu_ticks PID: the user + system clock ticks PID has used, all threads.
@@ -162,6 +169,24 @@ start_http_server() {
 # utime (14) and stime (15) are the 12th and 13th of them.
 cpu_ticks() {
     sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# thread_ticks PID: a line "TID TICKS" per thread of PID, its user +
+# system clock ticks.
+thread_ticks() {
+    local stat
+    for stat in /proc/"$1"/task/*/stat; do
+        sed 's/.*) //' "$stat" 2>/dev/null |
+            awk -v tid="$(basename "$(dirname "$stat")")" '{ print tid, $12 + $13 }'
+    done
+}
+
+# thread_split BEFORE AFTER: the ticks each thread used between two
+# thread_ticks outputs, busiest first, as A/B/...; threads that used
+# none are left out.
+thread_split() {
+    awk 'NR == FNR { b[$1] = $2; next } { d = $2 - b[$1]; if (d > 0) print d }' \
+        <(echo "$1") <(echo "$2") | sort -rn | paste -sd/ -
 }
 
 # cpu_seconds TICKS: clock ticks as seconds, to two places.

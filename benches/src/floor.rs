@@ -9,7 +9,9 @@
 //! server's cost when user space costs nothing.
 
 use std::io::{self, Write};
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+
+use socket2::{Domain, Socket, Type};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The head ahead of the `Date` value, as the coro hello server sends it.
@@ -56,9 +58,25 @@ impl Response {
     }
 }
 
+/// A floor server's command line: the server options, and how new
+/// connections are dealt to its threads.
+#[derive(Debug, clap::Parser)]
+struct FloorArgs {
+    #[command(flatten)]
+    server: examples::ServerArgs,
+    /// Give every thread a listener of its own (`SO_REUSEPORT`), so that
+    /// the kernel deals new connections evenly over the threads. Without
+    /// it they share one listener, and the first thread to wake accepts
+    /// every connection queued: a load generator's burst of connects all
+    /// lands on one thread, and the others stay idle.
+    #[arg(long)]
+    spread: bool,
+}
+
 /// A floor server's `main`: binds `127.0.0.1:--port` (nonblocking or
 /// not), prints `listening on ADDRESS`, and runs `worker` on `--workers`
-/// threads sharing the listener until one fails.
+/// threads until one fails. The threads share the listener, or with
+/// `--spread` each binds one of its own to the same address.
 ///
 /// # Errors
 /// The first worker's error, or a failure to bind or to announce.
@@ -66,21 +84,45 @@ pub fn serve(
     nonblocking: bool,
     worker: impl Fn(&TcpListener) -> io::Result<()> + Sync,
 ) -> io::Result<()> {
-    let examples::ServerArgs { port, workers, .. } = examples::ServerArgs::parse(8080);
-    let listener = TcpListener::bind(("127.0.0.1", port))?;
-    listener.set_nonblocking(nonblocking)?;
+    let args: FloorArgs = examples::parse_args(8080);
+    let threads = args.server.workers.max(1);
+    let first = bind((Ipv4Addr::LOCALHOST, args.server.port).into(), args.spread)?;
+    let address = first.local_addr()?;
+    let mut listeners = vec![first];
+    if args.spread {
+        for _ in 1..threads {
+            listeners.push(bind(address, true)?);
+        }
+    }
+    for listener in &listeners {
+        listener.set_nonblocking(nonblocking)?;
+    }
     let mut stdout = io::stdout();
-    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    writeln!(stdout, "listening on {address}")?;
     stdout.flush()?;
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..workers.max(1))
-            .map(|_| scope.spawn(|| worker(&listener)))
+        let worker = &worker;
+        let workers: Vec<_> = (0..threads)
+            .map(|i| {
+                let listener = &listeners[i % listeners.len()];
+                scope.spawn(move || worker(listener))
+            })
             .collect();
         for w in workers {
             w.join().expect("worker panicked")?;
         }
         Ok(())
     })
+}
+
+/// A listener on `address`, with `SO_REUSEPORT` if `reuse_port`.
+fn bind(address: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(reuse_port)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// Finds the ends of request heads in a connection's bytes, which may
