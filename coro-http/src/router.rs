@@ -2,7 +2,12 @@
 //! 405, and middleware around every request.
 //!
 //! Paths are matched by `matchit` (a radix tree): `/users/{id}` binds one
-//! segment, `/static/{*path}` the rest of the path. When a path matches but
+//! segment, `/static/{*path}` the rest of the path. A pattern without
+//! braces is also kept in a list sorted by length that every request looks
+//! in first (a binary search by length and a comparison of bytes, against
+//! the tree's walk and its parameter list): matchit prefers a static route to every
+//! pattern with parameters, so a path that equals one is that route's
+//! whatever else is routed. When a path matches but
 //! no handler exists for the method, the answer is 405 with an `Allow`
 //! field listing the methods that do; `HEAD` falls back to the `GET`
 //! handler (the connection drops the body). Middleware wraps every request,
@@ -39,6 +44,7 @@ use http::Method;
 
 use crate::error::Error;
 use crate::error_hook::{self, ErrorHook, Origin};
+use crate::params::Params;
 use crate::parse::Head;
 use crate::pattern;
 use crate::request::Request;
@@ -155,6 +161,9 @@ fn shape(on_error: Option<&dyn ErrorHook>, response: Response, req: &Request<'_>
 #[derive(Default)]
 pub struct Router {
     tree: matchit::Router<usize>,
+    /// The patterns without braces and their routes, sorted by length
+    /// (see the module docs).
+    statics: Vec<(Box<str>, usize)>,
     routes: Vec<Route>,
     layers: Vec<Box<dyn Middleware>>,
     on_error: Option<Box<dyn ErrorHook>>,
@@ -210,6 +219,12 @@ impl Router {
                 let index = self.routes.len();
                 if let Err(e) = self.tree.insert(pattern, index) {
                     panic!("invalid route {pattern:?}: {e}");
+                }
+                if !pattern.contains(['{', '}']) {
+                    let at = self
+                        .statics
+                        .partition_point(|(p, _)| p.len() <= pattern.len());
+                    self.statics.insert(at, (pattern.into(), index));
                 }
                 self.routes.push(Route {
                     pattern: pattern.to_string(),
@@ -383,31 +398,29 @@ impl Router {
         }
     }
 
+    /// The route of the static pattern equal to `path`, if one is routed:
+    /// a binary search by length, then the bytes of the few patterns of
+    /// that length (one comparison of bytes where a search by bytes would
+    /// make two).
+    fn static_route(&self, path: &str) -> Option<usize> {
+        let start = self.statics.partition_point(|(p, _)| p.len() < path.len());
+        self.statics[start..]
+            .iter()
+            .take_while(|(p, _)| p.len() == path.len())
+            .find(|(p, _)| p.as_bytes() == path.as_bytes())
+            .map(|&(_, route)| route)
+    }
+
     fn endpoint(&self, req: &mut Request<'_>) -> Endpoint<'_> {
         // Filled in place: a request's parameters keep their memory from
         // request to request on a connection, and none is moved or dropped.
         let (path, path_at, params) = req.route_parts();
         params.clear();
         let mut bad_param = None;
-        let route = match self.tree.at(path) {
-            Ok(m) => {
-                let route = &self.routes[*m.value];
-                let base = path.as_ptr() as usize;
-                for (name, value) in m.params.iter() {
-                    let Some(name) = route.names.iter().find(|n| ***n == *name) else {
-                        continue;
-                    };
-                    let at = path_at + (value.as_ptr() as usize - base);
-                    if let Err(e) = params.bind(name, value, at) {
-                        // A request refused for a parameter has none.
-                        params.clear();
-                        bad_param = Some(e);
-                        break;
-                    }
-                }
-                Some(route)
-            }
-            Err(_) => None,
+        let route = if let Some(index) = self.static_route(path) {
+            Some(&self.routes[index])
+        } else {
+            self.matched(path, path_at, params, &mut bad_param)
         };
         let Some(route) = route else {
             return Endpoint::NotFound;
@@ -424,6 +437,33 @@ impl Router {
             (Some((_, h)), None) => Endpoint::Handler(&**h),
             (None, _) => Endpoint::MethodNotAllowed(allow_value(route)),
         }
+    }
+
+    /// The route of `path` in the tree, with its parameters bound into
+    /// `params` (or `bad_param` set to why one would not decode).
+    fn matched(
+        &self,
+        path: &str,
+        path_at: usize,
+        params: &mut Params,
+        bad_param: &mut Option<Error>,
+    ) -> Option<&Route> {
+        let m = self.tree.at(path).ok()?;
+        let route = &self.routes[*m.value];
+        let base = path.as_ptr() as usize;
+        for (name, value) in m.params.iter() {
+            let Some(name) = route.names.iter().find(|n| ***n == *name) else {
+                continue;
+            };
+            let at = path_at + (value.as_ptr() as usize - base);
+            if let Err(e) = params.bind(name, value, at) {
+                // A request refused for a parameter has none.
+                params.clear();
+                *bad_param = Some(e);
+                break;
+            }
+        }
+        Some(route)
     }
 }
 
@@ -472,6 +512,56 @@ mod tests {
             .map(|v| v.to_str().unwrap().to_string());
         let body = String::from_utf8(resp.body_bytes().unwrap().to_vec()).unwrap();
         (resp.status_code().as_u16(), body, allow)
+    }
+
+    #[test]
+    fn a_path_equal_to_a_static_pattern_takes_its_route_over_every_parameter() {
+        let mut r = Router::new();
+        // Routed in an order that is not the sorted one, beside patterns
+        // with parameters that match the same paths.
+        let statics = [
+            "/users/me",
+            "/a",
+            "/plaintext",
+            "/users/all",
+            "/b",
+            "/json",
+            "/",
+        ];
+        r.get("/{*rest}", |req: &mut Request<'_>| {
+            format!("rest {}", req.param("rest").unwrap())
+        })
+        .get("/users/{id}", |req: &mut Request<'_>| {
+            format!("user {}", req.param("id").unwrap())
+        });
+        for p in statics {
+            r.get(p, move |req: &mut Request<'_>| {
+                assert!(req.param("id").is_none() && req.param("rest").is_none());
+                format!("static {p}")
+            });
+        }
+        assert!(r.statics.windows(2).all(|w| w[0].0.len() <= w[1].0.len()));
+        for p in statics {
+            let route = r.static_route(p).expect("in the static list");
+            assert_eq!(r.routes[route].pattern, p);
+            assert_eq!(answer(&r, "GET", p).1, format!("static {p}"));
+            assert_eq!(
+                answer(&r, "GET", &format!("{p}?q=1")).1,
+                format!("static {p}")
+            );
+        }
+        assert_eq!(answer(&r, "GET", "/users/42").1, "user 42");
+        assert_eq!(answer(&r, "GET", "/users/me/x").1, "rest users/me/x");
+        assert_eq!(answer(&r, "GET", "/plaintext/").1, "rest plaintext/");
+        assert_eq!(answer(&r, "GET", "/Plaintext").1, "rest Plaintext");
+        // The same pattern routed again for another method keeps one entry.
+        r.post("/json", |_: &mut Request<'_>| StatusCode::CREATED);
+        assert_eq!(r.statics.len(), statics.len());
+        assert_eq!(answer(&r, "POST", "/json").0, 201);
+        assert_eq!(
+            answer(&r, "DELETE", "/json").2.as_deref(),
+            Some("GET, POST, HEAD")
+        );
     }
 
     #[test]
