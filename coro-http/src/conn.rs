@@ -544,7 +544,9 @@ impl Conn<'_> {
 
     /// Sends what is buffered, shuts the write side, and reads (and drops)
     /// what the client still sends for a moment, so that it gets the last
-    /// response rather than a reset.
+    /// response rather than a reset. Never inlined, for its scratch
+    /// buffer (see `body::finish`).
+    #[inline(never)]
     fn close_gracefully(&mut self) {
         if !self.end_output() {
             return;

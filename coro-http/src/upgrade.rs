@@ -150,6 +150,8 @@ fn asks_for(head: &Head, offered: &[&[u8]]) -> Result<(), &'static str> {
 }
 
 /// Step 3: reads the request's body to its end, within the body limit.
+/// Never inlined, for its scratch buffer (see `body::finish`).
+#[inline(never)]
 fn read_rest_of_body(conn: &mut ConnBody<'_>) -> Result<(), Error> {
     let mut scratch = [0u8; 8 * 1024];
     loop {
