@@ -62,8 +62,8 @@ server_pid=""
 server_port=""
 
 # start_server LOG NAME COMMAND...: runs COMMAND in the background with its
-# output in LOG, and waits (5 s at most) for its "listening on
-# 127.0.0.1:PORT" line. Sets server_pid and server_port; exits the script
+# output in LOG, and waits (5 s at most, or start_wait twentieths of a
+# second) for its "listening on 127.0.0.1:PORT" line. Sets server_pid and server_port; exits the script
 # with the log if the server dies or never announces itself.
 start_server() {
     local log="$1" name="$2"
@@ -75,7 +75,7 @@ start_server() {
     server_port=""
     until server_port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")" &&
         [ -n "$server_port" ]; do
-        if ! kill -0 "$server_pid" 2>/dev/null || [ "$waited" -ge 100 ]; then
+        if ! kill -0 "$server_pid" 2>/dev/null || [ "$waited" -ge "${start_wait:-100}" ]; then
             echo "# $name server did not start:" >&2
             cat "$log" >&2
             exit 1
@@ -172,18 +172,19 @@ cpu_ticks() {
 }
 
 # thread_ticks PID: a line "TID TICKS" per thread of PID, its user +
-# system clock ticks.
+# system clock ticks. A thread that ends while it is read is left out.
 thread_ticks() {
-    local stat
+    local stat tid
     for stat in /proc/"$1"/task/*/stat; do
-        sed 's/.*) //' "$stat" 2>/dev/null |
-            awk -v tid="$(basename "$(dirname "$stat")")" '{ print tid, $12 + $13 }'
+        tid="${stat%/stat}" tid="${tid##*/}"
+        { sed 's/.*) //' "$stat" 2>/dev/null || true; } | awk -v tid="$tid" '{ print tid, $12 + $13 }'
     done
 }
 
 # thread_split BEFORE AFTER: the ticks each thread used between two
 # thread_ticks outputs, busiest first, as A/B/...; threads that used
-# none are left out.
+# none, or ended in between, are left out (so the parts may add up to
+# less than the process's count).
 thread_split() {
     awk 'NR == FNR { b[$1] = $2; next } { d = $2 - b[$1]; if (d > 0) print d }' \
         <(echo "$1") <(echo "$2") | sort -rn | paste -sd/ -

@@ -6,7 +6,8 @@
 //! No parsing, no routing, no allocation per request, no coroutines: one
 //! thread per worker, each with its own epoll instance (edge-triggered)
 //! watching the shared listener
-//! (`EPOLLEXCLUSIVE`) and its own connections. Per readable connection it
+//! (`EPOLLEXCLUSIVE`), or with `--spread` a listener of its own
+//! (`SO_REUSEPORT`, see `benches/src/floor.rs`), and its own connections. Per readable connection it
 //! reads until a short read, writing the answers due after each read in one
 //! `write` (what is left when the socket is full waits for `EPOLLOUT`; a
 //! client that never reads makes it buffer without bound, which a load
@@ -19,7 +20,7 @@
 //! figure divided by this one's bounds how far any server can beat hyper
 //! here.
 //!
-//! `cargo run --release -p benches --example hello_bare -- --port 8080 --workers N`
+//! `cargo run --release -p benches --example hello_bare -- --port 8080 --workers N [--spread]`
 //!
 //! Prints `listening on 127.0.0.1:PORT` once it accepts connections.
 

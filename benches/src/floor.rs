@@ -66,9 +66,9 @@ struct FloorArgs {
     server: examples::ServerArgs,
     /// Give every thread a listener of its own (`SO_REUSEPORT`), so that
     /// the kernel deals new connections evenly over the threads. Without
-    /// it they share one listener, and the first thread to wake accepts
-    /// every connection queued: a load generator's burst of connects all
-    /// lands on one thread, and the others stay idle.
+    /// it they share one listener; `hello_bare` then accepts every
+    /// connection queued at each wake-up, so a load generator's burst of
+    /// connects lands on one thread, and the others stay idle.
     #[arg(long)]
     spread: bool,
 }
@@ -76,7 +76,9 @@ struct FloorArgs {
 /// A floor server's `main`: binds `127.0.0.1:--port` (nonblocking or
 /// not), prints `listening on ADDRESS`, and runs `worker` on `--workers`
 /// threads until one fails. The threads share the listener, or with
-/// `--spread` each binds one of its own to the same address.
+/// `--spread` each gets one of its own, all bound to the same address
+/// before the threads start. The backlog is the system's limit
+/// (`somaxconn`).
 ///
 /// # Errors
 /// The first worker's error, or a failure to bind or to announce.
@@ -86,7 +88,8 @@ pub fn serve(
 ) -> io::Result<()> {
     let args: FloorArgs = examples::parse_args(8080);
     let threads = args.server.workers.max(1);
-    let first = bind((Ipv4Addr::LOCALHOST, args.server.port).into(), args.spread)?;
+    let reuse_port = args.spread || args.server.reuse_port;
+    let first = bind((Ipv4Addr::LOCALHOST, args.server.port).into(), reuse_port)?;
     let address = first.local_addr()?;
     let mut listeners = vec![first];
     if args.spread {
@@ -121,7 +124,8 @@ fn bind(address: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(reuse_port)?;
     socket.bind(&address.into())?;
-    socket.listen(1024)?;
+    // A negative backlog is the system's limit.
+    socket.listen(-1)?;
     Ok(socket.into())
 }
 
