@@ -35,19 +35,21 @@ thread_local! {
     };
 }
 
-/// Appends the `Date` header line, CRLF included, to `out`.
-pub(crate) fn append_date_line(out: &mut Vec<u8>) {
-    let now = coarse_now();
+/// Appends the `Date` header line for `now` (a [`coarse_now`] reading),
+/// CRLF included, to `out`. Returns the second the line stands for, from
+/// its start (included) to its end (excluded).
+pub(crate) fn append_date_line(out: &mut Vec<u8>, now: SystemTime) -> (SystemTime, SystemTime) {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         cache.refresh(now);
         out.extend_from_slice(&cache.line);
-    });
+        (cache.from, cache.until)
+    })
 }
 
 /// The coarse real-time clock's reading (see the module docs); the fine
 /// clock's where the coarse one is not available.
-fn coarse_now() -> SystemTime {
+pub(crate) fn coarse_now() -> SystemTime {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -122,13 +124,16 @@ mod tests {
     #[test]
     fn the_date_line_is_an_imf_fixdate_of_now() {
         let mut out = Vec::new();
-        append_date_line(&mut out);
+        let now = coarse_now();
+        let (from, until) = append_date_line(&mut out, now);
+        assert!(from <= now && now < until && until == from + Duration::from_secs(1));
         let line = std::str::from_utf8(&out).unwrap();
         assert!(
             line.starts_with("Date: ") && line.ends_with(" GMT\r\n"),
             "{line:?}"
         );
         let when = httpdate::parse_http_date(&line[6..line.len() - 2]).unwrap();
+        assert_eq!(when, from, "the line is the date of its second");
         let age = SystemTime::now().duration_since(when).unwrap();
         assert!(age.as_secs() < 5, "the date is {age:?} old");
     }

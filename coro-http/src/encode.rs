@@ -11,11 +11,13 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::time::SystemTime;
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 
-use crate::date::append_date_line;
+use crate::date;
+use crate::head_cache::{self, Shape};
 use crate::io::{file_ended_early, read_file_at, ConnIo, FLUSH_AT};
 use crate::parse::Head;
 use crate::response::{BodyKind, Response, StreamFn};
@@ -162,7 +164,9 @@ impl Frame {
 
 /// The status line and fields, into the output buffer: the server's
 /// `Server` and `Date` unless the handler set its own, and the framing
-/// fields from `frame`, never the handler's.
+/// fields from `frame`, never the handler's. A head without handler
+/// fields equal to the last one this worker wrote in the same second is
+/// that one's copy (see `head_cache`).
 fn write_head(
     io: &mut ConnIo,
     version: Version,
@@ -171,9 +175,45 @@ fn write_head(
     headers: &[(HeaderName, HeaderValue)],
     frame: &Frame,
 ) {
+    let (out, config) = io.output_and_config();
+    let now = date::coarse_now();
+    let shape = Shape {
+        status,
+        version,
+        length: frame.length,
+        chunked: frame.chunked,
+        close: frame.close,
+    };
+    if !headers.is_empty() {
+        write_fields(out, &config.server_line, now, &shape, content_type, headers);
+        return;
+    }
+    if head_cache::reuse(out, &shape, content_type, &config.server_line, now) {
+        return;
+    }
+    let start = out.len();
+    let second = write_fields(out, &config.server_line, now, &shape, content_type, headers);
+    head_cache::keep(
+        &out[start..],
+        shape,
+        content_type,
+        &config.server_line,
+        second,
+    );
+}
+
+/// [`write_head`] field by field; `now` dates it. Returns the second of
+/// its `Date` line (the reading's own when the handler sent a `Date`).
+fn write_fields(
+    out: &mut Vec<u8>,
+    server_line: &[u8],
+    now: SystemTime,
+    shape: &Shape,
+    content_type: Option<&HeaderValue>,
+    headers: &[(HeaderName, HeaderValue)],
+) -> (SystemTime, SystemTime) {
     let own_server = headers.iter().any(|(name, _)| *name == SERVER);
     let own_date = headers.iter().any(|(name, _)| *name == DATE);
-    let (out, config) = io.output_and_config();
     // Room for the whole head at once, so the pieces below are copied
     // without growing the buffer between them.
     out.reserve(
@@ -183,13 +223,15 @@ fn write_head(
                 .map(|(n, v)| n.as_str().len() + v.len() + 4)
                 .sum::<usize>(),
     );
-    status_line(out, status);
+    status_line(out, shape.status);
     if !own_server {
-        out.extend_from_slice(&config.server_line);
+        out.extend_from_slice(server_line);
     }
-    if !own_date {
-        append_date_line(out);
-    }
+    let second = if own_date {
+        (now, now)
+    } else {
+        date::append_date_line(out, now)
+    };
     if let Some(ct) = content_type {
         field(out, b"Content-Type", ct.as_bytes());
     }
@@ -199,22 +241,23 @@ fn write_head(
         }
         field(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    if let Some(n) = frame.length {
+    if let Some(n) = shape.length {
         out.extend_from_slice(b"Content-Length: ");
         out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         out.extend_from_slice(b"\r\n");
-    } else if frame.chunked {
+    } else if shape.chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
-    if status == StatusCode::SWITCHING_PROTOCOLS {
+    if shape.status == StatusCode::SWITCHING_PROTOCOLS {
         // Only `upgrade::switch_protocols` sends one.
         out.extend_from_slice(b"Connection: upgrade\r\n");
-    } else if frame.close {
+    } else if shape.close {
         out.extend_from_slice(b"Connection: close\r\n");
-    } else if version == Version::HTTP_10 {
+    } else if shape.version == Version::HTTP_10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    second
 }
 
 /// A body in memory: copied behind the head when small, so pipelined

@@ -343,6 +343,7 @@ mod error_hook;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
+mod head_cache;
 mod io;
 mod link;
 mod params;

@@ -766,6 +766,76 @@ fn date_is_present_and_valid() {
     client.assert_serves();
 }
 
+/// Heads are reused while a response has the shape of the last one
+/// (`head_cache`): a run of responses on one connection, in one second,
+/// that differ in content type, length, status, version or closing must
+/// each carry its own fields, once each.
+#[test]
+fn responses_in_a_row_each_get_their_own_head() {
+    let mut r = router();
+    r.get("/bytes", |_: &mut Request<'_>| {
+        Response::bytes(b"hello, world".to_vec())
+    })
+    .get("/long", |_: &mut Request<'_>| "hello, world!");
+    let server = serve(r);
+    let mut client = server.connect();
+    let one = |path: &str, extra: &str, version: &str| {
+        format!("GET {path} HTTP/{version}\r\nHost: test\r\n{extra}\r\n")
+    };
+    client.send(
+        [
+            one("/text", "", "1.1"),
+            one("/text", "", "1.1"),
+            one("/bytes", "", "1.1"),
+            one("/long", "", "1.1"),
+            one("/nowhere", "", "1.1"),
+            one("/text", "Connection: keep-alive\r\n", "1.0"),
+            one("/text", "", "1.1"),
+            one("/text", "Connection: close\r\n", "1.1"),
+        ]
+        .concat(),
+    );
+    let text = Some("text/plain; charset=utf-8");
+    // Status, content type (`None`: the error's own), body, `Connection`.
+    let expected = [
+        (200, text, "hello, world", None),
+        (200, text, "hello, world", None),
+        (200, Some("application/octet-stream"), "hello, world", None),
+        (200, text, "hello, world!", None),
+        (404, None, "", None),
+        (200, text, "hello, world", Some("keep-alive")),
+        (200, text, "hello, world", None),
+        (200, text, "hello, world", Some("close")),
+    ];
+    for (i, (status, content_type, body, connection)) in expected.into_iter().enumerate() {
+        let response = client.response();
+        assert_eq!(response.status, status, "response {i}");
+        if status == 200 {
+            assert_eq!(
+                response.header("content-type"),
+                content_type,
+                "response {i}"
+            );
+            assert_eq!(response.text(), body, "response {i}");
+        }
+        let length = response.body.len().to_string();
+        assert_eq!(
+            response.header("content-length"),
+            Some(length.as_str()),
+            "response {i}"
+        );
+        assert_eq!(response.header("connection"), connection, "response {i}");
+        for name in ["server", "date", "content-length", "content-type"] {
+            assert_eq!(
+                response.headers_named(name).count(),
+                1,
+                "response {i}: {name}"
+            );
+        }
+    }
+    client.assert_closed();
+}
+
 #[test]
 fn server_is_coro_by_default() {
     let server = serve(router());
