@@ -188,18 +188,12 @@ fn write_head(
         write_fields(out, &config.server_line, now, &shape, content_type, headers);
         return;
     }
-    if head_cache::reuse(out, &shape, content_type, &config.server_line, now) {
+    if head_cache::reuse(out, &shape, content_type, config, now) {
         return;
     }
     let start = out.len();
     let second = write_fields(out, &config.server_line, now, &shape, content_type, headers);
-    head_cache::keep(
-        &out[start..],
-        shape,
-        content_type,
-        &config.server_line,
-        second,
-    );
+    head_cache::keep(&out[start..], shape, content_type, config, second);
 }
 
 /// [`write_head`] field by field; `now` dates it. Returns the second of

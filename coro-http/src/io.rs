@@ -158,7 +158,7 @@ impl ConnIo {
 
     /// The output buffer and the settings, together (a response's head
     /// takes the `Server` line from the settings).
-    pub(crate) fn output_and_config(&mut self) -> (&mut Vec<u8>, &Config) {
+    pub(crate) fn output_and_config(&mut self) -> (&mut Vec<u8>, &Arc<Config>) {
         (&mut self.out, &self.config)
     }
 
