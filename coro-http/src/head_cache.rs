@@ -116,7 +116,8 @@ pub(crate) fn reuse(
     config: &Arc<Config>,
     now: SystemTime,
 ) -> bool {
-    KEPT.with(|kept| {
+    // During the thread's teardown the cache may be gone: a miss.
+    KEPT.try_with(|kept| {
         let kept = kept.borrow();
         let hit = kept.matches(shape, content_type, config, now);
         if hit {
@@ -124,6 +125,7 @@ pub(crate) fn reuse(
         }
         hit
     })
+    .unwrap_or(false)
 }
 
 /// Keeps `head`, written for this shape, content type and server with the
@@ -135,7 +137,7 @@ pub(crate) fn keep(
     config: &Arc<Config>,
     (from, until): (SystemTime, SystemTime),
 ) {
-    KEPT.with(|kept| {
+    let _ = KEPT.try_with(|kept| {
         let mut kept = kept.borrow_mut();
         kept.shape = shape;
         kept.content_type = content_type.cloned();

@@ -786,8 +786,8 @@ fn responses_in_a_row_each_get_their_own_head() {
         [
             one("/text", "", "1.1"),
             one("/text", "", "1.1"),
-            one("/bytes", "", "1.1"),
             one("/long", "", "1.1"),
+            one("/bytes", "", "1.1"),
             one("/nowhere", "", "1.1"),
             one("/text", "Connection: keep-alive\r\n", "1.0"),
             one("/text", "", "1.1"),
@@ -800,8 +800,8 @@ fn responses_in_a_row_each_get_their_own_head() {
     let expected = [
         (200, text, "hello, world", None),
         (200, text, "hello, world", None),
-        (200, Some("application/octet-stream"), "hello, world", None),
         (200, text, "hello, world!", None),
+        (200, Some("application/octet-stream"), "hello, world", None),
         (404, None, "", None),
         (200, text, "hello, world", Some("keep-alive")),
         (200, text, "hello, world", None),
