@@ -323,7 +323,7 @@
 //!   or boxed), `tls_stream` (a TLS session), `transport` (streams the
 //!   program accepted), `parse` (strict head parsing), `chunked` (the
 //!   chunked decoder), `authority` (the `Host` grammar), `date`,
-//!   `config`, `error`.
+//!   `head_cache` (the last response head reused), `config`, `error`.
 //!
 //! `fuzzing` (hidden) is what the fuzz targets in `coro-http/fuzz` and
 //! the corpus replay test call.
